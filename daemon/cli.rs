@@ -1,0 +1,101 @@
+//! Command-line interface: argument definitions and the one place that maps a command's
+//! result to an exit code. Must not contain command logic.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::clock::{Clock, SystemClock};
+use crate::commands::{self, preview};
+use crate::exit;
+
+#[derive(Debug, Parser)]
+#[command(name = "kithd", version, about = "Keeps a person in recovery close to their support network: check-ins, medication reminders, follow-ups and appointment reminders from a TOML support plan.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Parse and validate a plan and its plugins (no network); exit 0 valid, 65 invalid, 66 unreadable.
+    Check {
+        plan: PathBuf,
+        /// Directory of `.rhai` plugins (overrides bundled ones of the same name).
+        #[arg(long, value_name = "DIR")]
+        plugins: Option<PathBuf>,
+    },
+    /// List upcoming firings in time order, in local time.
+    Preview {
+        plan: PathBuf,
+        /// Start: RFC 3339, or a local date-time in the person's zone (default: now).
+        #[arg(long, value_name = "DATETIME")]
+        from: Option<String>,
+        /// How many days to show (default 7).
+        #[arg(long, conflicts_with = "count")]
+        days: Option<u32>,
+        /// How many firings to show.
+        #[arg(long)]
+        count: Option<usize>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: FormatArg,
+        #[arg(long, value_name = "DIR")]
+        plugins: Option<PathBuf>,
+    },
+}
+
+/// Runs the CLI and returns the process exit code.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { exit::USAGE } else { exit::OK };
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    match cli.command {
+        Command::Check { plan, plugins } => {
+            let dir = plugins.unwrap_or_else(commands::default_plugin_dir);
+            commands::check::run(&plan, &dir, &mut out, &mut err)
+        }
+        Command::Preview {
+            plan,
+            from,
+            days,
+            count,
+            format,
+            plugins,
+        } => {
+            let dir = plugins.unwrap_or_else(commands::default_plugin_dir);
+            let horizon = match (days, count) {
+                (_, Some(n)) => preview::Horizon::Count(n),
+                (Some(d), None) => preview::Horizon::Days(d),
+                (None, None) => preview::Horizon::Days(7),
+            };
+            preview::run(
+                preview::Args {
+                    plan: &plan,
+                    plugin_dir: &dir,
+                    from: from.as_deref(),
+                    horizon,
+                    format: match format {
+                        FormatArg::Text => preview::Format::Text,
+                        FormatArg::Json => preview::Format::Json,
+                    },
+                    now: SystemClock.now(),
+                },
+                &mut out,
+                &mut err,
+            )
+        }
+    }
+}

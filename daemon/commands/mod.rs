@@ -1,0 +1,69 @@
+//! Subcommands, one file each. A command turns parsed arguments into output and an exit
+//! code; it must not install signal handlers or own long-lived tasks (that is `runtime`).
+
+pub mod check;
+pub mod preview;
+
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::{Diagnostic, SourceFile};
+use crate::exit;
+use crate::plan::{self, Loaded, PluginCatalog};
+
+/// The default plugin directory: the user's config dir when there is a home, else `/etc`.
+pub fn default_plugin_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("kithd/plugins");
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty() && v != "/") {
+        Some(h) => PathBuf::from(h).join(".config/kithd/plugins"),
+        None => PathBuf::from("/etc/kithd/plugins"),
+    }
+}
+
+/// Why a plan could not be loaded.
+#[derive(Debug)]
+pub enum LoadFailure {
+    /// The file could not be read.
+    Unreadable(String),
+    /// The plan is invalid; the rendered diagnostics.
+    Invalid { rendered: String, errors: usize },
+}
+
+impl LoadFailure {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            LoadFailure::Unreadable(_) => exit::NOINPUT,
+            LoadFailure::Invalid { .. } => exit::DATAERR,
+        }
+    }
+
+    pub fn report(&self) -> String {
+        match self {
+            LoadFailure::Unreadable(m) => format!("error: {m}\n"),
+            LoadFailure::Invalid { rendered, errors } => {
+                format!("{rendered}\nerror: the plan has {errors} problem{}\n", if *errors == 1 { "" } else { "s" })
+            }
+        }
+    }
+}
+
+/// Reads and validates a plan file. On success returns the plan and its rendered warnings.
+pub fn load_plan(path: &Path, catalog: &dyn PluginCatalog) -> Result<(Loaded, SourceFile), LoadFailure> {
+    let text = std::fs::read(path).map_err(|e| LoadFailure::Unreadable(format!("can't read plan `{}`: {e}", path.display())))?;
+    let text = String::from_utf8(text)
+        .map_err(|e| LoadFailure::Unreadable(format!("plan `{}` is not UTF-8 text (byte {})", path.display(), e.utf8_error().valid_up_to())))?;
+    let source = SourceFile::new(path.display().to_string(), text);
+    match plan::load(&source, catalog) {
+        Ok(loaded) => Ok((loaded, source)),
+        Err(diags) => Err(LoadFailure::Invalid {
+            errors: diags.iter().filter(|d| d.is_error()).count(),
+            rendered: source.render_all(&diags),
+        }),
+    }
+}
+
+/// Renders warnings, if any.
+pub fn render_warnings(source: &SourceFile, warnings: &[Diagnostic]) -> String {
+    source.render_all(warnings)
+}

@@ -1,0 +1,8 @@
+//! Dispatch: turns a firing into deliveries (one per recipient), renders the text, picks
+//! the channel from the recipient's `reach` list and hands the message to the plugin host.
+//! It must not own timers or signals (that is `runtime`) nor perform I/O itself.
+
+pub mod channel;
+pub mod render;
+
+pub use channel::{ChannelSet, PreparedChannel};

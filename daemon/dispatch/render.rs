@@ -1,0 +1,120 @@
+//! Rendering: the text and plugin `Message` for one delivery of a firing, and the stable
+//! delivery id. Must not send anything or log message text.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::plan::{Item, Kind, Plan, PlanDuration, Recipient, ScheduleSpec};
+use crate::plugin::Message;
+use crate::schedule::{Firing, Purpose};
+
+/// The stable id of one delivery: derived from item, scheduled instant, recipient and
+/// channel, so a retry or a restart produces the same id (the webhook Idempotency-Key).
+/// It is a hash, so it reveals nothing of the plan to a gateway.
+pub fn delivery_id(item: &str, scheduled: DateTime<Utc>, purpose: Purpose, recipient: &str, channel: &str) -> String {
+    let mut h = Sha256::new();
+    let purpose = match purpose {
+        Purpose::Main => "main".to_string(),
+        Purpose::Reminder(d) => format!("reminder-{}", d.as_secs()),
+        Purpose::FollowUp => "followup".to_string(),
+    };
+    for part in [item, &scheduled.timestamp().to_string(), &purpose, recipient, channel] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    let digest = h.finalize();
+    format!("d_{}", &hex::encode(digest)[..24])
+}
+
+fn humanize(d: PlanDuration) -> String {
+    let s = d.as_secs();
+    let (n, unit) = if s % 604_800 == 0 {
+        (s / 604_800, "week")
+    } else if s % 86_400 == 0 {
+        (s / 86_400, "day")
+    } else if s % 3600 == 0 {
+        (s / 3600, "hour")
+    } else {
+        ((s + 59) / 60, "minute")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+pub fn title(kind: Kind, purpose: Purpose) -> &'static str {
+    match (kind, purpose) {
+        (Kind::Checkin, _) => "Check-in",
+        (Kind::Medication, _) => "Medication reminder",
+        (Kind::Followup, _) => "Reach out",
+        (Kind::Appointment, Purpose::FollowUp) => "How did it go?",
+        (Kind::Appointment, _) => "Appointment reminder",
+    }
+}
+
+/// The text of a delivery.
+pub fn render_text(plan: &Plan, item: &Item, firing: &Firing, recipient: &Recipient) -> String {
+    let local = firing.at.with_timezone(&item.timezone);
+    let mut v: BTreeMap<&str, String> = BTreeMap::new();
+    v.insert("person", plan.person.name.clone());
+    v.insert("recipient", recipient.name.clone());
+    v.insert("item", item.id.clone());
+    v.insert("kind", item.kind.to_string());
+    v.insert("time", local.format("%H:%M").to_string());
+    v.insert("date", local.format("%a %-d %b").to_string());
+    for (k, val) in &item.fields {
+        v.insert(k.as_str(), val.clone());
+    }
+    if let ScheduleSpec::When(when) = item.schedule {
+        v.insert("when", when.format("%a %-d %b %H:%M").to_string());
+        v.entry("title").or_insert_with(|| item.id.clone());
+    }
+    if let Purpose::Reminder(d) = firing.purpose {
+        v.insert("in", humanize(d));
+    }
+    match (firing.purpose, &item.followup_message) {
+        (Purpose::FollowUp, Some(t)) => t.render(&v),
+        (Purpose::FollowUp, None) => {
+            format!("How did {} go? It can help to note how you feel about it.", v.get("title").cloned().unwrap_or_default())
+        }
+        _ => item.message.render(&v),
+    }
+}
+
+/// The plugin message for one delivery.
+pub fn message(plan: &Plan, item: &Item, firing: &Firing, recipient: &Recipient, channel: &str, address: Option<String>) -> Message {
+    Message {
+        delivery_id: delivery_id(&item.id, firing.at, firing.purpose, &recipient.id, channel),
+        item: item.id.clone(),
+        kind: item.kind.to_string(),
+        scheduled: firing.at.with_timezone(&item.timezone).to_rfc3339(),
+        text: render_text(plan, item, firing, recipient),
+        title: title(item.kind, firing.purpose).to_string(),
+        recipient: recipient.id.clone(),
+        recipient_name: recipient.name.clone(),
+        address,
+        urgent: item.urgent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_ids_are_stable_and_distinct() {
+        let t = "2026-12-01T08:00:00Z".parse().unwrap();
+        let a = delivery_id("meds", t, Purpose::Main, "self", "sms");
+        assert_eq!(a, delivery_id("meds", t, Purpose::Main, "self", "sms"));
+        assert_ne!(a, delivery_id("meds", t, Purpose::Main, "self", "mail"));
+        assert_ne!(a, delivery_id("meds", t, Purpose::Main, "sam", "sms"));
+        assert_eq!(a.len(), 26);
+    }
+
+    #[test]
+    fn humanizes_durations() {
+        assert_eq!(humanize(PlanDuration::parse("1d").unwrap()), "1 day");
+        assert_eq!(humanize(PlanDuration::parse("2h").unwrap()), "2 hours");
+        assert_eq!(humanize(PlanDuration::parse("90m").unwrap()), "90 minutes");
+    }
+}

@@ -1,0 +1,15 @@
+//! kithd: keeps a person in mental-health recovery close to their support network.
+//!
+//! `plan` (parse + validate, pure) → `schedule` (next firings, DST-correct) → `runtime`
+//! (timer, signals, sd_notify) → `dispatch` (recipients, channels) → `plugin` (sandboxed rhai
+//! describes, the host performs). `commands` holds one file per subcommand.
+
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod diagnostic;
+pub mod dispatch;
+pub mod exit;
+pub mod plan;
+pub mod plugin;
+pub mod schedule;

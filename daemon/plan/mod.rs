@@ -1,0 +1,189 @@
+//! The support plan: the validated, typed form of `plan.toml`. Owns the plan's data model
+//! and its loading (`load` = parse + validate, pure: no files, network or clock). It must not
+//! compute firings, talk to plugins or perform I/O.
+
+pub mod catalog;
+pub mod duration;
+pub mod quiet;
+pub mod schedule_spec;
+pub mod template;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+
+pub use catalog::{PluginCatalog, PluginInfo};
+pub use duration::PlanDuration;
+pub use quiet::QuietHours;
+pub use schedule_spec::{DaySet, ScheduleSpec};
+pub use template::Template;
+
+use crate::diagnostic::{Diagnostic, SourceFile};
+
+/// The recipient id that names the person themself.
+pub const SELF_ID: &str = "self";
+
+/// A validated plan.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub person: Recipient,
+    pub contacts: BTreeMap<String, Recipient>,
+    pub channels: BTreeMap<String, Channel>,
+    pub items: Vec<Item>,
+}
+
+/// The person, or one of their contacts.
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    /// `self` for the person, the contact id otherwise.
+    pub id: String,
+    pub name: String,
+    pub timezone: Tz,
+    pub quiet_hours: Option<QuietHours>,
+    /// Address fields (`email`, `phone`, `ntfy_topic`, …).
+    pub addresses: BTreeMap<String, String>,
+    /// Channel ids in order of preference.
+    pub reach: Vec<String>,
+    /// Contacts only.
+    pub relation: Option<Relation>,
+    /// Contacts only: the date they agreed to receive messages.
+    pub consent: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    Family,
+    Friend,
+    Peer,
+    Professional,
+    Community,
+}
+
+impl Relation {
+    pub const NAMES: [&'static str; 5] = ["family", "friend", "peer", "professional", "community"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "family" => Self::Family,
+            "friend" => Self::Friend,
+            "peer" => Self::Peer,
+            "professional" => Self::Professional,
+            "community" => Self::Community,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        Self::NAMES[*self as usize]
+    }
+}
+
+/// A notification channel: a plugin plus its settings.
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub id: String,
+    pub plugin: String,
+    /// The recipient address field this channel delivers to, if any.
+    pub address: Option<String>,
+    pub settings: BTreeMap<String, Setting>,
+}
+
+/// A channel setting. Secrets are references, resolved only when a request is performed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Setting {
+    String(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+    Secret(String),
+    List(Vec<Setting>),
+    Table(BTreeMap<String, Setting>),
+}
+
+/// The four kinds of reminder item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Checkin,
+    Medication,
+    Followup,
+    Appointment,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::Checkin, Kind::Medication, Kind::Followup, Kind::Appointment];
+
+    /// The plan's table name for this kind (`[[checkin]]`), also used in output.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Kind::Checkin => "checkin",
+            Kind::Medication => "medication",
+            Kind::Followup => "followup",
+            Kind::Appointment => "appointment",
+        }
+    }
+
+    /// Whether items of this kind wait for the end of quiet hours unless the plan says.
+    pub fn respects_quiet_hours_by_default(&self) -> bool {
+        matches!(self, Kind::Followup | Kind::Appointment)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One reminder item.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub id: String,
+    pub kind: Kind,
+    pub schedule: ScheduleSpec,
+    pub timezone: Tz,
+    pub message: Template,
+    /// Recipient ids (`self` or contact ids).
+    pub to: Vec<String>,
+    pub urgent: bool,
+    pub respect_quiet_hours: bool,
+    /// Kind-specific text fields available to templates (`name`, `dose`, `title`, …).
+    pub fields: BTreeMap<String, String>,
+    /// Followups (required) and appointments (optional): the contact the item is about.
+    pub with: Option<String>,
+    /// Appointments: advance reminders.
+    pub remind_before: Vec<PlanDuration>,
+    /// Appointments: a "how did it go?" nudge this long after the appointment.
+    pub followup_after: Option<PlanDuration>,
+    pub followup_message: Option<Template>,
+}
+
+impl Plan {
+    /// The person (`self`) or a contact.
+    pub fn recipient(&self, id: &str) -> Option<&Recipient> {
+        if id == SELF_ID {
+            Some(&self.person)
+        } else {
+            self.contacts.get(id)
+        }
+    }
+
+    pub fn item(&self, id: &str) -> Option<&Item> {
+        self.items.iter().find(|i| i.id == id)
+    }
+}
+
+/// A plan that loaded, with any warnings.
+#[derive(Debug)]
+pub struct Loaded {
+    pub plan: Plan,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Parses and validates a plan. On failure returns every problem found (errors and
+/// warnings), in source order.
+pub fn load(source: &SourceFile, catalog: &dyn PluginCatalog) -> Result<Loaded, Vec<Diagnostic>> {
+    validate::validate(&source.text, catalog)
+}

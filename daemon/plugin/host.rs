@@ -1,0 +1,351 @@
+//! The host: performs the requests plugins describe — HTTP with reqwest (rustls), email with
+//! lettre, standard output — with connect and total timeouts, secret substitution, the
+//! one-host rule and HMAC signing, and turns the result into an `Outcome`. It must not
+//! decide retries or fallback (that is `dispatch`) and never logs secrets or bodies.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use rhai::{Dynamic, Map};
+use sha2::Sha256;
+
+use super::contract::{Body, EmailRequest, HttpRequest, Message, Method, Outcome, Request, Response};
+use super::registry::Plugin;
+use super::sandbox::Sandbox;
+use super::secret::{SecretStore, SecretText};
+
+/// Timeouts for performing a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            total: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Largest response body read back from a gateway.
+const MAX_RESPONSE_BODY: usize = 64 * 1024;
+
+/// Performs plugin requests.
+#[derive(Clone)]
+pub struct Host {
+    http: reqwest::Client,
+    secrets: Arc<SecretStore>,
+    timeouts: Timeouts,
+}
+
+/// The settings keys that name the one host a channel may talk to.
+pub const HOST_KEYS: [&str; 4] = ["url", "api_base", "server", "host"];
+
+/// The host a channel's requests may go to: that of the first of `url`, `api_base`,
+/// `server` or `host` it sets.
+pub fn allowed_host(settings: &Map) -> Option<String> {
+    for key in HOST_KEYS {
+        let Some(v) = settings.get(key) else { continue };
+        let Some(text) = v.clone().try_cast::<SecretText>().and_then(|t| t.plain()).or_else(|| v.clone().into_string().ok()) else {
+            continue;
+        };
+        if key == "host" {
+            return Some(text.trim().to_ascii_lowercase());
+        }
+        if let Ok(u) = url::Url::parse(&text) {
+            return u.host_str().map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase());
+        }
+    }
+    None
+}
+
+pub fn is_loopback(host: &str) -> bool {
+    let h = host.trim_matches(['[', ']']);
+    h.eq_ignore_ascii_case("localhost") || h.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+}
+
+fn permanent(reason: impl Into<String>) -> Outcome {
+    Outcome::Permanent { reason: reason.into() }
+}
+
+fn retry(reason: impl Into<String>) -> Outcome {
+    Outcome::Retry {
+        after: None,
+        reason: reason.into(),
+    }
+}
+
+impl Host {
+    pub fn new(secrets: SecretStore, timeouts: Timeouts) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .timeout(timeouts.total)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("kithd/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Self {
+            http,
+            secrets: Arc::new(secrets),
+            timeouts,
+        }
+    }
+
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// Asks the plugin what to send and performs it. Plugin errors are permanent for this
+    /// channel (a broken script won't fix itself by retrying).
+    pub async fn deliver(&self, sandbox: &Sandbox, plugin: &Plugin, message: &Message, settings: &Map) -> Outcome {
+        let request = match plugin.send(sandbox, message, settings) {
+            Ok(r) => r,
+            Err(e) => return permanent(format!("plugin error: {e}")),
+        };
+        match request {
+            Request::Skip => Outcome::Skipped,
+            Request::Stdout(text) => {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                match writeln!(out, "{text}").and_then(|_| out.flush()) {
+                    Ok(()) => Outcome::Sent { gateway_id: None },
+                    Err(e) => retry(format!("can't write to standard output: {e}")),
+                }
+            }
+            Request::Email(mail) => self.email(mail, message, settings).await,
+            Request::Http(req) => match self.http(req, settings).await {
+                Ok(response) => match plugin.classify(sandbox, &response, message, settings) {
+                    Ok(o) => o,
+                    Err(e) => permanent(format!("plugin error in on_response: {e}")),
+                },
+                Err(outcome) => outcome,
+            },
+        }
+    }
+
+    fn resolve(&self, t: &SecretText) -> Result<String, Outcome> {
+        t.resolve(&self.secrets).map_err(|e| permanent(e.to_string()))
+    }
+
+    /// Performs an HTTP request; `Err` carries the outcome of a failure before a response.
+    pub async fn http(&self, req: HttpRequest, settings: &Map) -> Result<Response, Outcome> {
+        let url_text = self.resolve(&req.url)?;
+        let url = url::Url::parse(&url_text).map_err(|e| permanent(format!("bad request URL: {e}")))?;
+        let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_ascii_lowercase();
+        match allowed_host(settings) {
+            Some(allowed) if allowed == host => {}
+            Some(allowed) => {
+                return Err(permanent(format!(
+                    "the plugin asked for host `{host}`, but this channel may only reach `{allowed}`"
+                )));
+            }
+            None => {
+                return Err(permanent(
+                    "this channel names no host (set `url`, `api_base`, `server` or `host`)",
+                ));
+            }
+        }
+        match url.scheme() {
+            "https" => {}
+            "http" if is_loopback(&host) => {}
+            "http" => return Err(permanent("plain http is allowed only to loopback; use https")),
+            other => return Err(permanent(format!("unsupported URL scheme `{other}`"))),
+        }
+        let method = match req.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+        };
+        let mut builder = self.http.request(method, url);
+        for (k, v) in &req.headers {
+            builder = builder.header(k.as_str(), self.resolve(v)?);
+        }
+        if let Some((u, p)) = &req.basic_auth {
+            builder = builder.basic_auth(self.resolve(u)?, Some(self.resolve(p)?));
+        }
+        if let Some(b) = &req.bearer {
+            builder = builder.bearer_auth(self.resolve(b)?);
+        }
+        let (content_type, bytes): (Option<&str>, Vec<u8>) = match &req.body {
+            Body::None => (None, Vec::new()),
+            Body::Form(pairs) => {
+                let mut ser = url::form_urlencoded::Serializer::new(String::new());
+                for (k, v) in pairs {
+                    ser.append_pair(k, &self.resolve(v)?);
+                }
+                (Some("application/x-www-form-urlencoded"), ser.finish().into_bytes())
+            }
+            Body::Json(v) => (Some("application/json"), serde_json::to_vec(v).unwrap_or_default()),
+            Body::Text { content_type, text } => (Some(content_type.as_str()), text.clone().into_bytes()),
+        };
+        if let Some(sign) = &req.sign {
+            let key = self.resolve(&sign.key)?;
+            let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).map_err(|_| permanent("bad signing key"))?;
+            mac.update(&bytes);
+            let sig = hex::encode(mac.finalize().into_bytes());
+            builder = builder.header(sign.header.as_str(), format!("{}{sig}", sign.prefix));
+        }
+        if let Some(ct) = content_type {
+            builder = builder.header(reqwest::header::CONTENT_TYPE, ct).body(bytes);
+        }
+        let mut resp = builder.send().await.map_err(|e| classify_reqwest(&e, self.timeouts))?;
+        let status = resp.status().as_u16();
+        let headers: BTreeMap<String, String> = resp
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_string())))
+            .collect();
+        let mut body = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(c)) => {
+                    let room = MAX_RESPONSE_BODY.saturating_sub(body.len());
+                    body.extend_from_slice(&c[..c.len().min(room)]);
+                    if room <= c.len() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                // The status is what counts; a body cut short still classifies.
+                Err(_) => break,
+            }
+        }
+        Ok(Response {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
+    }
+
+    /// Sends an email through the channel's SMTP settings.
+    pub async fn email(&self, mail: EmailRequest, message: &Message, settings: &Map) -> Outcome {
+        match self.email_inner(mail, message, settings).await {
+            Ok(o) | Err(o) => o,
+        }
+    }
+
+    async fn email_inner(&self, mail: EmailRequest, message: &Message, settings: &Map) -> Result<Outcome, Outcome> {
+        use lettre::message::header::ContentType;
+        use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+        use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+        use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+        let get = |k: &str| -> Option<Dynamic> { settings.get(k).filter(|v| !v.is_unit()).cloned() };
+        let text = |k: &str| -> Result<Option<String>, Outcome> {
+            match get(k) {
+                None => Ok(None),
+                Some(v) => match v.clone().try_cast::<SecretText>() {
+                    Some(t) => self.resolve(&t).map(Some),
+                    None => Ok(Some(v.to_string())),
+                },
+            }
+        };
+        let host = text("host")?.ok_or_else(|| permanent("smtp: `host` is not set"))?;
+        let port = get("port").and_then(|p| p.as_int().ok()).unwrap_or(587);
+        let port = u16::try_from(port).map_err(|_| permanent("smtp: bad `port`"))?;
+        let security = text("security")?.unwrap_or_else(|| "starttls".into());
+        let from = text("from")?.ok_or_else(|| permanent("smtp: `from` is not set"))?;
+
+        let mut tls = TlsParameters::builder(host.clone());
+        if let Some(ca) = text("ca_file")? {
+            let pem = std::fs::read(&ca).map_err(|e| permanent(format!("smtp: can't read `ca_file` {ca}: {e}")))?;
+            let cert = Certificate::from_pem(&pem).map_err(|e| permanent(format!("smtp: bad `ca_file` {ca}: {e}")))?;
+            tls = tls.add_root_certificate(cert);
+        }
+        let tls = || -> Result<TlsParameters, Outcome> { tls.clone().build_rustls().map_err(|e| permanent(format!("smtp: TLS setup failed: {e}"))) };
+        let tls_mode = match security.as_str() {
+            "starttls" => Tls::Required(tls()?),
+            "tls" => Tls::Wrapper(tls()?),
+            "none" if is_loopback(&host) => Tls::None,
+            "none" => return Err(permanent("smtp: `security = \"none\"` is allowed only for a relay on loopback")),
+            other => return Err(permanent(format!("smtp: unknown `security` `{other}`"))),
+        };
+        let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
+            .port(port)
+            .tls(tls_mode)
+            .timeout(Some(self.timeouts.total));
+        if let (Some(user), Some(pass)) = (text("username")?, text("password")?) {
+            transport = transport
+                .credentials(Credentials::new(user, pass))
+                .authentication(vec![Mechanism::Plain, Mechanism::Login]);
+        }
+        let transport = transport.build();
+
+        let from_box: lettre::message::Mailbox = from.parse().map_err(|e| permanent(format!("smtp: bad `from` address: {e}")))?;
+        let to_box: lettre::message::Mailbox = mail.to.parse().map_err(|e| permanent(format!("smtp: bad recipient address: {e}")))?;
+        let domain = from_box.email.domain().to_string();
+        let email = lettre::Message::builder()
+            .from(from_box)
+            .to(to_box)
+            .subject(mail.subject)
+            .message_id(Some(format!("<{}@{domain}>", message.delivery_id)))
+            .date_now()
+            .header(ContentType::TEXT_PLAIN)
+            .body(mail.text)
+            .map_err(|e| permanent(format!("smtp: can't build the message: {e}")))?;
+        // lettre's own timeout covers connecting only; bound the whole session.
+        match tokio::time::timeout(self.timeouts.total, transport.send(email)).await {
+            Err(_) => Err(retry(format!("smtp: no answer within {}s", self.timeouts.total.as_secs()))),
+            Ok(Ok(resp)) => Ok(Outcome::Sent {
+                gateway_id: resp.message().next().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
+            }),
+            Ok(Err(e)) => {
+                let detail = e.to_string();
+                if e.is_permanent() {
+                    Err(permanent(format!("smtp: rejected: {detail}")))
+                } else if e.is_transient() || e.is_timeout() {
+                    Err(retry(format!("smtp: temporary failure: {detail}")))
+                } else if e.is_tls() {
+                    Err(permanent(format!("smtp: TLS failed (set `ca_file` for a private CA): {detail}")))
+                } else {
+                    Err(retry(format!("smtp: {detail}")))
+                }
+            }
+        }
+    }
+}
+
+fn classify_reqwest(e: &reqwest::Error, t: Timeouts) -> Outcome {
+    if e.is_timeout() {
+        retry(format!("no answer within {}s", t.total.as_secs()))
+    } else if e.is_connect() {
+        let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+        let mut detail = String::from("can't connect");
+        while let Some(s) = source {
+            if let Some(io) = s.downcast_ref::<std::io::Error>() {
+                detail = format!("can't connect: {}", io.kind());
+                if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                    detail = "connection refused".into();
+                }
+            }
+            source = s.source();
+        }
+        retry(detail)
+    } else {
+        retry(format!("request failed: {}", std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_else(|| "unknown error".into())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_host_comes_from_settings() {
+        let mut m = Map::new();
+        m.insert("api_base".into(), "https://API.twilio.com".into());
+        assert_eq!(allowed_host(&m).as_deref(), Some("api.twilio.com"));
+        let mut m = Map::new();
+        m.insert("url".into(), "http://[::1]:8080/hook".into());
+        assert_eq!(allowed_host(&m).as_deref(), Some("::1"));
+        assert!(is_loopback("::1") && is_loopback("127.0.0.1") && is_loopback("localhost"));
+        assert!(!is_loopback("example.org"));
+        assert_eq!(allowed_host(&Map::new()), None);
+    }
+}

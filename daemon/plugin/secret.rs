@@ -1,0 +1,181 @@
+//! Secrets: opaque handles a script can place in a request but never read, and the store
+//! that resolves them from systemd credentials or the environment when the host performs a
+//! request. Must not log, print or serialise a resolved value.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Text that may contain secret parts. Scripts see it as an opaque `Secret` value whose
+/// string form is `[secret]`; only the host resolves it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretText {
+    parts: Vec<Part>,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Secret(String),
+}
+
+impl SecretText {
+    pub fn named(name: &str) -> Self {
+        Self {
+            parts: vec![Part::Secret(name.to_string())],
+        }
+    }
+
+    pub fn literal(text: impl Into<String>) -> Self {
+        Self {
+            parts: vec![Part::Literal(text.into())],
+        }
+    }
+
+    pub fn concat(mut self, other: SecretText) -> Self {
+        self.parts.extend(other.parts);
+        self
+    }
+
+    pub fn has_secret(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Secret(_)))
+    }
+
+    /// Names of the secrets referenced.
+    pub fn secret_names(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Secret(n) => Some(n.as_str()),
+            Part::Literal(_) => None,
+        })
+    }
+
+    /// The plain text, if there is no secret part.
+    pub fn plain(&self) -> Option<String> {
+        (!self.has_secret()).then(|| {
+            self.parts
+                .iter()
+                .map(|p| match p {
+                    Part::Literal(s) => s.as_str(),
+                    Part::Secret(_) => "",
+                })
+                .collect()
+        })
+    }
+
+    /// Substitutes every secret.
+    pub fn resolve(&self, store: &SecretStore) -> Result<String, SecretError> {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Literal(s) => out.push_str(s),
+                Part::Secret(n) => out.push_str(store.get(n)?.expose()),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.plain() {
+            Some(p) => write!(f, "{p:?}"),
+            None => f.write_str("[secret]"),
+        }
+    }
+}
+
+impl fmt::Display for SecretText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.plain() {
+            Some(p) => f.write_str(&p),
+            None => f.write_str("[secret]"),
+        }
+    }
+}
+
+/// A resolved secret value. Its Debug and Display print a redaction.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("secret `{name}` is not set: provide systemd credential `{name}` (LoadCredential=) or environment variable `{env}`")]
+pub struct SecretError {
+    pub name: String,
+    pub env: String,
+}
+
+/// Resolves secrets from `$CREDENTIALS_DIRECTORY/NAME`, then `KITHD_SECRET_NAME`.
+#[derive(Debug, Clone, Default)]
+pub struct SecretStore {
+    credentials_dir: Option<PathBuf>,
+}
+
+impl SecretStore {
+    pub fn from_env() -> Self {
+        Self {
+            credentials_dir: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
+        }
+    }
+
+    pub fn env_name(name: &str) -> String {
+        format!("KITHD_SECRET_{}", name.to_ascii_uppercase().replace('-', "_"))
+    }
+
+    pub fn get(&self, name: &str) -> Result<Secret, SecretError> {
+        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let env = Self::env_name(name);
+        if valid {
+            if let Some(dir) = &self.credentials_dir
+                && let Ok(v) = std::fs::read_to_string(dir.join(name))
+            {
+                return Ok(Secret(v.trim_end_matches(['\n', '\r']).to_string()));
+            }
+            if let Ok(v) = std::env::var(&env) {
+                return Ok(Secret(v));
+            }
+        }
+        Err(SecretError {
+            name: name.to_string(),
+            env,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_text_never_prints_its_secret() {
+        let t = SecretText::literal("Bearer ").concat(SecretText::named("tok"));
+        assert_eq!(format!("{t} {t:?}"), "[secret] [secret]");
+        assert_eq!(SecretText::literal("x").to_string(), "x");
+        let s = Secret("hunter2".into());
+        assert_eq!(format!("{s:?}"), "Secret([redacted])");
+    }
+
+    #[test]
+    fn resolves_from_credentials_directory_first() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tok"), "from-cred\n").unwrap();
+        let store = SecretStore {
+            credentials_dir: Some(dir.path().to_path_buf()),
+        };
+        let t = SecretText::literal("Bearer ").concat(SecretText::named("tok"));
+        assert_eq!(t.resolve(&store).unwrap(), "Bearer from-cred");
+        let e = store.get("missing_one").unwrap_err();
+        assert_eq!(e.env, "KITHD_SECRET_MISSING_ONE");
+        assert!(store.get("../etc/passwd").is_err());
+    }
+}

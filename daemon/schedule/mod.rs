@@ -1,0 +1,10 @@
+//! Schedules: the next firing of an item after an instant, following kithd's time rules
+//! (local wall-clock through DST, gap → first valid instant, fold → first occurrence,
+//! `every` = elapsed time), and when each recipient's delivery is due after quiet hours.
+//! Pure: it must not read the clock, sleep or dispatch.
+
+mod firing;
+mod quiet;
+
+pub use firing::{Firing, Purpose, next_after, upcoming};
+pub use quiet::{DeliveryTime, delivery_times};
