@@ -626,10 +626,12 @@ impl<'s> Validator<'s> {
             .strings(table, "reach")
             .map(|v| v.into_iter().map(|(s, _)| s).collect())
             .unwrap_or_default();
+        // Keep going with placeholders when name or zone failed (their errors are already
+        // recorded, so the plan won't load), so later checks still see this recipient.
         Some(Recipient {
             id: id.to_string(),
-            name: name?.0,
-            timezone: timezone?,
+            name: name.map(|n| n.0).unwrap_or_default(),
+            timezone: timezone.unwrap_or(Tz::UTC),
             quiet_hours,
             addresses,
             reach,

@@ -151,3 +151,87 @@ pub fn upcoming(plan: &Plan, from: DateTime<Utc>, until: DateTime<Utc>, limit: u
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::SourceFile;
+    use crate::plan::{PluginCatalog, PluginInfo};
+
+    struct Console;
+    impl PluginCatalog for Console {
+        fn lookup(&self, name: &str) -> Option<PluginInfo> {
+            (name == "console").then_some(PluginInfo { address: None })
+        }
+        fn names(&self) -> Vec<String> {
+            vec!["console".into()]
+        }
+    }
+
+    fn plan(zone: &str, item: &str) -> Plan {
+        let text = format!(
+            "[person]\nname = \"A\"\ntimezone = \"{zone}\"\nreach = [\"c\"]\n[channels.c]\nplugin = \"console\"\n{item}"
+        );
+        crate::plan::load(&SourceFile::new("t", text), &Console).expect("valid plan").plan
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn next(p: &Plan, from: &str) -> String {
+        let f = next_after(&p.items[0], 0, at(from)).unwrap();
+        f.at.with_timezone(&p.items[0].timezone).to_rfc3339()
+    }
+
+    #[test]
+    fn daily_time_keeps_local_wall_clock_across_dst() {
+        let p = plan("Europe/Berlin", "[[checkin]]\nid = \"m\"\nat = \"08:00\"\nmessage = \"x\"\n");
+        assert_eq!(next(&p, "2027-03-27T08:00:00+01:00"), "2027-03-28T08:00:00+02:00");
+        assert_eq!(next(&p, "2026-10-24T08:00:00+02:00"), "2026-10-25T08:00:00+01:00");
+    }
+
+    #[test]
+    fn gap_fires_at_first_valid_instant_and_fold_fires_once() {
+        let p = plan("Europe/Berlin", "[[checkin]]\nid = \"m\"\nat = \"02:30\"\nmessage = \"x\"\n");
+        assert_eq!(next(&p, "2027-03-28T00:00:00+01:00"), "2027-03-28T03:00:00+02:00");
+        assert_eq!(next(&p, "2026-10-25T00:00:00+02:00"), "2026-10-25T02:30:00+02:00");
+        // From inside the second pass of the fold, the next one is the following day.
+        assert_eq!(next(&p, "2026-10-25T02:30:00+02:00"), "2026-10-26T02:30:00+01:00");
+        assert_eq!(next(&p, "2026-10-25T02:15:00+01:00"), "2026-10-26T02:30:00+01:00");
+    }
+
+    #[test]
+    fn cron_in_the_gap_and_the_fold() {
+        let p = plan("America/New_York", "[[checkin]]\nid = \"m\"\ncron = \"30 2 * * *\"\nmessage = \"x\"\n");
+        assert_eq!(next(&p, "2027-03-14T00:00:00-05:00"), "2027-03-14T03:00:00-04:00");
+        let p = plan("America/New_York", "[[checkin]]\nid = \"m\"\ncron = \"30 1 * * *\"\nmessage = \"x\"\n");
+        assert_eq!(next(&p, "2026-11-01T00:00:00-04:00"), "2026-11-01T01:30:00-04:00");
+        assert_eq!(next(&p, "2026-11-01T01:30:00-04:00"), "2026-11-02T01:30:00-05:00");
+    }
+
+    #[test]
+    fn every_is_elapsed_time() {
+        let p = plan(
+            "Europe/Berlin",
+            "[[checkin]]\nid = \"m\"\nevery = \"8h\"\nstart = \"2027-03-28T00:00\"\nmessage = \"x\"\n",
+        );
+        assert_eq!(next(&p, "2027-03-28T00:00:00+01:00"), "2027-03-28T09:00:00+02:00");
+        assert_eq!(next(&p, "2027-03-27T12:00:00+01:00"), "2027-03-28T00:00:00+01:00");
+    }
+
+    #[test]
+    fn weekday_filter_and_appointment_reminders() {
+        let p = plan("Europe/Berlin", "[[checkin]]\nid = \"m\"\nat = \"09:00\"\ndays = [\"mon\", \"thu\"]\nmessage = \"x\"\n");
+        assert_eq!(next(&p, "2026-11-25T12:00:00+01:00"), "2026-11-26T09:00:00+01:00"); // Wed → Thu
+        assert_eq!(next(&p, "2026-11-26T09:00:00+01:00"), "2026-11-30T09:00:00+01:00"); // → Mon
+        let p = plan(
+            "Europe/Berlin",
+            "[[appointment]]\nid = \"a\"\nwhen = \"2027-03-29T09:00\"\nremind_before = [\"1d\", \"2h\"]\nmessage = \"{in}\"\n",
+        );
+        // One calendar day before crosses the DST change: still 09:00 local.
+        assert_eq!(next(&p, "2027-03-27T00:00:00+01:00"), "2027-03-28T09:00:00+02:00");
+        assert_eq!(next(&p, "2027-03-28T09:00:00+02:00"), "2027-03-29T07:00:00+02:00");
+        assert!(next_after(&p.items[0], 0, at("2027-03-29T07:00:00+02:00")).is_none());
+    }
+}
