@@ -49,6 +49,21 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         plugins: Option<PathBuf>,
     },
+    /// Send one test notification now through a channel; exit 0 only when it was accepted.
+    SendTest {
+        plan: PathBuf,
+        /// The channel id to send through.
+        #[arg(long)]
+        channel: String,
+        /// The recipient: `self` or a contact id.
+        #[arg(long)]
+        to: String,
+        /// The text (default: a short test sentence).
+        #[arg(long)]
+        message: Option<String>,
+        #[arg(long, value_name = "DIR")]
+        plugins: Option<PathBuf>,
+    },
 }
 
 /// Runs the CLI and returns the process exit code.
@@ -92,6 +107,26 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
                         FormatArg::Json => preview::Format::Json,
                     },
                     now: SystemClock.now(),
+                },
+                &mut out,
+                &mut err,
+            )
+        }
+        Command::SendTest {
+            plan,
+            channel,
+            to,
+            message,
+            plugins,
+        } => {
+            let dir = plugins.unwrap_or_else(commands::default_plugin_dir);
+            commands::send_test::run(
+                commands::send_test::Args {
+                    plan: &plan,
+                    plugin_dir: &dir,
+                    channel: &channel,
+                    to: &to,
+                    message: message.as_deref(),
                 },
                 &mut out,
                 &mut err,

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod preview;
+pub mod send_test;
 
 use std::path::{Path, PathBuf};
 

@@ -602,7 +602,8 @@ impl<'s> Validator<'s> {
         let mut addresses = BTreeMap::new();
         for (k, v) in table.iter() {
             let key = k.get_ref().as_ref();
-            if key == "email" || key == "phone" || address_keys.contains(key) {
+            let free = !CONTACT_KEYS.contains(&key) && is_free_address(key, v.get_ref());
+            if key == "email" || key == "phone" || address_keys.contains(key) || free {
                 match v.get_ref() {
                     DeValue::String(s) if !s.trim().is_empty() => {
                         if key == "email" && !s.contains('@') {
@@ -640,6 +641,28 @@ impl<'s> Validator<'s> {
         })
     }
 
+    /// Keys that are free-form addresses (`ntfy_topic`, `signal_number`): string values whose
+    /// name is not a near-miss of a known key. One no channel delivers to gets a warning.
+    fn free_addresses(&mut self, table: &Table, section: &str, known: &[&str], used: &BTreeSet<String>) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for (k, v) in table.iter() {
+            let key = k.get_ref().as_ref();
+            if known.contains(&key) || used.contains(key) || !is_free_address(key, v.get_ref()) {
+                continue;
+            }
+            if did_you_mean(key, known.iter().copied()).is_some() {
+                continue; // a likely typo: `check_keys` reports it with a suggestion
+            }
+            self.warn(
+                k.span(),
+                format!("`{key}` in {section} is not a known key, so it is read as an address, but no channel delivers to it"),
+                Some(format!("known keys: {}; a channel uses an address through its plugin or `address = \"{key}\"`", list(known))),
+            );
+            out.insert(key.to_string());
+        }
+        out
+    }
+
     fn person(&mut self, doc: &Table, address_keys: &BTreeSet<String>) -> Option<Recipient> {
         let Some((v, span)) = self.get(doc, "person") else {
             self.error(
@@ -653,7 +676,8 @@ impl<'s> Validator<'s> {
             self.type_error(span, "person", "a table", v.get_ref());
             return None;
         };
-        self.check_keys(table, "[person]", PERSON_KEYS, &|k| address_keys.contains(k));
+        let extra = self.free_addresses(table, "[person]", PERSON_KEYS, address_keys);
+        self.check_keys(table, "[person]", PERSON_KEYS, &|k| address_keys.contains(k) || extra.contains(k));
         self.recipient_common(table, SELF_ID, "[person]", &span, address_keys, None)
     }
 
@@ -681,7 +705,8 @@ impl<'s> Validator<'s> {
                 continue;
             };
             let header = v.span();
-            self.check_keys(ct, &section, CONTACT_KEYS, &|k| address_keys.contains(k));
+            let extra = self.free_addresses(ct, &section, CONTACT_KEYS, address_keys);
+            self.check_keys(ct, &section, CONTACT_KEYS, &|k| address_keys.contains(k) || extra.contains(k));
             let relation = self.string(ct, "relation").and_then(|(r, rspan)| {
                 let rel = Relation::parse(&r);
                 if rel.is_none() {
@@ -1177,6 +1202,10 @@ impl<'s> Validator<'s> {
         };
         ok.then_some(ScheduleSpec::At { times, days })
     }
+}
+
+fn is_free_address(key: &str, v: &DeValue) -> bool {
+    matches!(v, DeValue::String(_)) && valid_id(key) && !key.contains('.')
 }
 
 fn list(items: &[&str]) -> String {

@@ -24,6 +24,24 @@ pub struct Timeouts {
     pub total: Duration,
 }
 
+impl Timeouts {
+    /// The defaults, with the total overridden by a channel's `timeout` setting (`"5s"`).
+    pub fn for_settings(settings: &Map) -> Self {
+        let mut t = Self::default();
+        if let Some(secs) = settings
+            .get("timeout")
+            .and_then(|v| v.clone().into_string().ok())
+            .and_then(|s| crate::plan::PlanDuration::parse(&s).ok())
+            .map(|d| d.as_secs())
+            .filter(|s| *s > 0)
+        {
+            t.total = Duration::from_secs(secs as u64);
+            t.connect = t.connect.min(t.total);
+        }
+        t
+    }
+}
+
 impl Default for Timeouts {
     fn default() -> Self {
         Self {

@@ -4,4 +4,5 @@ mod support;
 
 mod config_files;
 mod corpus;
+mod plugins_http;
 mod preview_golden;

@@ -47,3 +47,57 @@ pub fn golden(path: &Path, actual: &str) -> Result<(), String> {
         Err(format!("{} differs\n--- expected\n{expected}\n--- actual\n{actual}", path.display()))
     }
 }
+
+/// A temporary project: a plan and a plugin directory.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+pub const PERSON: &str = r#"[person]
+name = "Alex"
+timezone = "Europe/Berlin"
+email = "alex@example.org"
+phone = "+4915100000001"
+ntfy_topic = "alex-reminders"
+reach = ["console"]
+
+[contacts.sam]
+name = "Sam"
+relation = "friend"
+email = "sam@example.org"
+phone = "+15550001111"
+reach = ["console"]
+consent = 2026-11-02
+
+[channels.console]
+plugin = "console"
+"#;
+
+impl Sandbox {
+    pub fn new(channels: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("plugins")).unwrap();
+        std::fs::write(dir.path().join("plan.toml"), format!("{PERSON}\n{channels}")).unwrap();
+        Self { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn plugin(&self, name: &str, source: &str) {
+        std::fs::write(self.dir.path().join("plugins").join(name), source).unwrap();
+    }
+
+    /// Runs `kithd send-test` with extra environment variables, off the async runtime.
+    pub async fn send_test(&self, channel: &str, to: &str, env: &[(&str, &str)]) -> Output {
+        let mut cmd = tokio::process::Command::new(bin());
+        cmd.args(["send-test", "plan.toml", "--plugins", "plugins", "--channel", channel, "--to", to, "--message", "Time for your 50 mg, Alex. Grüße ☀"])
+            .current_dir(self.path())
+            .env_remove("CREDENTIALS_DIRECTORY");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().await.expect("run kithd send-test")
+    }
+}
