@@ -319,7 +319,7 @@ impl Host {
                     Err(permanent(format!("smtp: rejected: {detail}")))
                 } else if e.is_transient() || e.is_timeout() {
                     Err(retry(format!("smtp: temporary failure: {detail}")))
-                } else if e.is_tls() {
+                } else if e.is_tls() || detail.contains("certificate") {
                     Err(permanent(format!("smtp: TLS failed (set `ca_file` for a private CA): {detail}")))
                 } else {
                     Err(retry(format!("smtp: {detail}")))

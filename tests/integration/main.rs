@@ -6,3 +6,4 @@ mod config_files;
 mod corpus;
 mod plugins_http;
 mod preview_golden;
+mod smtp;
