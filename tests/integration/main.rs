@@ -4,6 +4,7 @@ mod support;
 
 mod config_files;
 mod corpus;
+mod hostile;
 mod plugins_http;
 mod preview_golden;
 mod smtp;

@@ -183,7 +183,7 @@ async fn webhook_outcome(url: &str, extra: &str) -> (Option<i32>, String, Durati
     let sb = Sandbox::new(&format!("[channels.hook]\nplugin = \"webhook\"\nurl = \"{url}\"\ntimeout = \"2s\"\n{extra}"));
     let t = Instant::now();
     let out = sb.send_test("hook", "self", &[]).await;
-    (out.status.code(), text(&out.stdout) + &text(&out.stderr), t.elapsed())
+    (out.status.code(), text(&out.stdout) + text(&out.stderr).as_str(), t.elapsed())
 }
 
 #[tokio::test]
