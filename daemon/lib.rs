@@ -13,3 +13,4 @@ pub mod exit;
 pub mod plan;
 pub mod plugin;
 pub mod schedule;
+pub mod store;

@@ -137,6 +137,40 @@ impl fmt::Display for Kind {
     }
 }
 
+/// What happens to a firing missed while kithd was not running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatchUp {
+    /// Deliver it late, however late.
+    Always,
+    /// Record it as missed.
+    Skip,
+    /// Deliver it if it is less than this late, otherwise record it as missed.
+    Within(PlanDuration),
+}
+
+impl CatchUp {
+    /// Defaults per kind: a dose 30 minutes late is still useful, a morning check-in
+    /// nine hours late is not.
+    pub fn default_for(kind: Kind) -> Self {
+        let d = |s: &str| CatchUp::Within(PlanDuration::parse(s).unwrap_or(PlanDuration::from_secs(3600)));
+        match kind {
+            Kind::Checkin => d("1h"),
+            Kind::Medication => d("2h"),
+            Kind::Followup => d("1d"),
+            Kind::Appointment => d("3h"),
+        }
+    }
+
+    /// Whether a firing this late should still be delivered.
+    pub fn deliver_when_late_by(&self, late: chrono::Duration) -> bool {
+        match self {
+            CatchUp::Always => true,
+            CatchUp::Skip => false,
+            CatchUp::Within(d) => late < d.to_chrono(),
+        }
+    }
+}
+
 /// One reminder item.
 #[derive(Debug, Clone)]
 pub struct Item {
@@ -149,6 +183,8 @@ pub struct Item {
     pub to: Vec<String>,
     pub urgent: bool,
     pub respect_quiet_hours: bool,
+    /// What to do with firings missed while kithd was down.
+    pub catch_up: CatchUp,
     /// Kind-specific text fields available to templates (`name`, `dose`, `title`, …).
     pub fields: BTreeMap<String, String>,
     /// Followups (required) and appointments (optional): the contact the item is about.

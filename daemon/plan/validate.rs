@@ -14,7 +14,7 @@ use super::duration::{DURATION_HINT, PlanDuration};
 use super::quiet::QuietHours;
 use super::schedule_spec::{self, DaySet, ScheduleSpec};
 use super::template::Template;
-use super::{Channel, Item, Kind, Loaded, Plan, PluginCatalog, Recipient, Relation, SELF_ID, Setting};
+use super::{CatchUp, Channel, Item, Kind, Loaded, Plan, PluginCatalog, Recipient, Relation, SELF_ID, Setting};
 use crate::diagnostic::{Diagnostic, did_you_mean};
 
 type Span = Range<usize>;
@@ -54,6 +54,7 @@ const ITEM_KEYS: &[&str] = &[
     "every",
     "start",
     "when",
+    "catch_up",
 ];
 const SCHEDULE_KEYS: &[&str] = &["at", "cron", "every", "when"];
 const COMMON_FIELDS: &[&str] = &["person", "recipient", "item", "kind", "time", "date"];
@@ -812,6 +813,24 @@ impl<'s> Validator<'s> {
             Some(person_tz)
         };
         let urgent = self.boolean(t, "urgent").unwrap_or(false);
+        let catch_up = match self.string(t, "catch_up") {
+            None => CatchUp::default_for(kind),
+            Some((text, span)) => match text.as_str() {
+                "always" => CatchUp::Always,
+                "skip" => CatchUp::Skip,
+                _ => match PlanDuration::parse(&text) {
+                    Ok(d) if d.as_secs() > 0 => CatchUp::Within(d),
+                    _ => {
+                        self.error(
+                            span,
+                            format!("bad `catch_up` value `{text}`"),
+                            Some("use `\"always\"`, `\"skip\"` or a duration such as `\"2h\"` (deliver if missed by less than that)".into()),
+                        );
+                        CatchUp::Skip
+                    }
+                },
+            },
+        };
         let respect_quiet_hours = self
             .boolean(t, "respect_quiet_hours")
             .unwrap_or(kind.respects_quiet_hours_by_default());
@@ -972,6 +991,7 @@ impl<'s> Validator<'s> {
             to,
             urgent,
             respect_quiet_hours,
+            catch_up,
             fields,
             with,
             remind_before,

@@ -1,0 +1,42 @@
+//! The SQLite schema and its migrations, applied in order on open. Must not hold queries
+//! other than schema changes.
+
+/// Each entry migrates from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 0 → 1
+    "CREATE TABLE firings (
+        id INTEGER PRIMARY KEY,
+        item TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        scheduled INTEGER NOT NULL,
+        recorded INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        UNIQUE (item, scheduled, purpose)
+    );
+    CREATE TABLE deliveries (
+        id TEXT PRIMARY KEY,
+        firing INTEGER NOT NULL REFERENCES firings(id),
+        item TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        scheduled INTEGER NOT NULL,
+        recipient TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        channel_index INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        due INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        late INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        gateway_id TEXT,
+        created INTEGER NOT NULL,
+        updated INTEGER NOT NULL,
+        sent_at INTEGER
+    );
+    CREATE INDEX deliveries_pending ON deliveries (state, due);
+    CREATE INDEX deliveries_scheduled ON deliveries (scheduled);
+    CREATE INDEX firings_item ON firings (item, scheduled);",
+];
+
+pub const VERSION: i64 = MIGRATIONS.len() as i64;

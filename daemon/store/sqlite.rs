@@ -1,0 +1,421 @@
+//! The SQLite ledger: one file in the state directory, mode 0600, WAL, migrated on open,
+//! guarded by a lock file so that two daemons never share it (readers such as `status` do
+//! not take the lock). Must not contain scheduling or retry policy.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+
+use super::schema::{MIGRATIONS, VERSION};
+use super::{Delivery, HistoryFilter, Ledger, Missed, NewDelivery, NewFiring, State, StoreError};
+
+const DB_FILE: &str = "kithd.db";
+const LOCK_FILE: &str = "kithd.lock";
+
+pub struct SqliteLedger {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+    _lock: Option<File>,
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(v).single().unwrap_or_default()
+}
+
+fn now_ms() -> i64 {
+    ms(Utc::now())
+}
+
+const DELIVERY_COLUMNS: &str = "id, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, attempts, late, last_error, gateway_id, updated, sent_at";
+
+fn delivery(row: &Row) -> rusqlite::Result<Delivery> {
+    let state: String = row.get(8)?;
+    Ok(Delivery {
+        id: row.get(0)?,
+        item: row.get(1)?,
+        kind: row.get(2)?,
+        purpose: row.get(3)?,
+        scheduled: from_ms(row.get(4)?),
+        recipient: row.get(5)?,
+        channel: row.get(6)?,
+        channel_index: row.get(7)?,
+        state: State::parse(&state).unwrap_or(State::Pending),
+        due: from_ms(row.get(9)?),
+        attempts: row.get(10)?,
+        late: row.get::<_, i64>(11)? != 0,
+        last_error: row.get(12)?,
+        gateway_id: row.get(13)?,
+        updated: from_ms(row.get(14)?),
+        sent_at: row.get::<_, Option<i64>>(15)?.map(from_ms),
+    })
+}
+
+impl SqliteLedger {
+    /// Opens (creating and migrating) the ledger in `state_dir` for the daemon: takes the
+    /// lock file so a second daemon on the same directory fails clearly.
+    pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(state_dir).map_err(|source| StoreError::StateDir {
+            path: state_dir.to_path_buf(),
+            source,
+        })?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(state_dir.join(LOCK_FILE))
+            .map_err(|source| StoreError::StateDir {
+                path: state_dir.to_path_buf(),
+                source,
+            })?;
+        if lock.try_lock().is_err() {
+            return Err(StoreError::Locked(state_dir.to_path_buf()));
+        }
+        let path = state_dir.join(DB_FILE);
+        // Create the file 0600 before SQLite does (its -wal and -shm files copy the mode).
+        let open_err = |e: std::io::Error| StoreError::Open {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        OpenOptions::new().create(true).truncate(false).append(true).mode(0o600).open(&path).map_err(open_err)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(open_err)?;
+        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
+            .map_err(|e| StoreError::Open {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        let ledger = Self {
+            conn: Mutex::new(conn),
+            path,
+            _lock: Some(lock),
+        };
+        ledger.prepare(true)?;
+        Ok(ledger)
+    }
+
+    /// Opens an existing ledger read-only, for `status` and `history` while the daemon runs.
+    pub fn open_read_only(state_dir: &Path) -> Result<Self, StoreError> {
+        let path = state_dir.join(DB_FILE);
+        if !path.exists() {
+            return Err(StoreError::Open {
+                path,
+                message: "no ledger here yet (has `kithd run` used this state directory?)".into(),
+            });
+        }
+        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| StoreError::Open {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let ledger = Self {
+            conn: Mutex::new(conn),
+            path,
+            _lock: None,
+        };
+        ledger.prepare(false)?;
+        Ok(ledger)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock can't leave a half-applied transaction (SQLite
+        // rolls it back), so a poisoned lock is safe to reuse.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn prepare(&self, writable: bool) -> Result<(), StoreError> {
+        let corrupt = |e: rusqlite::Error| StoreError::Corrupt {
+            path: self.path.clone(),
+            message: e.to_string(),
+        };
+        let mut conn = self.conn();
+        conn.busy_timeout(Duration::from_secs(5))?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(corrupt)?;
+        let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(corrupt)?;
+        if check != "ok" {
+            return Err(StoreError::Corrupt {
+                path: self.path.clone(),
+                message: check,
+            });
+        }
+        if version > VERSION {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                known: VERSION,
+            });
+        }
+        if !writable {
+            return Ok(());
+        }
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Open {
+                path: self.path.clone(),
+                message: format!("can't switch to WAL mode (got {mode})"),
+            });
+        }
+        // NORMAL in WAL mode: a commit survives a process crash (kill -9); only a power
+        // loss can lose the last commits.
+        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(m)?;
+            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+}
+
+impl Ledger for SqliteLedger {
+    fn record_firing(&self, firing: &NewFiring, deliveries: &[NewDelivery]) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let now = now_ms();
+        tx.execute(
+            "INSERT INTO firings (item, kind, purpose, scheduled, recorded, outcome) VALUES (?1, ?2, ?3, ?4, ?5, 'dispatched')
+             ON CONFLICT (item, scheduled, purpose) DO NOTHING",
+            params![firing.item, firing.kind, firing.purpose, ms(firing.scheduled), now],
+        )?;
+        let firing_id: i64 = tx.query_row(
+            "SELECT id FROM firings WHERE item = ?1 AND scheduled = ?2 AND purpose = ?3",
+            params![firing.item, ms(firing.scheduled), firing.purpose],
+            |r| r.get(0),
+        )?;
+        let mut new = Vec::new();
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO deliveries (id, firing, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, late, created, updated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?11, ?12, ?12)
+                 ON CONFLICT (id) DO NOTHING",
+            )?;
+            for d in deliveries {
+                let n = stmt.execute(params![
+                    d.id,
+                    firing_id,
+                    firing.item,
+                    firing.kind,
+                    firing.purpose,
+                    ms(firing.scheduled),
+                    d.recipient,
+                    d.channel,
+                    d.channel_index,
+                    ms(d.due),
+                    d.late as i64,
+                    now
+                ])?;
+                if n == 1 {
+                    new.push(d.id.clone());
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(new)
+    }
+
+    fn record_missed(&self, firing: &NewFiring) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO firings (item, kind, purpose, scheduled, recorded, outcome) VALUES (?1, ?2, ?3, ?4, ?5, 'missed')
+             ON CONFLICT (item, scheduled, purpose) DO NOTHING",
+            params![firing.item, firing.kind, firing.purpose, ms(firing.scheduled), now_ms()],
+        )?;
+        Ok(())
+    }
+
+    fn last_scheduled(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT item, MAX(scheduled) FROM firings GROUP BY item")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, from_ms(r.get(1)?))))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'pending' AND due <= ?1 ORDER BY due, id LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![ms(now), limit as i64], delivery)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let v: Option<i64> = self
+            .conn()
+            .query_row("SELECT MIN(due) FROM deliveries WHERE state = 'pending'", [], |r| r.get(0))
+            .optional()?
+            .flatten();
+        Ok(v.map(from_ms))
+    }
+
+    fn mark_sent(&self, id: &str, gateway_id: Option<&str>, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, gateway_id = ?2, sent_at = ?3, updated = ?3 WHERE id = ?1",
+            params![id, gateway_id, ms(at)],
+        )?;
+        Ok(())
+    }
+
+    fn mark_retry(&self, id: &str, due: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE deliveries SET attempts = attempts + 1, due = ?2, last_error = ?3, updated = ?4 WHERE id = ?1",
+            params![id, ms(due), error, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    fn fail_over(&self, id: &str, error: &str, next: Option<&NewDelivery>) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let now = now_ms();
+        let state = if next.is_some() { "failed" } else { "dead" };
+        tx.execute(
+            "UPDATE deliveries SET state = ?2, attempts = attempts + 1, last_error = ?3, updated = ?4 WHERE id = ?1",
+            params![id, state, error, now],
+        )?;
+        if let Some(n) = next {
+            tx.execute(
+                "INSERT INTO deliveries (id, firing, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, late, created, updated)
+                 SELECT ?2, firing, item, kind, purpose, scheduled, ?3, ?4, ?5, 'pending', ?6, late, ?7, ?7 FROM deliveries WHERE id = ?1
+                 ON CONFLICT (id) DO NOTHING",
+                params![id, n.id, n.recipient, n.channel, n.channel_index, ms(n.due), now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn cancel(&self, id: &str, reason: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE deliveries SET state = 'cancelled', last_error = ?2, updated = ?3 WHERE id = ?1 AND state = 'pending'",
+            params![id, reason, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    fn in_state(&self, state: State, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        let conn = self.conn();
+        let order = if state == State::Pending { "due ASC" } else { "updated DESC" };
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = ?1 ORDER BY {order} LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![state.as_str(), limit as i64], delivery)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn history(&self, f: &HistoryFilter) -> Result<Vec<Delivery>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE scheduled >= ?1 AND (?2 IS NULL OR item = ?2)
+             ORDER BY scheduled, created, id LIMIT ?3"
+        ))?;
+        let rows = stmt.query_map(
+            params![f.since.map(ms).unwrap_or(i64::MIN), f.item, f.limit.map(|l| l as i64).unwrap_or(-1)],
+            delivery,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn missed(&self, f: &HistoryFilter) -> Result<Vec<Missed>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT item, kind, purpose, scheduled FROM firings WHERE outcome = 'missed' AND scheduled >= ?1 AND (?2 IS NULL OR item = ?2)
+             ORDER BY scheduled",
+        )?;
+        let rows = stmt.query_map(params![f.since.map(ms).unwrap_or(i64::MIN), f.item], |r| {
+            Ok(Missed {
+                item: r.get(0)?,
+                kind: r.get(1)?,
+                purpose: r.get(2)?,
+                scheduled: from_ms(r.get(3)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn last_errors(&self) -> Result<Vec<(String, DateTime<Utc>, String)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT channel, updated, last_error FROM deliveries d WHERE last_error IS NOT NULL AND updated =
+               (SELECT MAX(updated) FROM deliveries e WHERE e.channel = d.channel AND e.last_error IS NOT NULL)
+             GROUP BY channel ORDER BY channel",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, from_ms(r.get(1)?), r.get::<_, String>(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn firing(at: &str) -> NewFiring {
+        NewFiring {
+            item: "meds".into(),
+            kind: "medication".into(),
+            purpose: "main".into(),
+            scheduled: at.parse().unwrap(),
+        }
+    }
+
+    fn delivery(id: &str, channel: &str, idx: u32, due: &str) -> NewDelivery {
+        NewDelivery {
+            id: id.into(),
+            recipient: "self".into(),
+            channel: channel.into(),
+            channel_index: idx,
+            due: due.parse().unwrap(),
+            late: false,
+        }
+    }
+
+    #[test]
+    fn records_idempotently_and_walks_the_states() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = SqliteLedger::open(dir.path()).unwrap();
+        let mode = std::fs::metadata(dir.path().join(DB_FILE)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let f = firing("2026-12-01T08:00:00Z");
+        let d = delivery("d1", "sms", 0, "2026-12-01T08:00:00Z");
+        assert_eq!(l.record_firing(&f, std::slice::from_ref(&d)).unwrap(), vec!["d1".to_string()]);
+        assert!(l.record_firing(&f, &[d]).unwrap().is_empty(), "recorded twice, stored once");
+        let now: DateTime<Utc> = "2026-12-01T08:00:01Z".parse().unwrap();
+        assert_eq!(l.due(now, 10).unwrap().len(), 1);
+        l.mark_retry("d1", "2026-12-01T08:01:00Z".parse().unwrap(), "HTTP 500").unwrap();
+        assert!(l.due(now, 10).unwrap().is_empty());
+        assert_eq!(l.next_due().unwrap().unwrap().to_rfc3339(), "2026-12-01T08:01:00+00:00");
+        let next = delivery("d2", "mail", 1, "2026-12-01T08:01:00Z");
+        l.fail_over("d1", "HTTP 400", Some(&next)).unwrap();
+        let due = l.due("2026-12-01T08:02:00Z".parse().unwrap(), 10).unwrap();
+        assert_eq!((due.len(), due[0].id.as_str(), due[0].channel.as_str()), (1, "d2", "mail"));
+        l.fail_over("d2", "HTTP 401", None).unwrap();
+        let dead = l.in_state(State::Dead, 10).unwrap();
+        assert_eq!((dead.len(), dead[0].attempts), (1, 1));
+        assert_eq!(l.last_errors().unwrap().len(), 2);
+        assert_eq!(l.last_scheduled().unwrap()[0].0, "meds");
+        // A second daemon on the same directory is refused; readers are fine.
+        assert!(matches!(SqliteLedger::open(dir.path()), Err(StoreError::Locked(_))));
+        let r = SqliteLedger::open_read_only(dir.path()).unwrap();
+        assert_eq!(r.history(&HistoryFilter::default()).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_corrupt_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(DB_FILE), vec![0x42u8; 8192]).unwrap();
+        let e = SqliteLedger::open(dir.path()).err().unwrap();
+        assert!(matches!(e, StoreError::Corrupt { .. }), "{e}");
+        assert!(e.to_string().contains("is damaged"), "{e}");
+    }
+}
