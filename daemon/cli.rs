@@ -11,7 +11,11 @@ use crate::commands::{self, preview};
 use crate::exit;
 
 #[derive(Debug, Parser)]
-#[command(name = "kithd", version, about = "Keeps a person in recovery close to their support network: check-ins, medication reminders, follow-ups and appointment reminders from a TOML support plan.")]
+#[command(
+    name = "kithd",
+    version,
+    about = "Keeps a person in recovery close to their support network: check-ins, medication reminders, follow-ups and appointment reminders from a TOML support plan."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,6 +53,18 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         plugins: Option<PathBuf>,
     },
+    /// Run the daemon: fire the plan's items on time and deliver them (SIGHUP reloads).
+    Run {
+        plan: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        plugins: Option<PathBuf>,
+        /// Where the delivery ledger lives (default: $STATE_DIRECTORY, $XDG_STATE_HOME/kithd or ~/.local/state/kithd).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// Seconds in-flight deliveries may take to finish at shutdown.
+        #[arg(long, value_name = "SECS", default_value_t = 10)]
+        shutdown_grace: u64,
+    },
     /// Send one test notification now through a channel; exit 0 only when it was accepted.
     SendTest {
         plan: PathBuf,
@@ -72,7 +88,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { exit::USAGE } else { exit::OK };
+            return if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
         }
     };
     let mut out = std::io::stdout().lock();
@@ -111,6 +131,21 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
                 &mut out,
                 &mut err,
             )
+        }
+        Command::Run {
+            plan,
+            plugins,
+            state_dir,
+            shutdown_grace,
+        } => {
+            drop(out);
+            drop(err);
+            crate::runtime::run(crate::runtime::Options {
+                plan,
+                plugin_dir: plugins.unwrap_or_else(commands::default_plugin_dir),
+                state_dir: state_dir.unwrap_or_else(commands::default_state_dir),
+                shutdown_grace: std::time::Duration::from_secs(shutdown_grace),
+            })
         }
         Command::SendTest {
             plan,

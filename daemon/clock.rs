@@ -74,14 +74,20 @@ mod tests {
     fn gap_moves_to_first_valid_instant() {
         let tz: Tz = "Europe/Berlin".parse().unwrap();
         let t = resolve_local(tz, naive("2027-03-28T02:30"));
-        assert_eq!(t.with_timezone(&tz).to_rfc3339(), "2027-03-28T03:00:00+02:00");
+        assert_eq!(
+            t.with_timezone(&tz).to_rfc3339(),
+            "2027-03-28T03:00:00+02:00"
+        );
     }
 
     #[test]
     fn fold_takes_first_occurrence() {
         let tz: Tz = "America/New_York".parse().unwrap();
         let t = resolve_local(tz, naive("2026-11-01T01:30"));
-        assert_eq!(t.with_timezone(&tz).to_rfc3339(), "2026-11-01T01:30:00-04:00");
+        assert_eq!(
+            t.with_timezone(&tz).to_rfc3339(),
+            "2026-11-01T01:30:00-04:00"
+        );
     }
 
     #[test]

@@ -163,7 +163,10 @@ impl SourceFile {
 }
 
 /// The closest candidate to `word`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let mut best: Option<(&str, f64)> = None;
     for c in candidates {
         let score = strsim::jaro_winkler(&word.to_lowercase(), &c.to_lowercase());
@@ -190,7 +193,8 @@ mod tests {
     #[test]
     fn renders_caret_under_span() {
         let src = SourceFile::new("plan.toml", "[person]\ntimezon = \"Europe/Berlin\"\n");
-        let d = Diagnostic::error(9..16, "unknown key `timezon`").with_hint("did you mean `timezone`?");
+        let d =
+            Diagnostic::error(9..16, "unknown key `timezon`").with_hint("did you mean `timezone`?");
         let out = src.render(&d);
         assert_eq!(
             out,
@@ -204,7 +208,11 @@ mod tests {
         let out = src.render(&Diagnostic::error(3..10, "x"));
         assert!(out.contains("p:1:4"), "{out}");
         let empty = SourceFile::new("p", "");
-        assert!(empty.render(&Diagnostic::error(0..0, "x")).contains("p:1:1"));
+        assert!(
+            empty
+                .render(&Diagnostic::error(0..0, "x"))
+                .contains("p:1:1")
+        );
     }
 
     #[test]

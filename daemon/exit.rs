@@ -15,6 +15,8 @@ pub const NOINPUT: u8 = 66;
 pub const UNAVAILABLE: u8 = 69;
 /// An internal software error.
 pub const SOFTWARE: u8 = 70;
+/// An input/output error (the ledger failed while running).
+pub const IOERR: u8 = 74;
 /// Can't create or write an output file (state directory).
 pub const CANTCREAT: u8 = 73;
 /// Configuration error: the daemon can't start with this plan.

@@ -12,5 +12,6 @@ pub mod dispatch;
 pub mod exit;
 pub mod plan;
 pub mod plugin;
+pub mod runtime;
 pub mod schedule;
 pub mod store;

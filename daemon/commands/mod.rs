@@ -22,6 +22,23 @@ pub fn default_plugin_dir() -> PathBuf {
     }
 }
 
+/// The default state directory: systemd's `$STATE_DIRECTORY`, else
+/// `$XDG_STATE_HOME/kithd`, else `~/.local/state/kithd`, else `/var/lib/kithd`.
+pub fn default_state_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("STATE_DIRECTORY").filter(|v| !v.is_empty()) {
+        // systemd may pass several, separated by `:`; the first is ours.
+        let first = d.to_string_lossy().split(':').next().unwrap_or_default().to_string();
+        return PathBuf::from(first);
+    }
+    if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("kithd");
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty() && v != "/") {
+        Some(h) => PathBuf::from(h).join(".local/state/kithd"),
+        None => PathBuf::from("/var/lib/kithd"),
+    }
+}
+
 /// Why a plan could not be loaded.
 #[derive(Debug)]
 pub enum LoadFailure {
@@ -43,17 +60,30 @@ impl LoadFailure {
         match self {
             LoadFailure::Unreadable(m) => format!("error: {m}\n"),
             LoadFailure::Invalid { rendered, errors } => {
-                format!("{rendered}\nerror: the plan has {errors} problem{}\n", if *errors == 1 { "" } else { "s" })
+                format!(
+                    "{rendered}\nerror: the plan has {errors} problem{}\n",
+                    if *errors == 1 { "" } else { "s" }
+                )
             }
         }
     }
 }
 
 /// Reads and validates a plan file. On success returns the plan and its rendered warnings.
-pub fn load_plan(path: &Path, catalog: &dyn PluginCatalog) -> Result<(Loaded, SourceFile), LoadFailure> {
-    let text = std::fs::read(path).map_err(|e| LoadFailure::Unreadable(format!("can't read plan `{}`: {e}", path.display())))?;
-    let text = String::from_utf8(text)
-        .map_err(|e| LoadFailure::Unreadable(format!("plan `{}` is not UTF-8 text (byte {})", path.display(), e.utf8_error().valid_up_to())))?;
+pub fn load_plan(
+    path: &Path,
+    catalog: &dyn PluginCatalog,
+) -> Result<(Loaded, SourceFile), LoadFailure> {
+    let text = std::fs::read(path).map_err(|e| {
+        LoadFailure::Unreadable(format!("can't read plan `{}`: {e}", path.display()))
+    })?;
+    let text = String::from_utf8(text).map_err(|e| {
+        LoadFailure::Unreadable(format!(
+            "plan `{}` is not UTF-8 text (byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
     let source = SourceFile::new(path.display().to_string(), text);
     match plan::load(&source, catalog) {
         Ok(loaded) => Ok((loaded, source)),

@@ -72,7 +72,11 @@ pub fn lines(plan: &Plan, from: DateTime<Utc>, horizon: Horizon) -> Vec<Line> {
         let tz = item.timezone;
         let mut groups: Vec<Line> = Vec::new();
         for dt in schedule::delivery_times(plan, &firing) {
-            let channel = plan.recipient(&dt.recipient).and_then(|r| r.reach.first()).cloned().unwrap_or_default();
+            let channel = plan
+                .recipient(&dt.recipient)
+                .and_then(|r| r.reach.first())
+                .cloned()
+                .unwrap_or_default();
             if let Some(g) = groups.iter_mut().find(|g| g.sort_key.0 == dt.at) {
                 g.to.push(dt.recipient);
                 if !g.channels.contains(&channel) {
@@ -88,7 +92,9 @@ pub fn lines(plan: &Plan, from: DateTime<Utc>, horizon: Horizon) -> Vec<Line> {
                 to: vec![dt.recipient],
                 channels: vec![channel],
                 urgent: item.urgent,
-                deferred_from: dt.deferred.then(|| firing.at.with_timezone(&tz).to_rfc3339()),
+                deferred_from: dt
+                    .deferred
+                    .then(|| firing.at.with_timezone(&tz).to_rfc3339()),
                 before: match firing.purpose {
                     Purpose::Reminder(d) => Some(d.to_string()),
                     _ => None,
@@ -108,19 +114,27 @@ pub fn lines(plan: &Plan, from: DateTime<Utc>, horizon: Horizon) -> Vec<Line> {
 fn text_line(plan: &Plan, l: &Line) -> String {
     let tz = plan.item(&l.item).map(|i| i.timezone).unwrap_or(Tz::UTC);
     let at = DateTime::parse_from_rfc3339(&l.at).map(|t| t.with_timezone(&tz));
-    let when = at.map(|t| t.format("%a %Y-%m-%d %H:%M %:z").to_string()).unwrap_or_else(|_| l.at.clone());
+    let when = at
+        .map(|t| t.format("%a %Y-%m-%d %H:%M %:z").to_string())
+        .unwrap_or_else(|_| l.at.clone());
     let mut s = format!("{when}  {:<11} {}", l.kind, l.item);
     match (&l.before, l.purpose) {
         (Some(b), _) => s.push_str(&format!(" (reminder, {b} before)")),
         (None, "followup") => s.push_str(" (follow-up)"),
         _ => {}
     }
-    s.push_str(&format!("  → {} via {}", l.to.join(", "), l.channels.join(", ")));
+    s.push_str(&format!(
+        "  → {} via {}",
+        l.to.join(", "),
+        l.channels.join(", ")
+    ));
     if l.urgent {
         s.push_str("  [urgent]");
     }
     if let Some(from) = &l.deferred_from {
-        let orig = DateTime::parse_from_rfc3339(from).map(|t| t.with_timezone(&tz).format("%H:%M").to_string()).unwrap_or_default();
+        let orig = DateTime::parse_from_rfc3339(from)
+            .map(|t| t.with_timezone(&tz).format("%H:%M").to_string())
+            .unwrap_or_default();
         s.push_str(&format!("  [quiet hours: moved from {orig}]"));
     }
     s

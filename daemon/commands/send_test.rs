@@ -11,6 +11,7 @@ use crate::dispatch::channel::prepare;
 use crate::exit;
 use crate::plan::SELF_ID;
 use crate::plugin::host::{Host, Timeouts};
+
 use crate::plugin::{Message, Outcome, Registry, SecretStore};
 
 pub struct Args<'a> {
@@ -38,15 +39,28 @@ pub fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     };
     let plan = &loaded.plan;
     let Some(channel) = plan.channels.get(args.channel) else {
-        let _ = writeln!(err, "error: no channel `{}` in the plan (channels: {})", args.channel, plan.channels.keys().cloned().collect::<Vec<_>>().join(", "));
+        let _ = writeln!(
+            err,
+            "error: no channel `{}` in the plan (channels: {})",
+            args.channel,
+            plan.channels.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
         return exit::USAGE;
     };
     let Some(recipient) = plan.recipient(args.to) else {
-        let _ = writeln!(err, "error: no recipient `{}`: use `self` or a contact id", args.to);
+        let _ = writeln!(
+            err,
+            "error: no recipient `{}`: use `self` or a contact id",
+            args.to
+        );
         return exit::USAGE;
     };
     if recipient.id != SELF_ID && recipient.consent.is_none() {
-        let _ = writeln!(err, "error: contact `{}` has not consented; kithd never messages a contact without `consent`", recipient.id);
+        let _ = writeln!(
+            err,
+            "error: contact `{}` has not consented; kithd never messages a contact without `consent`",
+            recipient.id
+        );
         return exit::USAGE;
     }
     let prepared = match prepare(&registry, channel) {
@@ -60,7 +74,11 @@ pub fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Some(field) => match recipient.addresses.get(field) {
             Some(a) => Some(a.clone()),
             None => {
-                let _ = writeln!(err, "error: `{}` has no `{field}` address for channel `{}`", recipient.id, channel.id);
+                let _ = writeln!(
+                    err,
+                    "error: `{}` has no `{field}` address for channel `{}`",
+                    recipient.id, channel.id
+                );
                 return exit::USAGE;
             }
         },
@@ -72,22 +90,36 @@ pub fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         item: "send-test".into(),
         kind: "test".into(),
         scheduled: now.with_timezone(&recipient.timezone).to_rfc3339(),
-        text: args.message.unwrap_or("This is a test message from kithd.").to_string(),
+        text: args
+            .message
+            .unwrap_or("This is a test message from kithd.")
+            .to_string(),
         title: "Test".into(),
         recipient: recipient.id.clone(),
         recipient_name: recipient.name.clone(),
         address,
         urgent: false,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             let _ = writeln!(err, "error: can't start the async runtime: {e}");
             return exit::SOFTWARE;
         }
     };
-    let host = Host::new(SecretStore::from_env(), Timeouts::for_settings(&prepared.settings));
-    let outcome = runtime.block_on(host.deliver(&registry.sandbox, &prepared.plugin, &message, &prepared.settings));
+    let host = Host::new(
+        SecretStore::from_env(),
+        Timeouts::default(),
+    );
+    let outcome = runtime.block_on(host.deliver(
+        &registry.sandbox,
+        &prepared.plugin,
+        &message,
+        &prepared.settings,
+    ));
     let _ = out.flush();
     match outcome {
         Outcome::Sent { gateway_id } => {
@@ -102,7 +134,9 @@ pub fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             exit::FAILURE
         }
         Outcome::Retry { after, reason } => {
-            let when = after.map(|a| format!(" (gateway asks to wait {}s)", a.as_secs())).unwrap_or_default();
+            let when = after
+                .map(|a| format!(" (gateway asks to wait {}s)", a.as_secs()))
+                .unwrap_or_default();
             let _ = writeln!(out, "not sent, retryable: {reason}{when}");
             exit::UNAVAILABLE
         }

@@ -46,11 +46,14 @@ pub fn setting_to_dynamic(s: &Setting) -> Dynamic {
 
 /// Binds one channel to its plugin and runs the plugin's `validate`.
 pub fn prepare(registry: &Registry, channel: &Channel) -> Result<PreparedChannel, PluginError> {
-    let plugin = registry.get(&channel.plugin).cloned().ok_or_else(|| PluginError {
-        file: channel.plugin.clone(),
-        message: "unknown plugin".into(),
-        location: None,
-    })?;
+    let plugin = registry
+        .get(&channel.plugin)
+        .cloned()
+        .ok_or_else(|| PluginError {
+            file: channel.plugin.clone(),
+            message: "unknown plugin".into(),
+            location: None,
+        })?;
     let mut own = Map::new();
     for (k, v) in &channel.settings {
         own.insert(k.as_str().into(), setting_to_dynamic(v));
@@ -78,6 +81,10 @@ impl ChannelSet {
                 Err(e) => errors.push((id.clone(), e)),
             }
         }
-        if errors.is_empty() { Ok(Self { channels }) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(Self { channels })
+        } else {
+            Err(errors)
+        }
     }
 }

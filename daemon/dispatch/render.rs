@@ -13,14 +13,26 @@ use crate::schedule::{Firing, Purpose};
 /// The stable id of one delivery: derived from item, scheduled instant, recipient and
 /// channel, so a retry or a restart produces the same id (the webhook Idempotency-Key).
 /// It is a hash, so it reveals nothing of the plan to a gateway.
-pub fn delivery_id(item: &str, scheduled: DateTime<Utc>, purpose: Purpose, recipient: &str, channel: &str) -> String {
+pub fn delivery_id(
+    item: &str,
+    scheduled: DateTime<Utc>,
+    purpose: Purpose,
+    recipient: &str,
+    channel: &str,
+) -> String {
     let mut h = Sha256::new();
     let purpose = match purpose {
         Purpose::Main => "main".to_string(),
         Purpose::Reminder(d) => format!("reminder-{}", d.as_secs()),
         Purpose::FollowUp => "followup".to_string(),
     };
-    for part in [item, &scheduled.timestamp().to_string(), &purpose, recipient, channel] {
+    for part in [
+        item,
+        &scheduled.timestamp().to_string(),
+        &purpose,
+        recipient,
+        channel,
+    ] {
         h.update(part.as_bytes());
         h.update([0u8]);
     }
@@ -75,14 +87,24 @@ pub fn render_text(plan: &Plan, item: &Item, firing: &Firing, recipient: &Recipi
     match (firing.purpose, &item.followup_message) {
         (Purpose::FollowUp, Some(t)) => t.render(&v),
         (Purpose::FollowUp, None) => {
-            format!("How did {} go? It can help to note how you feel about it.", v.get("title").cloned().unwrap_or_default())
+            format!(
+                "How did {} go? It can help to note how you feel about it.",
+                v.get("title").cloned().unwrap_or_default()
+            )
         }
         _ => item.message.render(&v),
     }
 }
 
 /// The plugin message for one delivery.
-pub fn message(plan: &Plan, item: &Item, firing: &Firing, recipient: &Recipient, channel: &str, address: Option<String>) -> Message {
+pub fn message(
+    plan: &Plan,
+    item: &Item,
+    firing: &Firing,
+    recipient: &Recipient,
+    channel: &str,
+    address: Option<String>,
+) -> Message {
     Message {
         delivery_id: delivery_id(&item.id, firing.at, firing.purpose, &recipient.id, channel),
         item: item.id.clone(),

@@ -20,7 +20,8 @@ pub struct DurationError {
     pub message: String,
 }
 
-pub const DURATION_HINT: &str = "write a number and a unit: `90s`, `15m`, `8h`, `1d`, `2w`, or a sum such as `1h30m`";
+pub const DURATION_HINT: &str =
+    "write a number and a unit: `90s`, `15m`, `8h`, `1d`, `2w`, or a sum such as `1h30m`";
 
 impl PlanDuration {
     pub fn from_secs(seconds: i64) -> Self {
@@ -93,14 +94,23 @@ impl PlanDuration {
             match unit {
                 "s" | "sec" | "secs" => clock = clock.checked_add(n).ok_or_else(overflow)?,
                 "m" | "min" | "mins" => {
-                    clock = n.checked_mul(60).and_then(|v| clock.checked_add(v)).ok_or_else(overflow)?
+                    clock = n
+                        .checked_mul(60)
+                        .and_then(|v| clock.checked_add(v))
+                        .ok_or_else(overflow)?
                 }
                 "h" | "hr" | "hrs" => {
-                    clock = n.checked_mul(3600).and_then(|v| clock.checked_add(v)).ok_or_else(overflow)?
+                    clock = n
+                        .checked_mul(3600)
+                        .and_then(|v| clock.checked_add(v))
+                        .ok_or_else(overflow)?
                 }
                 "d" | "day" | "days" => days = days.checked_add(n).ok_or_else(overflow)?,
                 "w" | "wk" | "weeks" => {
-                    days = n.checked_mul(7).and_then(|v| days.checked_add(v)).ok_or_else(overflow)?
+                    days = n
+                        .checked_mul(7)
+                        .and_then(|v| days.checked_add(v))
+                        .ok_or_else(overflow)?
                 }
                 "" => {
                     return Err(DurationError {
@@ -166,7 +176,10 @@ mod tests {
     #[test]
     fn rejects_bad_input_with_offsets() {
         let e = PlanDuration::parse("8x").unwrap_err();
-        assert_eq!((e.offset, e.message.as_str()), (1, "unknown duration unit `x`"));
+        assert_eq!(
+            (e.offset, e.message.as_str()),
+            (1, "unknown duration unit `x`")
+        );
         let e = PlanDuration::parse("h").unwrap_err();
         assert_eq!(e.offset, 0);
         let e = PlanDuration::parse("15").unwrap_err();

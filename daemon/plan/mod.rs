@@ -113,7 +113,12 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Checkin, Kind::Medication, Kind::Followup, Kind::Appointment];
+    pub const ALL: [Kind; 4] = [
+        Kind::Checkin,
+        Kind::Medication,
+        Kind::Followup,
+        Kind::Appointment,
+    ];
 
     /// The plan's table name for this kind (`[[checkin]]`), also used in output.
     pub fn as_str(&self) -> &'static str {
@@ -152,7 +157,9 @@ impl CatchUp {
     /// Defaults per kind: a dose 30 minutes late is still useful, a morning check-in
     /// nine hours late is not.
     pub fn default_for(kind: Kind) -> Self {
-        let d = |s: &str| CatchUp::Within(PlanDuration::parse(s).unwrap_or(PlanDuration::from_secs(3600)));
+        let d = |s: &str| {
+            CatchUp::Within(PlanDuration::parse(s).unwrap_or(PlanDuration::from_secs(3600)))
+        };
         match kind {
             Kind::Checkin => d("1h"),
             Kind::Medication => d("2h"),

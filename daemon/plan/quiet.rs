@@ -46,7 +46,12 @@ impl QuietHours {
 
 impl std::fmt::Display for QuietHours {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.start.format("%H:%M"), self.end.format("%H:%M"))
+        write!(
+            f,
+            "{}-{}",
+            self.start.format("%H:%M"),
+            self.end.format("%H:%M")
+        )
     }
 }
 
@@ -67,10 +72,16 @@ mod tests {
         let until = q.defer(at, tz).unwrap();
         assert_eq!(until.to_rfc3339(), "2026-06-02T05:30:00+00:00");
         let early = "2026-06-02T04:00:00Z".parse::<DateTime<Utc>>().unwrap(); // 06:00 local
-        assert_eq!(q.defer(early, tz).unwrap().to_rfc3339(), "2026-06-02T05:30:00+00:00");
+        assert_eq!(
+            q.defer(early, tz).unwrap().to_rfc3339(),
+            "2026-06-02T05:30:00+00:00"
+        );
         let day = "2026-06-02T10:00:00Z".parse::<DateTime<Utc>>().unwrap();
         assert_eq!(q.defer(day, tz), None);
-        assert_eq!(local_time(day, tz), NaiveTime::from_hms_opt(12, 0, 0).unwrap());
+        assert_eq!(
+            local_time(day, tz),
+            NaiveTime::from_hms_opt(12, 0, 0).unwrap()
+        );
         assert!(QuietHours::parse("22:00-22:00").is_none());
         assert!(QuietHours::parse("22:00").is_none());
     }

@@ -51,9 +51,15 @@ pub enum ScheduleSpec {
     /// Local wall-clock times on the given days.
     At { times: Vec<NaiveTime>, days: DaySet },
     /// A cron expression, matched against local wall-clock time.
-    Cron { expr: String, cron: Box<croner::Cron> },
+    Cron {
+        expr: String,
+        cron: Box<croner::Cron>,
+    },
     /// Elapsed time from a local anchor.
-    Every { period: PlanDuration, start: NaiveDateTime },
+    Every {
+        period: PlanDuration,
+        start: NaiveDateTime,
+    },
     /// One local date-time (appointments).
     When(NaiveDateTime),
 }
@@ -72,7 +78,12 @@ pub fn parse_clock(s: &str) -> Option<NaiveTime> {
 /// Parses a local date-time such as `2026-12-03T15:00` (a space is accepted for the `T`).
 pub fn parse_local_datetime(s: &str) -> Option<NaiveDateTime> {
     let s = s.trim();
-    for fmt in ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(t);
         }
@@ -128,8 +139,13 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, CronProblem> {
         }
         if fields.len() != 5 && fields.len() != 6 {
             return Err(whole(
-                format!("cron expression has {} fields, expected 5 or 6", fields.len()),
-                Some("use `minute hour day-of-month month day-of-week`, e.g. `30 8 * * mon-fri`; a sixth field in front is seconds"),
+                format!(
+                    "cron expression has {} fields, expected 5 or 6",
+                    fields.len()
+                ),
+                Some(
+                    "use `minute hour day-of-month month day-of-week`, e.g. `30 8 * * mon-fri`; a sixth field in front is seconds",
+                ),
             ));
         }
         let first = if fields.len() == 5 { 1 } else { 0 };
@@ -140,7 +156,9 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, CronProblem> {
                     start: off + rel,
                     end: off + rel + len.max(1),
                     message,
-                    hint: Some(format!("the {name} field takes values {lo}-{hi}, `*`, lists `a,b`, ranges `a-b` and steps `*/n`")),
+                    hint: Some(format!(
+                        "the {name} field takes values {lo}-{hi}, `*`, lists `a,b`, ranges `a-b` and steps `*/n`"
+                    )),
                 });
             }
         }
@@ -152,7 +170,12 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, CronProblem> {
 }
 
 /// Checks one cron field; on error returns (offset, length, message) inside the field.
-fn check_cron_field(text: &str, name: &str, lo: u32, hi: u32) -> Result<(), (usize, usize, String)> {
+fn check_cron_field(
+    text: &str,
+    name: &str,
+    lo: u32,
+    hi: u32,
+) -> Result<(), (usize, usize, String)> {
     let names: &[&str] = match name {
         "month" => &MONTHS,
         "day of week" => &DAYS,
@@ -161,7 +184,11 @@ fn check_cron_field(text: &str, name: &str, lo: u32, hi: u32) -> Result<(), (usi
     let value = |s: &str, at: usize| -> Result<u32, (usize, usize, String)> {
         if let Ok(n) = s.parse::<u32>() {
             if n < lo || n > hi {
-                return Err((at, s.len(), format!("{name} `{n}` is out of range {lo}-{hi}")));
+                return Err((
+                    at,
+                    s.len(),
+                    format!("{name} `{n}` is out of range {lo}-{hi}"),
+                ));
             }
             return Ok(n);
         }
@@ -183,12 +210,19 @@ fn check_cron_field(text: &str, name: &str, lo: u32, hi: u32) -> Result<(), (usi
             let step_at = at + range.len() + 1;
             match step.parse::<u32>() {
                 Ok(n) if n >= 1 && n <= hi.max(1) => {}
-                _ => return Err((step_at, step.len(), format!("`{step}` is not a valid step for the {name} field"))),
+                _ => {
+                    return Err((
+                        step_at,
+                        step.len(),
+                        format!("`{step}` is not a valid step for the {name} field"),
+                    ));
+                }
             }
         }
         let special = matches!(range, "*" | "?")
             || (name == "day of month" && range.eq_ignore_ascii_case("L"))
-            || (name == "day of week" && (range.contains('#') || range.to_ascii_uppercase().ends_with('L')));
+            || (name == "day of week"
+                && (range.contains('#') || range.to_ascii_uppercase().ends_with('L')));
         if !special {
             match range.split_once('-') {
                 Some((a, b)) => {
@@ -220,7 +254,10 @@ mod tests {
         let e = parse_cron("*/0 * * * *").unwrap_err();
         assert_eq!(e.start, 2);
         let e = parse_cron("0 8 * * mon-fry").unwrap_err();
-        assert_eq!((e.start, e.message.as_str()), (12, "`fry` is not a valid day of week"));
+        assert_eq!(
+            (e.start, e.message.as_str()),
+            (12, "`fry` is not a valid day of week")
+        );
         assert!(parse_cron("0 8 * *").is_err());
         assert!(parse_cron("30 0 8 * * mon-fri").is_ok());
         assert!(parse_cron("@daily").is_ok());

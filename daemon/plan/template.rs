@@ -135,6 +135,9 @@ mod tests {
     fn reports_syntax_errors_with_offsets() {
         assert_eq!(Template::parse("a {b").unwrap_err().offset, 2);
         assert_eq!(Template::parse("a } b").unwrap_err().offset, 2);
-        assert_eq!(Template::parse("x {a b}").unwrap_err().message, "`{a b}` is not a valid placeholder");
+        assert_eq!(
+            Template::parse("x {a b}").unwrap_err().message,
+            "`{a b}` is not a valid placeholder"
+        );
     }
 }

@@ -14,7 +14,10 @@ use super::duration::{DURATION_HINT, PlanDuration};
 use super::quiet::QuietHours;
 use super::schedule_spec::{self, DaySet, ScheduleSpec};
 use super::template::Template;
-use super::{CatchUp, Channel, Item, Kind, Loaded, Plan, PluginCatalog, Recipient, Relation, SELF_ID, Setting};
+use super::{
+    CatchUp, Channel, Item, Kind, Loaded, Plan, PluginCatalog, Recipient, Relation, SELF_ID,
+    Setting,
+};
 use crate::diagnostic::{Diagnostic, did_you_mean};
 
 type Span = Range<usize>;
@@ -88,16 +91,26 @@ pub(crate) fn kind_fields(kind: Kind) -> Vec<&'static str> {
 
 fn looks_secret(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["token", "password", "secret", "api_key", "apikey", "auth", "passwd", "private_key"]
-        .iter()
-        .any(|w| k.contains(w))
+    [
+        "token",
+        "password",
+        "secret",
+        "api_key",
+        "apikey",
+        "auth",
+        "passwd",
+        "private_key",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
         || k.ends_with("_key")
 }
 
 fn valid_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
 }
 
 struct Validator<'s> {
@@ -196,7 +209,13 @@ impl<'s> Validator<'s> {
         }
     }
 
-    fn check_keys(&mut self, table: &Table, section: &str, allowed: &[&str], extra: &dyn Fn(&str) -> bool) {
+    fn check_keys(
+        &mut self,
+        table: &Table,
+        section: &str,
+        allowed: &[&str],
+        extra: &dyn Fn(&str) -> bool,
+    ) {
         for (k, _) in table.iter() {
             let name = k.get_ref().as_ref();
             if allowed.contains(&name) || extra(name) {
@@ -206,11 +225,19 @@ impl<'s> Validator<'s> {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("allowed keys here: {}", list(allowed)),
             };
-            self.error(k.span(), format!("unknown key `{name}` in {section}"), Some(hint));
+            self.error(
+                k.span(),
+                format!("unknown key `{name}` in {section}"),
+                Some(hint),
+            );
         }
     }
 
-    fn get<'t, 'a>(&self, table: &'t Table<'a>, key: &str) -> Option<(&'t Spanned<DeValue<'a>>, Span)> {
+    fn get<'t, 'a>(
+        &self,
+        table: &'t Table<'a>,
+        key: &str,
+    ) -> Option<(&'t Spanned<DeValue<'a>>, Span)> {
         table
             .iter()
             .find(|(k, _)| k.get_ref().as_ref() == key)
@@ -218,7 +245,10 @@ impl<'s> Validator<'s> {
     }
 
     fn key_span(&self, table: &Table, key: &str) -> Option<Span> {
-        table.iter().find(|(k, _)| k.get_ref().as_ref() == key).map(|(k, _)| k.span())
+        table
+            .iter()
+            .find(|(k, _)| k.get_ref().as_ref() == key)
+            .map(|(k, _)| k.span())
     }
 
     fn type_error(&mut self, span: Span, key: &str, expected: &str, found: &DeValue) {
@@ -240,7 +270,13 @@ impl<'s> Validator<'s> {
         }
     }
 
-    fn required_string(&mut self, table: &Table, key: &str, section: &str, at: &Span) -> Option<(String, Span)> {
+    fn required_string(
+        &mut self,
+        table: &Table,
+        key: &str,
+        section: &str,
+        at: &Span,
+    ) -> Option<(String, Span)> {
         if self.get(table, key).is_none() {
             self.error(at.clone(), format!("missing `{key}` in {section}"), None);
             return None;
@@ -302,7 +338,10 @@ impl<'s> Validator<'s> {
                 let names = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name());
                 let hint = match did_you_mean(&name, names) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => "use an IANA time zone name such as `Europe/Berlin` or `America/New_York`".into(),
+                    None => {
+                        "use an IANA time zone name such as `Europe/Berlin` or `America/New_York`"
+                            .into()
+                    }
                 };
                 self.error(span, format!("unknown time zone `{name}`"), Some(hint));
                 None
@@ -314,18 +353,32 @@ impl<'s> Validator<'s> {
         match PlanDuration::parse(text) {
             Ok(d) if d.as_secs() > 0 => Some(d),
             Ok(_) => {
-                self.error(span.clone(), format!("`{key}` must be longer than zero"), None);
+                self.error(
+                    span.clone(),
+                    format!("`{key}` must be longer than zero"),
+                    None,
+                );
                 None
             }
             Err(e) => {
                 let at = self.inner_span(span, e.offset, e.offset + 1);
-                self.error(at, format!("bad duration in `{key}`: {}", e.message), Some(DURATION_HINT.into()));
+                self.error(
+                    at,
+                    format!("bad duration in `{key}`: {}", e.message),
+                    Some(DURATION_HINT.into()),
+                );
                 None
             }
         }
     }
 
-    fn template(&mut self, text: &str, span: &Span, key: &str, allowed: &[&str]) -> Option<Template> {
+    fn template(
+        &mut self,
+        text: &str,
+        span: &Span,
+        key: &str,
+        allowed: &[&str],
+    ) -> Option<Template> {
         match Template::parse(text) {
             Ok(t) => {
                 let mut ok = true;
@@ -337,15 +390,30 @@ impl<'s> Validator<'s> {
                     let at = self.inner_span(span, offset, offset + name.len() + 2);
                     let hint = match did_you_mean(name, allowed.iter().copied()) {
                         Some(s) => format!("did you mean `{{{s}}}`?"),
-                        None => format!("placeholders here: {}", allowed.iter().map(|a| format!("`{{{a}}}`")).collect::<Vec<_>>().join(", ")),
+                        None => format!(
+                            "placeholders here: {}",
+                            allowed
+                                .iter()
+                                .map(|a| format!("`{{{a}}}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
                     };
-                    self.error(at, format!("unknown placeholder `{{{name}}}` in `{key}`"), Some(hint));
+                    self.error(
+                        at,
+                        format!("unknown placeholder `{{{name}}}` in `{key}`"),
+                        Some(hint),
+                    );
                 }
                 ok.then_some(t)
             }
             Err(e) => {
                 let at = self.inner_span(span, e.offset, e.offset + 1);
-                self.error(at, format!("{} (`{key}`)", e.message), Some("write `{{` or `}}` for a literal brace".into()));
+                self.error(
+                    at,
+                    format!("{} (`{key}`)", e.message),
+                    Some("write `{{` or `}}` for a literal brace".into()),
+                );
                 None
             }
         }
@@ -367,13 +435,24 @@ impl<'s> Validator<'s> {
     fn plan(&mut self, doc: &Table, catalog: &dyn PluginCatalog) -> Option<Plan> {
         self.check_keys(doc, "the plan", TOP_KEYS, &|_| false);
         if let Some((v, span)) = self.get(doc, "version") {
-            let ok = v.get_ref().as_integer().map(|i| i.as_str() == "1").unwrap_or(false);
+            let ok = v
+                .get_ref()
+                .as_integer()
+                .map(|i| i.as_str() == "1")
+                .unwrap_or(false);
             if !ok {
-                self.error(span, "unsupported plan `version`", Some("this kithd reads plan version 1".into()));
+                self.error(
+                    span,
+                    "unsupported plan `version`",
+                    Some("this kithd reads plan version 1".into()),
+                );
             }
         }
         let channels = self.channels(doc, catalog);
-        let address_keys: BTreeSet<String> = channels.values().filter_map(|c| c.address.clone()).collect();
+        let address_keys: BTreeSet<String> = channels
+            .values()
+            .filter_map(|c| c.address.clone())
+            .collect();
         let person = self.person(doc, &address_keys);
         let person_tz = person.as_ref().map(|p| p.timezone).unwrap_or(Tz::UTC);
         let contacts = self.contacts(doc, &address_keys, person_tz);
@@ -407,25 +486,41 @@ impl<'s> Validator<'s> {
     ) {
         // Locate the recipient's table to find the `reach` value spans.
         let table = match contact_key {
-            None => self.get(parent, "person").and_then(|(v, _)| v.get_ref().as_table().cloned()),
-            Some(id) => self.get(parent, id).and_then(|(v, _)| v.get_ref().as_table().cloned()),
+            None => self
+                .get(parent, "person")
+                .and_then(|(v, _)| v.get_ref().as_table().cloned()),
+            Some(id) => self
+                .get(parent, id)
+                .and_then(|(v, _)| v.get_ref().as_table().cloned()),
         };
         let Some(table) = table else { return };
-        let Some(entries) = self.strings(&table, "reach") else { return };
+        let Some(entries) = self.strings(&table, "reach") else {
+            return;
+        };
         let mut seen = BTreeSet::new();
         for (ch, span) in entries {
             if !seen.insert(ch.clone()) {
-                self.error(span, format!("channel `{ch}` is listed twice in `reach`"), None);
+                self.error(
+                    span,
+                    format!("channel `{ch}` is listed twice in `reach`"),
+                    None,
+                );
                 continue;
             }
             match channels.get(&ch) {
                 None => {
                     let hint = match did_you_mean(&ch, channels.keys().map(String::as_str)) {
                         Some(s) => format!("did you mean `{s}`?"),
-                        None if channels.is_empty() => "define it as a `[channels.NAME]` table".into(),
+                        None if channels.is_empty() => {
+                            "define it as a `[channels.NAME]` table".into()
+                        }
                         None => format!("channels in this plan: {}", list_owned(channels.keys())),
                     };
-                    self.error(span, format!("unknown channel `{ch}` in {section} `reach`"), Some(hint));
+                    self.error(
+                        span,
+                        format!("unknown channel `{ch}` in {section} `reach`"),
+                        Some(hint),
+                    );
                 }
                 Some(c) => {
                     if let Some(field) = &c.address
@@ -448,21 +543,31 @@ impl<'s> Validator<'s> {
             return out;
         };
         let Some(table) = v.get_ref().as_table() else {
-            self.type_error(span, "channels", "a table of `[channels.NAME]` tables", v.get_ref());
+            self.type_error(
+                span,
+                "channels",
+                "a table of `[channels.NAME]` tables",
+                v.get_ref(),
+            );
             return out;
         };
         for (k, v) in table.iter() {
             let id = k.get_ref().to_string();
             let section = format!("[channels.{id}]");
             if !valid_id(&id) {
-                self.error(k.span(), format!("channel id `{id}` may use only letters, digits, `_`, `-` and `.`"), None);
+                self.error(
+                    k.span(),
+                    format!("channel id `{id}` may use only letters, digits, `_`, `-` and `.`"),
+                    None,
+                );
             }
             let Some(ct) = v.get_ref().as_table() else {
                 self.type_error(v.span(), &id, "a table", v.get_ref());
                 continue;
             };
             let header = v.span();
-            let Some((plugin, pspan)) = self.required_string(ct, "plugin", &section, &header) else {
+            let Some((plugin, pspan)) = self.required_string(ct, "plugin", &section, &header)
+            else {
                 continue;
             };
             let info = catalog.lookup(&plugin);
@@ -476,7 +581,11 @@ impl<'s> Validator<'s> {
                         plugin.trim_end_matches(".rhai")
                     ),
                 };
-                self.error(pspan, format!("unknown plugin `{plugin}` for channel `{id}`"), Some(hint));
+                self.error(
+                    pspan,
+                    format!("unknown plugin `{plugin}` for channel `{id}`"),
+                    Some(hint),
+                );
             }
             let mut address = info.and_then(|i| i.address);
             let mut settings = BTreeMap::new();
@@ -488,9 +597,11 @@ impl<'s> Validator<'s> {
                 if key == "address" {
                     match sv.get_ref() {
                         DeValue::String(s) if valid_id(s) => address = Some(s.to_string()),
-                        DeValue::String(s) => {
-                            self.error(sv.span(), format!("`address` must name an address field, not `{s}`"), None)
-                        }
+                        DeValue::String(s) => self.error(
+                            sv.span(),
+                            format!("`address` must name an address field, not `{s}`"),
+                            None,
+                        ),
                         other => self.type_error(sv.span(), "address", "a string", other),
                     }
                     continue;
@@ -526,13 +637,15 @@ impl<'s> Validator<'s> {
     fn setting(&mut self, key: &str, v: &Spanned<DeValue>) -> Option<Setting> {
         Some(match v.get_ref() {
             DeValue::String(s) => Setting::String(s.to_string()),
-            DeValue::Integer(i) => match i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()) {
-                Ok(n) => Setting::Integer(n),
-                Err(_) => {
-                    self.error(v.span(), format!("`{key}` is not a valid integer"), None);
-                    return None;
+            DeValue::Integer(i) => {
+                match i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()) {
+                    Ok(n) => Setting::Integer(n),
+                    Err(_) => {
+                        self.error(v.span(), format!("`{key}` is not a valid integer"), None);
+                        return None;
+                    }
                 }
-            },
+            }
             DeValue::Float(f) => match f.as_str().replace('_', "").parse::<f64>() {
                 Ok(x) => Setting::Float(x),
                 Err(_) => {
@@ -553,14 +666,20 @@ impl<'s> Validator<'s> {
                 let is_secret = t.iter().any(|(k, _)| k.get_ref().as_ref() == "secret");
                 if is_secret {
                     if t.len() != 1 {
-                        self.error(v.span(), format!("`{key}`: a secret reference has only the `secret` key"), None);
+                        self.error(
+                            v.span(),
+                            format!("`{key}`: a secret reference has only the `secret` key"),
+                            None,
+                        );
                         return None;
                     }
                     let (name, span) = self.string(t, "secret")?;
                     if !valid_id(&name) || name.contains('.') {
                         self.error(
                             span,
-                            format!("secret name `{name}` may use only letters, digits, `_` and `-`"),
+                            format!(
+                                "secret name `{name}` may use only letters, digits, `_` and `-`"
+                            ),
                             None,
                         );
                         return None;
@@ -591,7 +710,10 @@ impl<'s> Validator<'s> {
             self.error(
                 header.clone(),
                 format!("missing `timezone` in {section}"),
-                Some("add e.g. `timezone = \"Europe/Berlin\"`: every time in the plan is read in it".into()),
+                Some(
+                    "add e.g. `timezone = \"Europe/Berlin\"`: every time in the plan is read in it"
+                        .into(),
+                ),
             );
             None
         } else if self.get(table, "timezone").is_some() {
@@ -610,11 +732,18 @@ impl<'s> Validator<'s> {
                         if key == "email" && !s.contains('@') {
                             self.error(v.span(), format!("`{s}` is not an email address"), None);
                         }
-                        if key == "phone" && !(s.starts_with('+') && s[1..].chars().all(|c| c.is_ascii_digit() || c == ' ') && s.len() > 4) {
+                        if key == "phone"
+                            && !(s.starts_with('+')
+                                && s[1..].chars().all(|c| c.is_ascii_digit() || c == ' ')
+                                && s.len() > 4)
+                        {
                             self.error(
                                 v.span(),
                                 format!("`{s}` is not a phone number in international form"),
-                                Some("write it with the country code, e.g. `\"+4915112345678\"`".into()),
+                                Some(
+                                    "write it with the country code, e.g. `\"+4915112345678\"`"
+                                        .into(),
+                                ),
                             );
                         }
                         addresses.insert(key.to_string(), s.to_string());
@@ -644,7 +773,13 @@ impl<'s> Validator<'s> {
 
     /// Keys that are free-form addresses (`ntfy_topic`, `signal_number`): string values whose
     /// name is not a near-miss of a known key. One no channel delivers to gets a warning.
-    fn free_addresses(&mut self, table: &Table, section: &str, known: &[&str], used: &BTreeSet<String>) -> BTreeSet<String> {
+    fn free_addresses(
+        &mut self,
+        table: &Table,
+        section: &str,
+        known: &[&str],
+        used: &BTreeSet<String>,
+    ) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
         for (k, v) in table.iter() {
             let key = k.get_ref().as_ref();
@@ -669,7 +804,10 @@ impl<'s> Validator<'s> {
             self.error(
                 0..0,
                 "missing `[person]` table",
-                Some("every plan starts with `[person]`, giving at least `name` and `timezone`".into()),
+                Some(
+                    "every plan starts with `[person]`, giving at least `name` and `timezone`"
+                        .into(),
+                ),
             );
             return None;
         };
@@ -678,28 +816,48 @@ impl<'s> Validator<'s> {
             return None;
         };
         let extra = self.free_addresses(table, "[person]", PERSON_KEYS, address_keys);
-        self.check_keys(table, "[person]", PERSON_KEYS, &|k| address_keys.contains(k) || extra.contains(k));
+        self.check_keys(table, "[person]", PERSON_KEYS, &|k| {
+            address_keys.contains(k) || extra.contains(k)
+        });
         self.recipient_common(table, SELF_ID, "[person]", &span, address_keys, None)
     }
 
-    fn contacts(&mut self, doc: &Table, address_keys: &BTreeSet<String>, default_tz: Tz) -> BTreeMap<String, Recipient> {
+    fn contacts(
+        &mut self,
+        doc: &Table,
+        address_keys: &BTreeSet<String>,
+        default_tz: Tz,
+    ) -> BTreeMap<String, Recipient> {
         let mut out = BTreeMap::new();
         let Some((v, span)) = self.get(doc, "contacts") else {
             return out;
         };
         let Some(table) = v.get_ref().as_table() else {
-            self.type_error(span, "contacts", "a table of `[contacts.ID]` tables", v.get_ref());
+            self.type_error(
+                span,
+                "contacts",
+                "a table of `[contacts.ID]` tables",
+                v.get_ref(),
+            );
             return out;
         };
         for (k, v) in table.iter() {
             let id = k.get_ref().to_string();
             let section = format!("[contacts.{id}]");
             if id == SELF_ID {
-                self.error(k.span(), "`self` is reserved for the person and can't be a contact id", None);
+                self.error(
+                    k.span(),
+                    "`self` is reserved for the person and can't be a contact id",
+                    None,
+                );
                 continue;
             }
             if !valid_id(&id) {
-                self.error(k.span(), format!("contact id `{id}` may use only letters, digits, `_`, `-` and `.`"), None);
+                self.error(
+                    k.span(),
+                    format!("contact id `{id}` may use only letters, digits, `_`, `-` and `.`"),
+                    None,
+                );
             }
             let Some(ct) = v.get_ref().as_table() else {
                 self.type_error(v.span(), &id, "a table", v.get_ref());
@@ -707,7 +865,9 @@ impl<'s> Validator<'s> {
             };
             let header = v.span();
             let extra = self.free_addresses(ct, &section, CONTACT_KEYS, address_keys);
-            self.check_keys(ct, &section, CONTACT_KEYS, &|k| address_keys.contains(k) || extra.contains(k));
+            self.check_keys(ct, &section, CONTACT_KEYS, &|k| {
+                address_keys.contains(k) || extra.contains(k)
+            });
             let relation = self.string(ct, "relation").and_then(|(r, rspan)| {
                 let rel = Relation::parse(&r);
                 if rel.is_none() {
@@ -730,7 +890,9 @@ impl<'s> Validator<'s> {
                 }
                 d
             });
-            if let Some(mut r) = self.recipient_common(ct, &id, &section, &header, address_keys, Some(default_tz)) {
+            if let Some(mut r) =
+                self.recipient_common(ct, &id, &section, &header, address_keys, Some(default_tz))
+            {
                 r.relation = relation;
                 r.consent = consent;
                 out.insert(id, r);
@@ -765,7 +927,9 @@ impl<'s> Validator<'s> {
                     self.type_error(e.span(), kind.as_str(), "a table", e.get_ref());
                     continue;
                 };
-                if let Some(item) = self.item(kind, t, &e.span(), person, contacts, person_tz, &mut ids) {
+                if let Some(item) =
+                    self.item(kind, t, &e.span(), person, contacts, person_tz, &mut ids)
+                {
                     out.push(item);
                 }
             }
@@ -791,7 +955,11 @@ impl<'s> Validator<'s> {
         let id = self.required_string(t, "id", &section, header);
         if let Some((id, span)) = &id {
             if !valid_id(id) {
-                self.error(span.clone(), format!("item id `{id}` may use only letters, digits, `_`, `-` and `.`"), None);
+                self.error(
+                    span.clone(),
+                    format!("item id `{id}` may use only letters, digits, `_`, `-` and `.`"),
+                    None,
+                );
             } else if let Some(first) = ids.get(id) {
                 let line = self.src[..first.start].matches('\n').count() + 1;
                 self.error(
@@ -846,7 +1014,11 @@ impl<'s> Validator<'s> {
             }
         }
         if kind == Kind::Medication && !fields.contains_key("name") {
-            self.error(header.clone(), format!("missing `name` in {section}"), Some("the medication's name, e.g. `name = \"sertraline\"`".into()));
+            self.error(
+                header.clone(),
+                format!("missing `name` in {section}"),
+                Some("the medication's name, e.g. `name = \"sertraline\"`".into()),
+            );
             ok = false;
         }
         let with = if specific.contains(&"with") {
@@ -889,7 +1061,10 @@ impl<'s> Validator<'s> {
                     self.error(
                         header.clone(),
                         format!("missing `message` in {section}"),
-                        Some("add the text to send, e.g. `message = \"How are you, {person}?\"`".into()),
+                        Some(
+                            "add the text to send, e.g. `message = \"How are you, {person}?\"`"
+                                .into(),
+                        ),
                     );
                 }
                 None
@@ -917,7 +1092,10 @@ impl<'s> Validator<'s> {
                     }
                 }
                 None => {
-                    remind_before = vec![PlanDuration::parse("1d").ok()?, PlanDuration::parse("2h").ok()?];
+                    remind_before = vec![
+                        PlanDuration::parse("1d").ok()?,
+                        PlanDuration::parse("2h").ok()?,
+                    ];
                 }
             }
             remind_before.sort();
@@ -938,14 +1116,22 @@ impl<'s> Validator<'s> {
             Some(list) => {
                 if list.is_empty() {
                     let span = self.get(t, "to").map(|(_, s)| s).unwrap_or(header.clone());
-                    self.error(span, format!("`to` in {section} is empty"), Some("leave `to` out to message only the person".into()));
+                    self.error(
+                        span,
+                        format!("`to` in {section} is empty"),
+                        Some("leave `to` out to message only the person".into()),
+                    );
                     ok = false;
                 }
                 let mut seen = BTreeSet::new();
                 let mut out = Vec::new();
                 for (r, span) in list {
                     if !seen.insert(r.clone()) {
-                        self.error(span, format!("recipient `{r}` is listed twice in `to`"), None);
+                        self.error(
+                            span,
+                            format!("recipient `{r}` is listed twice in `to`"),
+                            None,
+                        );
                         ok = false;
                         continue;
                     }
@@ -962,7 +1148,9 @@ impl<'s> Validator<'s> {
                 {
                     self.error(
                         header.clone(),
-                        format!("{section} messages the person, but `[person]` has no `reach` channels"),
+                        format!(
+                            "{section} messages the person, but `[person]` has no `reach` channels"
+                        ),
                         Some("add e.g. `reach = [\"console\"]` to `[person]`".into()),
                     );
                     ok = false;
@@ -1000,13 +1188,23 @@ impl<'s> Validator<'s> {
         })
     }
 
-    fn unknown_contact(&mut self, id: &str, span: Span, contacts: &BTreeMap<String, Recipient>, key: &str) {
+    fn unknown_contact(
+        &mut self,
+        id: &str,
+        span: Span,
+        contacts: &BTreeMap<String, Recipient>,
+        key: &str,
+    ) {
         let hint = match did_you_mean(id, contacts.keys().map(String::as_str)) {
             Some(s) => format!("did you mean `{s}`?"),
             None if contacts.is_empty() => "define the contact as a `[contacts.ID]` table".into(),
             None => format!("contacts in this plan: {}", list_owned(contacts.keys())),
         };
-        self.error(span, format!("unknown contact `{id}` in `{key}`"), Some(hint));
+        self.error(
+            span,
+            format!("unknown contact `{id}` in `{key}`"),
+            Some(hint),
+        );
     }
 
     fn check_recipient(
@@ -1041,9 +1239,16 @@ impl<'s> Validator<'s> {
                         names.push(SELF_ID);
                         let hint = match did_you_mean(r, names) {
                             Some(s) => format!("did you mean `{s}`?"),
-                            None => "use `self` for the person or a contact id from `[contacts.ID]`".into(),
+                            None => {
+                                "use `self` for the person or a contact id from `[contacts.ID]`"
+                                    .into()
+                            }
                         };
-                        self.error(span.clone(), format!("unknown recipient `{r}` in `to`"), Some(hint));
+                        self.error(
+                            span.clone(),
+                            format!("unknown recipient `{r}` in `to`"),
+                            Some(hint),
+                        );
                     }
                     return false;
                 }
@@ -1052,7 +1257,11 @@ impl<'s> Validator<'s> {
         if let Some(rec) = recipient
             && rec.reach.is_empty()
         {
-            let where_ = if r == SELF_ID { "[person]".to_string() } else { format!("[contacts.{r}]") };
+            let where_ = if r == SELF_ID {
+                "[person]".to_string()
+            } else {
+                format!("[contacts.{r}]")
+            };
             self.error(
                 span.clone(),
                 format!("recipient `{r}` has no `reach` channels"),
@@ -1063,15 +1272,27 @@ impl<'s> Validator<'s> {
         true
     }
 
-    fn schedule(&mut self, kind: Kind, t: &Table, header: &Span, section: &str) -> Option<ScheduleSpec> {
-        let present: Vec<&str> = SCHEDULE_KEYS.iter().copied().filter(|k| self.get(t, k).is_some()).collect();
+    fn schedule(
+        &mut self,
+        kind: Kind,
+        t: &Table,
+        header: &Span,
+        section: &str,
+    ) -> Option<ScheduleSpec> {
+        let present: Vec<&str> = SCHEDULE_KEYS
+            .iter()
+            .copied()
+            .filter(|k| self.get(t, k).is_some())
+            .collect();
         if kind == Kind::Appointment {
             if let Some(other) = present.iter().find(|k| **k != "when") {
                 let span = self.key_span(t, other).unwrap_or(header.clone());
                 self.error(
                     span,
                     format!("appointments are scheduled with `when`, not `{other}`"),
-                    Some("write the local date and time, e.g. `when = \"2026-12-03T15:00\"`".into()),
+                    Some(
+                        "write the local date and time, e.g. `when = \"2026-12-03T15:00\"`".into(),
+                    ),
                 );
                 return None;
             }
@@ -1090,7 +1311,11 @@ impl<'s> Validator<'s> {
             } else {
                 "add exactly one of `at = \"08:00\"`, `cron = \"0 8 * * *\"` or `every = \"8h\"`"
             };
-            self.error(header.clone(), format!("{section} has no schedule"), Some(hint.into()));
+            self.error(
+                header.clone(),
+                format!("{section} has no schedule"),
+                Some(hint.into()),
+            );
             return None;
         }
         if present.len() > 1 {
@@ -1105,7 +1330,11 @@ impl<'s> Validator<'s> {
         if present[0] != "at"
             && let Some(span) = self.key_span(t, "days")
         {
-            self.error(span, "`days` goes only with `at`", Some("a cron expression names its own days".into()));
+            self.error(
+                span,
+                "`days` goes only with `at`",
+                Some("a cron expression names its own days".into()),
+            );
         }
         if present[0] != "every"
             && let Some(span) = self.key_span(t, "start")
@@ -1117,7 +1346,10 @@ impl<'s> Validator<'s> {
             "cron" => {
                 let (expr, span) = self.string(t, "cron")?;
                 match schedule_spec::parse_cron(&expr) {
-                    Ok(cron) => Some(ScheduleSpec::Cron { expr, cron: Box::new(cron) }),
+                    Ok(cron) => Some(ScheduleSpec::Cron {
+                        expr,
+                        cron: Box::new(cron),
+                    }),
                     Err(p) => {
                         let at = self.inner_span(&span, p.start, p.end);
                         self.error(at, format!("bad `cron`: {}", p.message), p.hint);
@@ -1129,14 +1361,22 @@ impl<'s> Validator<'s> {
                 let (text, span) = self.string(t, "every")?;
                 let period = self.duration(&text, &span, "every")?;
                 if period.as_secs() < 60 {
-                    self.error(span, "`every` must be at least one minute", Some("kithd won't message anyone more than once a minute".into()));
+                    self.error(
+                        span,
+                        "`every` must be at least one minute",
+                        Some("kithd won't message anyone more than once a minute".into()),
+                    );
                     return None;
                 }
                 let start = match self.textual(t, "start") {
                     Some((s, sspan)) => match schedule_spec::parse_local_datetime(&s) {
                         Some(d) => d,
                         None => {
-                            self.error(sspan, format!("bad `start` `{s}`"), Some("write a local date-time, e.g. `\"2026-12-01T08:00\"`".into()));
+                            self.error(
+                                sspan,
+                                format!("bad `start` `{s}`"),
+                                Some("write a local date-time, e.g. `\"2026-12-01T08:00\"`".into()),
+                            );
                             return None;
                         }
                     },
@@ -1152,7 +1392,9 @@ impl<'s> Validator<'s> {
                         self.error(
                             span,
                             format!("bad `when` `{text}`"),
-                            Some("write the local date and time, e.g. `\"2026-12-03T15:00\"`".into()),
+                            Some(
+                                "write the local date and time, e.g. `\"2026-12-03T15:00\"`".into(),
+                            ),
                         );
                         None
                     }
@@ -1167,7 +1409,11 @@ impl<'s> Validator<'s> {
         let mut ok = true;
         if list.is_empty() {
             let span = self.get(t, "at").map(|(_, s)| s).unwrap_or(0..0);
-            self.error(span, "`at` is empty", Some("give at least one time, e.g. `at = [\"08:00\", \"20:00\"]`".into()));
+            self.error(
+                span,
+                "`at` is empty",
+                Some("give at least one time, e.g. `at = [\"08:00\", \"20:00\"]`".into()),
+            );
             return None;
         }
         for (s, span) in list {
@@ -1175,7 +1421,11 @@ impl<'s> Validator<'s> {
                 Some(c) => times.push(c),
                 None => {
                     ok = false;
-                    self.error(span, format!("bad time `{s}` in `at`"), Some("write a 24-hour local time, e.g. `\"08:00\"` or `\"21:30\"`".into()));
+                    self.error(
+                        span,
+                        format!("bad time `{s}` in `at`"),
+                        Some("write a 24-hour local time, e.g. `\"08:00\"` or `\"21:30\"`".into()),
+                    );
                 }
             }
         }
@@ -1204,7 +1454,14 @@ impl<'s> Validator<'s> {
                             Some(w) => set.insert(w),
                             None => {
                                 ok = false;
-                                self.error(dspan, format!("unknown day `{d}`"), Some("use `mon`, `tue`, `wed`, `thu`, `fri`, `sat` or `sun`".into()));
+                                self.error(
+                                    dspan,
+                                    format!("unknown day `{d}`"),
+                                    Some(
+                                        "use `mon`, `tue`, `wed`, `thu`, `fri`, `sat` or `sun`"
+                                            .into(),
+                                    ),
+                                );
                             }
                         }
                     }
@@ -1215,7 +1472,12 @@ impl<'s> Validator<'s> {
                     set
                 }
                 other => {
-                    self.type_error(span, "days", "`daily`, `weekdays`, `weekends` or a list of days", other);
+                    self.type_error(
+                        span,
+                        "days",
+                        "`daily`, `weekdays`, `weekends` or a list of days",
+                        other,
+                    );
                     return None;
                 }
             },
@@ -1229,9 +1491,16 @@ fn is_free_address(key: &str, v: &DeValue) -> bool {
 }
 
 fn list(items: &[&str]) -> String {
-    items.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn list_owned<'a>(items: impl Iterator<Item = &'a String>) -> String {
-    items.map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+    items
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

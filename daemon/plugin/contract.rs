@@ -43,7 +43,10 @@ impl Message {
         m.insert("recipient_name".into(), self.recipient_name.clone().into());
         m.insert(
             "address".into(),
-            self.address.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+            self.address
+                .clone()
+                .map(Dynamic::from)
+                .unwrap_or(Dynamic::UNIT),
         );
         m.insert("urgent".into(), self.urgent.into());
         m.into()
@@ -67,7 +70,10 @@ pub enum Body {
     /// `application/json`; may not hold secrets.
     Json(serde_json::Value),
     /// Raw text with its content type.
-    Text { content_type: String, text: String },
+    Text {
+        content_type: String,
+        text: String,
+    },
 }
 
 /// Instructs the host to sign the body with HMAC-SHA256 into a header.
@@ -111,7 +117,10 @@ pub enum Outcome {
     /// The gateway accepted it (with its id when it gave one).
     Sent { gateway_id: Option<String> },
     /// A transient failure; try again (not before `after`, when given).
-    Retry { after: Option<Duration>, reason: String },
+    Retry {
+        after: Option<Duration>,
+        reason: String,
+    },
     /// Retrying this channel won't help.
     Permanent { reason: String },
     /// The plugin chose not to send.
@@ -132,12 +141,17 @@ fn text_of(v: &Dynamic, what: &str) -> Result<SecretText, ContractError> {
         return Ok(s);
     }
     if v.is_string() {
-        return Ok(SecretText::literal(v.clone().into_string().unwrap_or_default()));
+        return Ok(SecretText::literal(
+            v.clone().into_string().unwrap_or_default(),
+        ));
     }
     if v.is_int() || v.is_float() || v.is_bool() {
         return Ok(SecretText::literal(v.to_string()));
     }
-    err(format!("`{what}` must be a string, found {}", v.type_name()))
+    err(format!(
+        "`{what}` must be a string, found {}",
+        v.type_name()
+    ))
 }
 
 fn plain_of(v: &Dynamic, what: &str) -> Result<String, ContractError> {
@@ -164,7 +178,10 @@ pub fn request_from_dynamic(v: Dynamic) -> Result<Request, ContractError> {
         return Ok(Request::Skip);
     }
     let Some(map) = v.read_lock::<Map>().map(|m| m.clone()) else {
-        return err(format!("`send` must return a map or `()`, found {}", v.type_name()));
+        return err(format!(
+            "`send` must return a map or `()`, found {}",
+            v.type_name()
+        ));
     };
     let get = |k: &str| map.get(k).filter(|v| !v.is_unit());
     let kind = match get("type") {
@@ -172,16 +189,35 @@ pub fn request_from_dynamic(v: Dynamic) -> Result<Request, ContractError> {
         None => return err("the request map needs `type`: \"http\", \"email\" or \"stdout\""),
     };
     let known: &[&str] = match kind.as_str() {
-        "http" => &["type", "method", "url", "headers", "form", "json", "body", "content_type", "basic_auth", "bearer", "sign"],
+        "http" => &[
+            "type",
+            "method",
+            "url",
+            "headers",
+            "form",
+            "json",
+            "body",
+            "content_type",
+            "basic_auth",
+            "bearer",
+            "sign",
+        ],
         "email" => &["type", "to", "subject", "text"],
         "stdout" => &["type", "text"],
-        other => return err(format!("unknown request type `{other}`: use \"http\", \"email\" or \"stdout\"")),
+        other => {
+            return err(format!(
+                "unknown request type `{other}`: use \"http\", \"email\" or \"stdout\""
+            ));
+        }
     };
     if let Some(k) = map.keys().find(|k| !known.contains(&k.as_str())) {
         return err(format!("unknown key `{k}` in a `{kind}` request"));
     }
     match kind.as_str() {
-        "stdout" => Ok(Request::Stdout(plain_of(get("text").unwrap_or(&Dynamic::from("")), "text")?)),
+        "stdout" => Ok(Request::Stdout(plain_of(
+            get("text").unwrap_or(&Dynamic::from("")),
+            "text",
+        )?)),
         "email" => {
             let field = |k: &str| match get(k) {
                 Some(v) => plain_of(v, k),
@@ -194,7 +230,11 @@ pub fn request_from_dynamic(v: Dynamic) -> Result<Request, ContractError> {
             }))
         }
         _ => {
-            let method = match get("method").map(|m| plain_of(m, "method")).transpose()?.as_deref() {
+            let method = match get("method")
+                .map(|m| plain_of(m, "method"))
+                .transpose()?
+                .as_deref()
+            {
                 None | Some("POST") | Some("post") => Method::Post,
                 Some("GET") | Some("get") => Method::Get,
                 Some("PUT") | Some("put") => Method::Put,
@@ -208,7 +248,10 @@ pub fn request_from_dynamic(v: Dynamic) -> Result<Request, ContractError> {
                 Some(h) => pairs(h, "headers")?,
                 None => Vec::new(),
             };
-            let bodies = ["form", "json", "body"].iter().filter(|k| get(k).is_some()).count();
+            let bodies = ["form", "json", "body"]
+                .iter()
+                .filter(|k| get(k).is_some())
+                .count();
             if bodies > 1 {
                 return err("give only one of `form`, `json` or `body`");
             }
@@ -235,7 +278,10 @@ pub fn request_from_dynamic(v: Dynamic) -> Result<Request, ContractError> {
                     if arr.len() != 2 {
                         return err("`basic_auth` must be `[user, password]`");
                     }
-                    Some((text_of(&arr[0], "basic_auth user")?, text_of(&arr[1], "basic_auth password")?))
+                    Some((
+                        text_of(&arr[0], "basic_auth user")?,
+                        text_of(&arr[1], "basic_auth password")?,
+                    ))
                 }
                 None => None,
             };
@@ -245,9 +291,15 @@ pub fn request_from_dynamic(v: Dynamic) -> Result<Request, ContractError> {
                     let Some(m) = s.read_lock::<Map>().map(|m| m.clone()) else {
                         return err("`sign` must be a map with `header` and `key`");
                     };
-                    let header = m.get("header").map(|h| plain_of(h, "sign.header")).transpose()?;
+                    let header = m
+                        .get("header")
+                        .map(|h| plain_of(h, "sign.header"))
+                        .transpose()?;
                     let key = m.get("key").map(|k| text_of(k, "sign.key")).transpose()?;
-                    let prefix = m.get("prefix").map(|p| plain_of(p, "sign.prefix")).transpose()?;
+                    let prefix = m
+                        .get("prefix")
+                        .map(|p| plain_of(p, "sign.prefix"))
+                        .transpose()?;
                     match (header, key) {
                         (Some(header), Some(key)) => Some(Signing {
                             header,
@@ -285,16 +337,24 @@ pub fn dynamic_to_json(v: &Dynamic) -> Result<serde_json::Value, ContractError> 
         return Ok(Value::from(i));
     }
     if let Ok(f) = v.as_float() {
-        return Ok(serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null));
+        return Ok(serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null));
     }
     if v.is_string() {
         return Ok(Value::String(v.clone().into_string().unwrap_or_default()));
     }
     if v.is::<SecretText>() {
-        return err("a secret can't be placed in a JSON body; use a header, `bearer` or `basic_auth`");
+        return err(
+            "a secret can't be placed in a JSON body; use a header, `bearer` or `basic_auth`",
+        );
     }
     if let Some(a) = v.read_lock::<Array>() {
-        return a.iter().map(dynamic_to_json).collect::<Result<Vec<_>, _>>().map(Value::Array);
+        return a
+            .iter()
+            .map(dynamic_to_json)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array);
     }
     if let Some(m) = v.read_lock::<Map>() {
         let mut out = serde_json::Map::new();
@@ -357,7 +417,9 @@ impl Response {
             return Some(Duration::from_secs(s));
         }
         let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-        let secs = (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds().max(0);
+        let secs = (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+            .num_seconds()
+            .max(0);
         Some(Duration::from_secs(secs as u64))
     }
 
@@ -380,7 +442,11 @@ impl Response {
 fn short_body(body: &str) -> String {
     let b: String = body.chars().take(200).collect();
     let b = b.trim();
-    if b.is_empty() { String::new() } else { format!(": {b}") }
+    if b.is_empty() {
+        String::new()
+    } else {
+        format!(": {b}")
+    }
 }
 
 /// Reads what `on_response` returned; `()` means "use the default classification".
@@ -391,13 +457,22 @@ pub fn outcome_from_dynamic(v: Dynamic, response: &Response) -> Result<Outcome, 
     let (verdict, map) = if v.is_string() {
         (v.into_string().unwrap_or_default(), Map::new())
     } else if let Some(m) = v.read_lock::<Map>().map(|m| m.clone()) {
-        let o = m.get("outcome").map(|o| plain_of(o, "outcome")).transpose()?;
+        let o = m
+            .get("outcome")
+            .map(|o| plain_of(o, "outcome"))
+            .transpose()?;
         match o {
             Some(o) => (o, m),
-            None => return err("`on_response` must return \"sent\", \"retry\", \"permanent\" or a map with `outcome`"),
+            None => {
+                return err(
+                    "`on_response` must return \"sent\", \"retry\", \"permanent\" or a map with `outcome`",
+                );
+            }
         }
     } else {
-        return err("`on_response` must return \"sent\", \"retry\", \"permanent\" or a map with `outcome`");
+        return err(
+            "`on_response` must return \"sent\", \"retry\", \"permanent\" or a map with `outcome`",
+        );
     };
     let reason = map
         .get("reason")
@@ -406,7 +481,10 @@ pub fn outcome_from_dynamic(v: Dynamic, response: &Response) -> Result<Outcome, 
         .unwrap_or_else(|| format!("HTTP {}", response.status));
     Ok(match verdict.as_str() {
         "sent" => Outcome::Sent {
-            gateway_id: map.get("id").filter(|v| !v.is_unit()).map(|v| v.to_string()),
+            gateway_id: map
+                .get("id")
+                .filter(|v| !v.is_unit())
+                .map(|v| v.to_string()),
         },
         "retry" => Outcome::Retry {
             after: map
@@ -417,7 +495,11 @@ pub fn outcome_from_dynamic(v: Dynamic, response: &Response) -> Result<Outcome, 
             reason,
         },
         "permanent" => Outcome::Permanent { reason },
-        other => return err(format!("unknown outcome `{other}`: use \"sent\", \"retry\" or \"permanent\"")),
+        other => {
+            return err(format!(
+                "unknown outcome `{other}`: use \"sent\", \"retry\" or \"permanent\""
+            ));
+        }
     })
 }
 
@@ -428,14 +510,20 @@ mod tests {
     fn resp(status: u16, headers: &[(&str, &str)]) -> Response {
         Response {
             status,
-            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             body: String::new(),
         }
     }
 
     #[test]
     fn default_classification() {
-        assert_eq!(resp(201, &[]).default_outcome(), Outcome::Sent { gateway_id: None });
+        assert_eq!(
+            resp(201, &[]).default_outcome(),
+            Outcome::Sent { gateway_id: None }
+        );
         assert_eq!(
             resp(429, &[("retry-after", "30")]).default_outcome(),
             Outcome::Retry {
@@ -443,8 +531,14 @@ mod tests {
                 reason: "HTTP 429".into()
             }
         );
-        assert!(matches!(resp(503, &[]).default_outcome(), Outcome::Retry { after: None, .. }));
-        assert!(matches!(resp(400, &[]).default_outcome(), Outcome::Permanent { .. }));
+        assert!(matches!(
+            resp(503, &[]).default_outcome(),
+            Outcome::Retry { after: None, .. }
+        ));
+        assert!(matches!(
+            resp(400, &[]).default_outcome(),
+            Outcome::Permanent { .. }
+        ));
     }
 
     #[test]

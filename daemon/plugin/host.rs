@@ -12,7 +12,9 @@ use hmac::{Hmac, Mac};
 use rhai::{Dynamic, Map};
 use sha2::Sha256;
 
-use super::contract::{Body, EmailRequest, HttpRequest, Message, Method, Outcome, Request, Response};
+use super::contract::{
+    Body, EmailRequest, HttpRequest, Message, Method, Outcome, Request, Response,
+};
 use super::registry::Plugin;
 use super::sandbox::Sandbox;
 use super::secret::{SecretStore, SecretText};
@@ -39,6 +41,16 @@ impl Timeouts {
             t.connect = t.connect.min(t.total);
         }
         t
+    }
+}
+
+impl Timeouts {
+    /// The shorter of each pair.
+    pub fn min(self, other: Timeouts) -> Timeouts {
+        Timeouts {
+            connect: self.connect.min(other.connect),
+            total: self.total.min(other.total),
+        }
     }
 }
 
@@ -70,14 +82,21 @@ pub const HOST_KEYS: [&str; 4] = ["url", "api_base", "server", "host"];
 pub fn allowed_host(settings: &Map) -> Option<String> {
     for key in HOST_KEYS {
         let Some(v) = settings.get(key) else { continue };
-        let Some(text) = v.clone().try_cast::<SecretText>().and_then(|t| t.plain()).or_else(|| v.clone().into_string().ok()) else {
+        let Some(text) = v
+            .clone()
+            .try_cast::<SecretText>()
+            .and_then(|t| t.plain())
+            .or_else(|| v.clone().into_string().ok())
+        else {
             continue;
         };
         if key == "host" {
             return Some(text.trim().to_ascii_lowercase());
         }
         if let Ok(u) = url::Url::parse(&text) {
-            return u.host_str().map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase());
+            return u
+                .host_str()
+                .map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase());
         }
     }
     None
@@ -85,11 +104,16 @@ pub fn allowed_host(settings: &Map) -> Option<String> {
 
 pub fn is_loopback(host: &str) -> bool {
     let h = host.trim_matches(['[', ']']);
-    h.eq_ignore_ascii_case("localhost") || h.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
 }
 
 fn permanent(reason: impl Into<String>) -> Outcome {
-    Outcome::Permanent { reason: reason.into() }
+    Outcome::Permanent {
+        reason: reason.into(),
+    }
 }
 
 fn retry(reason: impl Into<String>) -> Outcome {
@@ -121,7 +145,13 @@ impl Host {
 
     /// Asks the plugin what to send and performs it. Plugin errors are permanent for this
     /// channel (a broken script won't fix itself by retrying).
-    pub async fn deliver(&self, sandbox: &Sandbox, plugin: &Plugin, message: &Message, settings: &Map) -> Outcome {
+    pub async fn deliver(
+        &self,
+        sandbox: &Sandbox,
+        plugin: &Plugin,
+        message: &Message,
+        settings: &Map,
+    ) -> Outcome {
         let request = match plugin.send(sandbox, message, settings) {
             Ok(r) => r,
             Err(e) => return permanent(format!("plugin error: {e}")),
@@ -148,14 +178,20 @@ impl Host {
     }
 
     fn resolve(&self, t: &SecretText) -> Result<String, Outcome> {
-        t.resolve(&self.secrets).map_err(|e| permanent(e.to_string()))
+        t.resolve(&self.secrets)
+            .map_err(|e| permanent(e.to_string()))
     }
 
     /// Performs an HTTP request; `Err` carries the outcome of a failure before a response.
     pub async fn http(&self, req: HttpRequest, settings: &Map) -> Result<Response, Outcome> {
         let url_text = self.resolve(&req.url)?;
-        let url = url::Url::parse(&url_text).map_err(|e| permanent(format!("bad request URL: {e}")))?;
-        let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_ascii_lowercase();
+        let url =
+            url::Url::parse(&url_text).map_err(|e| permanent(format!("bad request URL: {e}")))?;
+        let host = url
+            .host_str()
+            .unwrap_or_default()
+            .trim_matches(['[', ']'])
+            .to_ascii_lowercase();
         match allowed_host(settings) {
             Some(allowed) if allowed == host => {}
             Some(allowed) => {
@@ -172,7 +208,11 @@ impl Host {
         match url.scheme() {
             "https" => {}
             "http" if is_loopback(&host) => {}
-            "http" => return Err(permanent("plain http is allowed only to loopback; use https")),
+            "http" => {
+                return Err(permanent(
+                    "plain http is allowed only to loopback; use https",
+                ));
+            }
             other => return Err(permanent(format!("unsupported URL scheme `{other}`"))),
         }
         let method = match req.method {
@@ -180,7 +220,8 @@ impl Host {
             Method::Post => reqwest::Method::POST,
             Method::Put => reqwest::Method::PUT,
         };
-        let mut builder = self.http.request(method, url);
+        let timeouts = Timeouts::for_settings(settings).min(self.timeouts);
+        let mut builder = self.http.request(method, url).timeout(timeouts.total);
         for (k, v) in &req.headers {
             builder = builder.header(k.as_str(), self.resolve(v)?);
         }
@@ -197,27 +238,46 @@ impl Host {
                 for (k, v) in pairs {
                     ser.append_pair(k, &self.resolve(v)?);
                 }
-                (Some("application/x-www-form-urlencoded"), ser.finish().into_bytes())
+                (
+                    Some("application/x-www-form-urlencoded"),
+                    ser.finish().into_bytes(),
+                )
             }
-            Body::Json(v) => (Some("application/json"), serde_json::to_vec(v).unwrap_or_default()),
-            Body::Text { content_type, text } => (Some(content_type.as_str()), text.clone().into_bytes()),
+            Body::Json(v) => (
+                Some("application/json"),
+                serde_json::to_vec(v).unwrap_or_default(),
+            ),
+            Body::Text { content_type, text } => {
+                (Some(content_type.as_str()), text.clone().into_bytes())
+            }
         };
         if let Some(sign) = &req.sign {
             let key = self.resolve(&sign.key)?;
-            let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).map_err(|_| permanent("bad signing key"))?;
+            let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes())
+                .map_err(|_| permanent("bad signing key"))?;
             mac.update(&bytes);
             let sig = hex::encode(mac.finalize().into_bytes());
             builder = builder.header(sign.header.as_str(), format!("{}{sig}", sign.prefix));
         }
         if let Some(ct) = content_type {
-            builder = builder.header(reqwest::header::CONTENT_TYPE, ct).body(bytes);
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, ct)
+                .body(bytes);
         }
-        let mut resp = builder.send().await.map_err(|e| classify_reqwest(&e, self.timeouts))?;
+        let mut resp = builder
+            .send()
+            .await
+            .map_err(|e| classify_reqwest(&e, self.timeouts))?;
         let status = resp.status().as_u16();
         let headers: BTreeMap<String, String> = resp
             .headers()
             .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_string())))
+            .filter_map(|(k, v)| {
+                Some((
+                    k.as_str().to_ascii_lowercase(),
+                    v.to_str().ok()?.to_string(),
+                ))
+            })
             .collect();
         let mut body = Vec::new();
         loop {
@@ -248,13 +308,19 @@ impl Host {
         }
     }
 
-    async fn email_inner(&self, mail: EmailRequest, message: &Message, settings: &Map) -> Result<Outcome, Outcome> {
+    async fn email_inner(
+        &self,
+        mail: EmailRequest,
+        message: &Message,
+        settings: &Map,
+    ) -> Result<Outcome, Outcome> {
         use lettre::message::header::ContentType;
         use lettre::transport::smtp::authentication::{Credentials, Mechanism};
         use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
         use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-        let get = |k: &str| -> Option<Dynamic> { settings.get(k).filter(|v| !v.is_unit()).cloned() };
+        let get =
+            |k: &str| -> Option<Dynamic> { settings.get(k).filter(|v| !v.is_unit()).cloned() };
         let text = |k: &str| -> Result<Option<String>, Outcome> {
             match get(k) {
                 None => Ok(None),
@@ -264,6 +330,7 @@ impl Host {
                 },
             }
         };
+        let timeouts = Timeouts::for_settings(settings).min(self.timeouts);
         let host = text("host")?.ok_or_else(|| permanent("smtp: `host` is not set"))?;
         let port = get("port").and_then(|p| p.as_int().ok()).unwrap_or(587);
         let port = u16::try_from(port).map_err(|_| permanent("smtp: bad `port`"))?;
@@ -272,22 +339,32 @@ impl Host {
 
         let mut tls = TlsParameters::builder(host.clone());
         if let Some(ca) = text("ca_file")? {
-            let pem = std::fs::read(&ca).map_err(|e| permanent(format!("smtp: can't read `ca_file` {ca}: {e}")))?;
-            let cert = Certificate::from_pem(&pem).map_err(|e| permanent(format!("smtp: bad `ca_file` {ca}: {e}")))?;
+            let pem = std::fs::read(&ca)
+                .map_err(|e| permanent(format!("smtp: can't read `ca_file` {ca}: {e}")))?;
+            let cert = Certificate::from_pem(&pem)
+                .map_err(|e| permanent(format!("smtp: bad `ca_file` {ca}: {e}")))?;
             tls = tls.add_root_certificate(cert);
         }
-        let tls = || -> Result<TlsParameters, Outcome> { tls.clone().build_rustls().map_err(|e| permanent(format!("smtp: TLS setup failed: {e}"))) };
+        let tls = || -> Result<TlsParameters, Outcome> {
+            tls.clone()
+                .build_rustls()
+                .map_err(|e| permanent(format!("smtp: TLS setup failed: {e}")))
+        };
         let tls_mode = match security.as_str() {
             "starttls" => Tls::Required(tls()?),
             "tls" => Tls::Wrapper(tls()?),
             "none" if is_loopback(&host) => Tls::None,
-            "none" => return Err(permanent("smtp: `security = \"none\"` is allowed only for a relay on loopback")),
+            "none" => {
+                return Err(permanent(
+                    "smtp: `security = \"none\"` is allowed only for a relay on loopback",
+                ));
+            }
             other => return Err(permanent(format!("smtp: unknown `security` `{other}`"))),
         };
         let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
             .port(port)
             .tls(tls_mode)
-            .timeout(Some(self.timeouts.total));
+            .timeout(Some(timeouts.total));
         if let (Some(user), Some(pass)) = (text("username")?, text("password")?) {
             transport = transport
                 .credentials(Credentials::new(user, pass))
@@ -295,8 +372,13 @@ impl Host {
         }
         let transport = transport.build();
 
-        let from_box: lettre::message::Mailbox = from.parse().map_err(|e| permanent(format!("smtp: bad `from` address: {e}")))?;
-        let to_box: lettre::message::Mailbox = mail.to.parse().map_err(|e| permanent(format!("smtp: bad recipient address: {e}")))?;
+        let from_box: lettre::message::Mailbox = from
+            .parse()
+            .map_err(|e| permanent(format!("smtp: bad `from` address: {e}")))?;
+        let to_box: lettre::message::Mailbox = mail
+            .to
+            .parse()
+            .map_err(|e| permanent(format!("smtp: bad recipient address: {e}")))?;
         let domain = from_box.email.domain().to_string();
         let email = lettre::Message::builder()
             .from(from_box)
@@ -309,9 +391,16 @@ impl Host {
             .map_err(|e| permanent(format!("smtp: can't build the message: {e}")))?;
         // lettre's own timeout covers connecting only; bound the whole session.
         match tokio::time::timeout(self.timeouts.total, transport.send(email)).await {
-            Err(_) => Err(retry(format!("smtp: no answer within {}s", self.timeouts.total.as_secs()))),
+            Err(_) => Err(retry(format!(
+                "smtp: no answer within {}s",
+                self.timeouts.total.as_secs()
+            ))),
             Ok(Ok(resp)) => Ok(Outcome::Sent {
-                gateway_id: resp.message().next().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
+                gateway_id: resp
+                    .message()
+                    .next()
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty()),
             }),
             Ok(Err(e)) => {
                 let detail = e.to_string();
@@ -320,7 +409,9 @@ impl Host {
                 } else if e.is_transient() || e.is_timeout() {
                     Err(retry(format!("smtp: temporary failure: {detail}")))
                 } else if e.is_tls() || detail.contains("certificate") {
-                    Err(permanent(format!("smtp: TLS failed (set `ca_file` for a private CA): {detail}")))
+                    Err(permanent(format!(
+                        "smtp: TLS failed (set `ca_file` for a private CA): {detail}"
+                    )))
                 } else {
                     Err(retry(format!("smtp: {detail}")))
                 }
@@ -346,7 +437,12 @@ fn classify_reqwest(e: &reqwest::Error, t: Timeouts) -> Outcome {
         }
         retry(detail)
     } else {
-        retry(format!("request failed: {}", std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_else(|| "unknown error".into())))
+        retry(format!(
+            "request failed: {}",
+            std::error::Error::source(e)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown error".into())
+        ))
     }
 }
 

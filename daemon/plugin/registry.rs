@@ -35,9 +35,19 @@ pub struct PluginError {
 impl PluginError {
     fn at(plugin_source: &Arc<SourceFile>, e: ScriptError) -> Self {
         let location = e.position.map(|(line, col)| {
-            let start: usize = plugin_source.text.split_inclusive('\n').take(line - 1).map(str::len).sum();
-            let line_text = plugin_source.line_text(line.min(plugin_source.text.lines().count().max(1)));
-            let off = line_text.char_indices().nth(col - 1).map(|(i, _)| i).unwrap_or(line_text.len());
+            let start: usize = plugin_source
+                .text
+                .split_inclusive('\n')
+                .take(line - 1)
+                .map(str::len)
+                .sum();
+            let line_text =
+                plugin_source.line_text(line.min(plugin_source.text.lines().count().max(1)));
+            let off = line_text
+                .char_indices()
+                .nth(col - 1)
+                .map(|(i, _)| i)
+                .unwrap_or(line_text.len());
             (start + off, plugin_source.clone())
         });
         Self {
@@ -58,7 +68,10 @@ impl PluginError {
     /// `file:line:column` with the line and a caret, or `file: message`.
     pub fn render(&self) -> String {
         match &self.location {
-            Some((offset, src)) => src.render(&Diagnostic::error(*offset..*offset + 1, format!("plugin: {}", self.message))),
+            Some((offset, src)) => src.render(&Diagnostic::error(
+                *offset..*offset + 1,
+                format!("plugin: {}", self.message),
+            )),
             None => format!("error: plugin {}: {}\n", self.file, self.message),
         }
     }
@@ -91,16 +104,29 @@ pub struct Plugin {
 
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plugin").field("name", &self.name).field("file", &self.source.name).finish()
+        f.debug_struct("Plugin")
+            .field("name", &self.name)
+            .field("file", &self.source.name)
+            .finish()
     }
 }
 
 impl Plugin {
-    fn compile(sandbox: &Sandbox, name: &str, file: String, text: String) -> Result<Self, PluginError> {
+    fn compile(
+        sandbox: &Sandbox,
+        name: &str,
+        file: String,
+        text: String,
+    ) -> Result<Self, PluginError> {
         let source = Arc::new(SourceFile::new(file, text));
-        let ast = sandbox.compile(&source.text).map_err(|e| PluginError::at(&source, e))?;
+        let ast = sandbox
+            .compile(&source.text)
+            .map_err(|e| PluginError::at(&source, e))?;
         if !has_fn(&ast, "send", 2) {
-            return Err(PluginError::plain(&source.name, "a plugin must define `fn send(message, settings)`"));
+            return Err(PluginError::plain(
+                &source.name,
+                "a plugin must define `fn send(message, settings)`",
+            ));
         }
         let call0 = |f: &str| -> Result<Option<Dynamic>, PluginError> {
             if !has_fn(&ast, f, 0) {
@@ -116,14 +142,25 @@ impl Plugin {
             Some(v) if v.is_unit() => None,
             Some(v) if v.is_string() => Some(v.into_string().unwrap_or_default()),
             Some(v) => {
-                return Err(PluginError::plain(&source.name, format!("`fn address()` must return a string, found {}", v.type_name())));
+                return Err(PluginError::plain(
+                    &source.name,
+                    format!(
+                        "`fn address()` must return a string, found {}",
+                        v.type_name()
+                    ),
+                ));
             }
         };
         let defaults = match call0("defaults")? {
             None => Map::new(),
             Some(v) => match v.try_cast::<Map>() {
                 Some(m) => m,
-                None => return Err(PluginError::plain(&source.name, "`fn defaults()` must return a map")),
+                None => {
+                    return Err(PluginError::plain(
+                        &source.name,
+                        "`fn defaults()` must return a map",
+                    ));
+                }
             },
         };
         Ok(Self {
@@ -153,27 +190,59 @@ impl Plugin {
             return Ok(());
         }
         let v = sandbox
-            .call(&self.ast, "validate", vec![settings.clone().into()], limits::CALL_DEADLINE)
+            .call(
+                &self.ast,
+                "validate",
+                vec![settings.clone().into()],
+                limits::CALL_DEADLINE,
+            )
             .map_err(|e| PluginError::at(&self.source, e))?;
         if v.is_unit() || v.as_bool() == Ok(true) {
             Ok(())
         } else if v.is_string() {
-            Err(PluginError::plain(&self.source.name, v.into_string().unwrap_or_default()))
+            Err(PluginError::plain(
+                &self.source.name,
+                v.into_string().unwrap_or_default(),
+            ))
         } else {
-            Err(PluginError::plain(&self.source.name, "settings rejected by `validate`"))
+            Err(PluginError::plain(
+                &self.source.name,
+                "settings rejected by `validate`",
+            ))
         }
     }
 
     /// Calls `fn send(message, settings)` and reads the request it describes.
-    pub fn send(&self, sandbox: &Sandbox, message: &Message, settings: &Map) -> Result<Request, PluginError> {
+    pub fn send(
+        &self,
+        sandbox: &Sandbox,
+        message: &Message,
+        settings: &Map,
+    ) -> Result<Request, PluginError> {
         let v = sandbox
-            .call(&self.ast, "send", vec![message.to_dynamic(), settings.clone().into()], limits::CALL_DEADLINE)
+            .call(
+                &self.ast,
+                "send",
+                vec![message.to_dynamic(), settings.clone().into()],
+                limits::CALL_DEADLINE,
+            )
             .map_err(|e| PluginError::at(&self.source, e))?;
-        contract::request_from_dynamic(v).map_err(|e| PluginError::plain(&self.source.name, format!("`send` returned a bad request: {e}")))
+        contract::request_from_dynamic(v).map_err(|e| {
+            PluginError::plain(
+                &self.source.name,
+                format!("`send` returned a bad request: {e}"),
+            )
+        })
     }
 
     /// Classifies an HTTP response with the plugin's `on_response`, or the default rule.
-    pub fn classify(&self, sandbox: &Sandbox, response: &Response, message: &Message, settings: &Map) -> Result<Outcome, PluginError> {
+    pub fn classify(
+        &self,
+        sandbox: &Sandbox,
+        response: &Response,
+        message: &Message,
+        settings: &Map,
+    ) -> Result<Outcome, PluginError> {
         if !self.has_on_response {
             return Ok(response.default_outcome());
         }
@@ -181,11 +250,16 @@ impl Plugin {
             .call(
                 &self.ast,
                 "on_response",
-                vec![response.to_dynamic(), message.to_dynamic(), settings.clone().into()],
+                vec![
+                    response.to_dynamic(),
+                    message.to_dynamic(),
+                    settings.clone().into(),
+                ],
                 limits::CALL_DEADLINE,
             )
             .map_err(|e| PluginError::at(&self.source, e))?;
-        contract::outcome_from_dynamic(v, response).map_err(|e| PluginError::plain(&self.source.name, e.to_string()))
+        contract::outcome_from_dynamic(v, response)
+            .map_err(|e| PluginError::plain(&self.source.name, e.to_string()))
     }
 }
 
@@ -198,7 +272,9 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("plugins", &self.plugins.keys()).finish()
+        f.debug_struct("Registry")
+            .field("plugins", &self.plugins.keys())
+            .finish()
     }
 }
 
@@ -209,26 +285,42 @@ impl Registry {
         let sandbox = Arc::new(Sandbox::new());
         let mut sources: BTreeMap<String, (String, String)> = BUNDLED
             .iter()
-            .map(|(n, s)| (n.to_string(), (format!("<bundled>/{n}.rhai"), s.to_string())))
+            .map(|(n, s)| {
+                (
+                    n.to_string(),
+                    (format!("<bundled>/{n}.rhai"), s.to_string()),
+                )
+            })
             .collect();
         match std::fs::read_dir(dir) {
             Ok(entries) => {
-                let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+                let mut paths: Vec<PathBuf> =
+                    entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
                 paths.sort();
                 for path in paths {
                     if path.extension().and_then(|e| e.to_str()) != Some("rhai") {
                         continue;
                     }
-                    let Some(stem) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else {
+                    let Some(stem) = path
+                        .file_stem()
+                        .and_then(|s| s.to_str())
+                        .map(str::to_string)
+                    else {
                         continue;
                     };
-                    let text = std::fs::read_to_string(&path)
-                        .map_err(|e| PluginError::plain(&path.display().to_string(), format!("can't read: {e}")))?;
+                    let text = std::fs::read_to_string(&path).map_err(|e| {
+                        PluginError::plain(&path.display().to_string(), format!("can't read: {e}"))
+                    })?;
                     sources.insert(stem, (path.display().to_string(), text));
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(PluginError::plain(&dir.display().to_string(), format!("can't read plugin directory: {e}"))),
+            Err(e) => {
+                return Err(PluginError::plain(
+                    &dir.display().to_string(),
+                    format!("can't read plugin directory: {e}"),
+                ));
+            }
         }
         let mut plugins = BTreeMap::new();
         for (name, (file, text)) in sources {

@@ -94,7 +94,9 @@ impl Sandbox {
                 return None;
             }
             DEADLINE.with(|d| match d.get() {
-                Some(t) if Instant::now() >= t => Some(Dynamic::from("wall-clock deadline exceeded")),
+                Some(t) if Instant::now() >= t => {
+                    Some(Dynamic::from("wall-clock deadline exceeded"))
+                }
                 _ => None,
             })
         });
@@ -104,9 +106,15 @@ impl Sandbox {
         engine.register_fn("sleep", |_: rhai::INT| -> Result<(), Box<EvalAltResult>> {
             Err("`sleep` is not available to plugins: the host performs requests and waits".into())
         });
-        engine.register_fn("sleep", |_: rhai::FLOAT| -> Result<(), Box<EvalAltResult>> {
-            Err("`sleep` is not available to plugins: the host performs requests and waits".into())
-        });
+        engine.register_fn(
+            "sleep",
+            |_: rhai::FLOAT| -> Result<(), Box<EvalAltResult>> {
+                Err(
+                    "`sleep` is not available to plugins: the host performs requests and waits"
+                        .into(),
+                )
+            },
+        );
         register_secret_type(&mut engine);
         register_helpers(&mut engine);
         extra(&mut engine);
@@ -133,12 +141,23 @@ impl Sandbox {
 
     /// Calls a script function with a wall-clock deadline; panics inside the engine become
     /// errors. The top level of the script is not re-run.
-    pub fn call(&self, ast: &AST, name: &str, args: Vec<Dynamic>, budget: Duration) -> Result<Dynamic, ScriptError> {
+    pub fn call(
+        &self,
+        ast: &AST,
+        name: &str,
+        args: Vec<Dynamic>,
+        budget: Duration,
+    ) -> Result<Dynamic, ScriptError> {
         DEADLINE.with(|d| d.set(Some(Instant::now() + budget)));
         let result = catch_unwind(AssertUnwindSafe(|| {
             let mut scope = Scope::new();
-            self.engine
-                .call_fn_with_options::<Dynamic>(CallFnOptions::new().eval_ast(false), &mut scope, ast, name, args)
+            self.engine.call_fn_with_options::<Dynamic>(
+                CallFnOptions::new().eval_ast(false),
+                &mut scope,
+                ast,
+                name,
+                args,
+            )
         }));
         DEADLINE.with(|d| d.set(None));
         match result {
@@ -161,14 +180,19 @@ impl Sandbox {
 
 /// Whether a compiled script defines `name` with `arity` parameters.
 pub fn has_fn(ast: &AST, name: &str, arity: usize) -> bool {
-    ast.iter_functions().any(|f| f.name == name && f.params.len() == arity)
+    ast.iter_functions()
+        .any(|f| f.name == name && f.params.len() == arity)
 }
 
 fn register_secret_type(engine: &mut Engine) {
     engine.register_type_with_name::<SecretText>("Secret");
     engine.register_fn("secret", |name: ImmutableString| SecretText::named(&name));
-    engine.register_fn("+", |a: ImmutableString, b: SecretText| SecretText::literal(a.as_str()).concat(b));
-    engine.register_fn("+", |a: SecretText, b: ImmutableString| a.concat(SecretText::literal(b.as_str())));
+    engine.register_fn("+", |a: ImmutableString, b: SecretText| {
+        SecretText::literal(a.as_str()).concat(b)
+    });
+    engine.register_fn("+", |a: SecretText, b: ImmutableString| {
+        a.concat(SecretText::literal(b.as_str()))
+    });
     engine.register_fn("+", |a: SecretText, b: SecretText| a.concat(b));
     engine.register_fn("to_string", |s: &mut SecretText| s.to_string());
     engine.register_fn("to_debug", |s: &mut SecretText| format!("{s:?}"));
@@ -176,12 +200,20 @@ fn register_secret_type(engine: &mut Engine) {
 
 fn register_helpers(engine: &mut Engine) {
     use base64::Engine as _;
-    engine.register_fn("url_encode", |s: ImmutableString| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>());
-    engine.register_fn("base64_encode", |s: ImmutableString| base64::engine::general_purpose::STANDARD.encode(s.as_bytes()));
-    engine.register_fn("parse_json", |s: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
-        let v: serde_json::Value = serde_json::from_str(&s).map_err(|e| format!("invalid JSON: {e}"))?;
-        Ok(super::contract::json_to_dynamic(&v))
+    engine.register_fn("url_encode", |s: ImmutableString| {
+        url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
     });
+    engine.register_fn("base64_encode", |s: ImmutableString| {
+        base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
+    });
+    engine.register_fn(
+        "parse_json",
+        |s: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
+            let v: serde_json::Value =
+                serde_json::from_str(&s).map_err(|e| format!("invalid JSON: {e}"))?;
+            Ok(super::contract::json_to_dynamic(&v))
+        },
+    );
 }
 
 #[cfg(test)]
@@ -202,7 +234,8 @@ mod tests {
 
     #[test]
     fn secrets_are_opaque_to_scripts() {
-        let v = run(r#"fn f() { let t = "Bearer " + secret("tok"); `${t}|${t.to_string()}` }"#).unwrap();
+        let v = run(r#"fn f() { let t = "Bearer " + secret("tok"); `${t}|${t.to_string()}` }"#)
+            .unwrap();
         assert_eq!(v.into_string().unwrap(), "[secret]|[secret]");
     }
 
@@ -221,10 +254,18 @@ mod tests {
             e.register_fn("boom", || -> rhai::INT { panic!("kaboom") });
         });
         let ast = sb.compile("fn f() { boom() }").unwrap();
-        let e = sb.call(&ast, "f", vec![], limits::CALL_DEADLINE).unwrap_err();
+        let e = sb
+            .call(&ast, "f", vec![], limits::CALL_DEADLINE)
+            .unwrap_err();
         assert!(e.message.contains("panicked (kaboom)"), "{e:?}");
         // The engine still works afterwards.
         let ast = sb.compile("fn f() { 1 }").unwrap();
-        assert_eq!(sb.call(&ast, "f", vec![], limits::CALL_DEADLINE).unwrap().as_int().unwrap(), 1);
+        assert_eq!(
+            sb.call(&ast, "f", vec![], limits::CALL_DEADLINE)
+                .unwrap()
+                .as_int()
+                .unwrap(),
+            1
+        );
     }
 }

@@ -109,7 +109,9 @@ impl fmt::Debug for Secret {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("secret `{name}` is not set: provide systemd credential `{name}` (LoadCredential=) or environment variable `{env}`")]
+#[error(
+    "secret `{name}` is not set: provide systemd credential `{name}` (LoadCredential=) or environment variable `{env}`"
+)]
 pub struct SecretError {
     pub name: String,
     pub env: String,
@@ -129,11 +131,17 @@ impl SecretStore {
     }
 
     pub fn env_name(name: &str) -> String {
-        format!("KITHD_SECRET_{}", name.to_ascii_uppercase().replace('-', "_"))
+        format!(
+            "KITHD_SECRET_{}",
+            name.to_ascii_uppercase().replace('-', "_")
+        )
     }
 
     pub fn get(&self, name: &str) -> Result<Secret, SecretError> {
-        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let valid = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         let env = Self::env_name(name);
         if valid {
             if let Some(dir) = &self.credentials_dir

@@ -97,7 +97,8 @@ pub fn next_after(item: &Item, index: usize, t: DateTime<Utc>) -> Option<Firing>
             // (represented as UTC, which has no transitions) and resolve each match.
             // Resolution is monotonic in local time and maps `t`'s own local time to `t` or
             // earlier, so no match at or before that local time can resolve after `t`.
-            let mut local = Utc.from_utc_datetime(&tz.from_utc_datetime(&t.naive_utc()).naive_local());
+            let mut local =
+                Utc.from_utc_datetime(&tz.from_utc_datetime(&t.naive_utc()).naive_local());
             let mut found = None;
             for _ in 0..10_000 {
                 let next = cron.find_next_occurrence(&local, false).ok()?;
@@ -121,7 +122,9 @@ pub fn next_after(item: &Item, index: usize, t: DateTime<Utc>) -> Option<Firing>
             };
             (at, Purpose::Main)
         }
-        ScheduleSpec::When(_) => appointment_firings(item).into_iter().find(|(at, _)| *at > t)?,
+        ScheduleSpec::When(_) => appointment_firings(item)
+            .into_iter()
+            .find(|(at, _)| *at > t)?,
     };
     Some(Firing {
         at,
@@ -132,7 +135,12 @@ pub fn next_after(item: &Item, index: usize, t: DateTime<Utc>) -> Option<Firing>
 
 /// Firings of every item in `(from, until]`, in time order (ties by item order), at most
 /// `limit` of them.
-pub fn upcoming(plan: &Plan, from: DateTime<Utc>, until: DateTime<Utc>, limit: usize) -> Vec<Firing> {
+pub fn upcoming(
+    plan: &Plan,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: usize,
+) -> Vec<Firing> {
     let mut heap = BinaryHeap::new();
     for (i, item) in plan.items.iter().enumerate() {
         if let Some(f) = next_after(item, i, from) {
@@ -172,7 +180,9 @@ mod tests {
         let text = format!(
             "[person]\nname = \"A\"\ntimezone = \"{zone}\"\nreach = [\"c\"]\n[channels.c]\nplugin = \"console\"\n{item}"
         );
-        crate::plan::load(&SourceFile::new("t", text), &Console).expect("valid plan").plan
+        crate::plan::load(&SourceFile::new("t", text), &Console)
+            .expect("valid plan")
+            .plan
     }
 
     fn at(s: &str) -> DateTime<Utc> {
@@ -186,28 +196,67 @@ mod tests {
 
     #[test]
     fn daily_time_keeps_local_wall_clock_across_dst() {
-        let p = plan("Europe/Berlin", "[[checkin]]\nid = \"m\"\nat = \"08:00\"\nmessage = \"x\"\n");
-        assert_eq!(next(&p, "2027-03-27T08:00:00+01:00"), "2027-03-28T08:00:00+02:00");
-        assert_eq!(next(&p, "2026-10-24T08:00:00+02:00"), "2026-10-25T08:00:00+01:00");
+        let p = plan(
+            "Europe/Berlin",
+            "[[checkin]]\nid = \"m\"\nat = \"08:00\"\nmessage = \"x\"\n",
+        );
+        assert_eq!(
+            next(&p, "2027-03-27T08:00:00+01:00"),
+            "2027-03-28T08:00:00+02:00"
+        );
+        assert_eq!(
+            next(&p, "2026-10-24T08:00:00+02:00"),
+            "2026-10-25T08:00:00+01:00"
+        );
     }
 
     #[test]
     fn gap_fires_at_first_valid_instant_and_fold_fires_once() {
-        let p = plan("Europe/Berlin", "[[checkin]]\nid = \"m\"\nat = \"02:30\"\nmessage = \"x\"\n");
-        assert_eq!(next(&p, "2027-03-28T00:00:00+01:00"), "2027-03-28T03:00:00+02:00");
-        assert_eq!(next(&p, "2026-10-25T00:00:00+02:00"), "2026-10-25T02:30:00+02:00");
+        let p = plan(
+            "Europe/Berlin",
+            "[[checkin]]\nid = \"m\"\nat = \"02:30\"\nmessage = \"x\"\n",
+        );
+        assert_eq!(
+            next(&p, "2027-03-28T00:00:00+01:00"),
+            "2027-03-28T03:00:00+02:00"
+        );
+        assert_eq!(
+            next(&p, "2026-10-25T00:00:00+02:00"),
+            "2026-10-25T02:30:00+02:00"
+        );
         // From inside the second pass of the fold, the next one is the following day.
-        assert_eq!(next(&p, "2026-10-25T02:30:00+02:00"), "2026-10-26T02:30:00+01:00");
-        assert_eq!(next(&p, "2026-10-25T02:15:00+01:00"), "2026-10-26T02:30:00+01:00");
+        assert_eq!(
+            next(&p, "2026-10-25T02:30:00+02:00"),
+            "2026-10-26T02:30:00+01:00"
+        );
+        assert_eq!(
+            next(&p, "2026-10-25T02:15:00+01:00"),
+            "2026-10-26T02:30:00+01:00"
+        );
     }
 
     #[test]
     fn cron_in_the_gap_and_the_fold() {
-        let p = plan("America/New_York", "[[checkin]]\nid = \"m\"\ncron = \"30 2 * * *\"\nmessage = \"x\"\n");
-        assert_eq!(next(&p, "2027-03-14T00:00:00-05:00"), "2027-03-14T03:00:00-04:00");
-        let p = plan("America/New_York", "[[checkin]]\nid = \"m\"\ncron = \"30 1 * * *\"\nmessage = \"x\"\n");
-        assert_eq!(next(&p, "2026-11-01T00:00:00-04:00"), "2026-11-01T01:30:00-04:00");
-        assert_eq!(next(&p, "2026-11-01T01:30:00-04:00"), "2026-11-02T01:30:00-05:00");
+        let p = plan(
+            "America/New_York",
+            "[[checkin]]\nid = \"m\"\ncron = \"30 2 * * *\"\nmessage = \"x\"\n",
+        );
+        assert_eq!(
+            next(&p, "2027-03-14T00:00:00-05:00"),
+            "2027-03-14T03:00:00-04:00"
+        );
+        let p = plan(
+            "America/New_York",
+            "[[checkin]]\nid = \"m\"\ncron = \"30 1 * * *\"\nmessage = \"x\"\n",
+        );
+        assert_eq!(
+            next(&p, "2026-11-01T00:00:00-04:00"),
+            "2026-11-01T01:30:00-04:00"
+        );
+        assert_eq!(
+            next(&p, "2026-11-01T01:30:00-04:00"),
+            "2026-11-02T01:30:00-05:00"
+        );
     }
 
     #[test]
@@ -216,22 +265,43 @@ mod tests {
             "Europe/Berlin",
             "[[checkin]]\nid = \"m\"\nevery = \"8h\"\nstart = \"2027-03-28T00:00\"\nmessage = \"x\"\n",
         );
-        assert_eq!(next(&p, "2027-03-28T00:00:00+01:00"), "2027-03-28T09:00:00+02:00");
-        assert_eq!(next(&p, "2027-03-27T12:00:00+01:00"), "2027-03-28T00:00:00+01:00");
+        assert_eq!(
+            next(&p, "2027-03-28T00:00:00+01:00"),
+            "2027-03-28T09:00:00+02:00"
+        );
+        assert_eq!(
+            next(&p, "2027-03-27T12:00:00+01:00"),
+            "2027-03-28T00:00:00+01:00"
+        );
     }
 
     #[test]
     fn weekday_filter_and_appointment_reminders() {
-        let p = plan("Europe/Berlin", "[[checkin]]\nid = \"m\"\nat = \"09:00\"\ndays = [\"mon\", \"thu\"]\nmessage = \"x\"\n");
-        assert_eq!(next(&p, "2026-11-25T12:00:00+01:00"), "2026-11-26T09:00:00+01:00"); // Wed → Thu
-        assert_eq!(next(&p, "2026-11-26T09:00:00+01:00"), "2026-11-30T09:00:00+01:00"); // → Mon
+        let p = plan(
+            "Europe/Berlin",
+            "[[checkin]]\nid = \"m\"\nat = \"09:00\"\ndays = [\"mon\", \"thu\"]\nmessage = \"x\"\n",
+        );
+        assert_eq!(
+            next(&p, "2026-11-25T12:00:00+01:00"),
+            "2026-11-26T09:00:00+01:00"
+        ); // Wed → Thu
+        assert_eq!(
+            next(&p, "2026-11-26T09:00:00+01:00"),
+            "2026-11-30T09:00:00+01:00"
+        ); // → Mon
         let p = plan(
             "Europe/Berlin",
             "[[appointment]]\nid = \"a\"\nwhen = \"2027-03-29T09:00\"\nremind_before = [\"1d\", \"2h\"]\nmessage = \"{in}\"\n",
         );
         // One calendar day before crosses the DST change: still 09:00 local.
-        assert_eq!(next(&p, "2027-03-27T00:00:00+01:00"), "2027-03-28T09:00:00+02:00");
-        assert_eq!(next(&p, "2027-03-28T09:00:00+02:00"), "2027-03-29T07:00:00+02:00");
+        assert_eq!(
+            next(&p, "2027-03-27T00:00:00+01:00"),
+            "2027-03-28T09:00:00+02:00"
+        );
+        assert_eq!(
+            next(&p, "2027-03-28T09:00:00+02:00"),
+            "2027-03-29T07:00:00+02:00"
+        );
         assert!(next_after(&p.items[0], 0, at("2027-03-29T07:00:00+02:00")).is_none());
     }
 }

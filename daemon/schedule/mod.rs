@@ -7,4 +7,4 @@ mod firing;
 mod quiet;
 
 pub use firing::{Firing, Purpose, next_after, upcoming};
-pub use quiet::{DeliveryTime, delivery_times};
+pub use quiet::{DeliveryTime, delivery_times, item_delivery_times};

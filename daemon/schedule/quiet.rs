@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::Firing;
-use crate::plan::Plan;
+use crate::plan::{Item, Plan};
 
 /// When one recipient's delivery of a firing is due.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +18,11 @@ pub struct DeliveryTime {
 /// Delivery times for every recipient of a firing. Urgent items are never deferred; others
 /// wait until the recipient's quiet hours end when the item respects quiet hours.
 pub fn delivery_times(plan: &Plan, firing: &Firing) -> Vec<DeliveryTime> {
-    let item = &plan.items[firing.item];
+    item_delivery_times(plan, &plan.items[firing.item], firing.at)
+}
+
+/// Delivery times for every recipient of `item` firing at `at`.
+pub fn item_delivery_times(plan: &Plan, item: &Item, at: DateTime<Utc>) -> Vec<DeliveryTime> {
     item.to
         .iter()
         .map(|id| {
@@ -27,11 +31,11 @@ pub fn delivery_times(plan: &Plan, firing: &Firing) -> Vec<DeliveryTime> {
             } else {
                 plan.recipient(id)
                     .and_then(|r| r.quiet_hours.map(|q| (q, r.timezone)))
-                    .and_then(|(q, tz)| q.defer(firing.at, tz))
+                    .and_then(|(q, tz)| q.defer(at, tz))
             };
             DeliveryTime {
                 recipient: id.clone(),
-                at: deferred_to.unwrap_or(firing.at),
+                at: deferred_to.unwrap_or(at),
                 deferred: deferred_to.is_some(),
             }
         })

@@ -117,15 +117,26 @@ pub struct HistoryFilter {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("can't create the state directory `{path}`: {source}")]
-    StateDir { path: PathBuf, source: std::io::Error },
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("another kithd is already running with state directory `{0}`")]
     Locked(PathBuf),
     #[error("the ledger `{path}` can't be opened: {message}")]
     Open { path: PathBuf, message: String },
-    #[error("the ledger `{path}` is damaged ({message}); move it aside to start a new one, history in it will not be used")]
+    #[error(
+        "the ledger `{path}` is damaged ({message}); move it aside to start a new one, history in it will not be used"
+    )]
     Corrupt { path: PathBuf, message: String },
-    #[error("the ledger `{path}` was written by a newer kithd (schema {found}, this kithd knows {known})")]
-    TooNew { path: PathBuf, found: i64, known: i64 },
+    #[error(
+        "the ledger `{path}` was written by a newer kithd (schema {found}, this kithd knows {known})"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
     #[error("the ledger failed: {0}")]
     Sql(#[from] rusqlite::Error),
 }
@@ -133,23 +144,45 @@ pub enum StoreError {
 /// The ledger operations kithd needs. Implementations must make `record_firing`
 /// idempotent (a firing or delivery recorded twice is stored once).
 pub trait Ledger: Send + Sync {
-    /// Records a firing and its deliveries in one transaction. Returns the ids of
+    /// Records firings and their deliveries in one transaction. Returns the ids of
     /// deliveries that were new (already-recorded ones are not returned).
-    fn record_firing(&self, firing: &NewFiring, deliveries: &[NewDelivery]) -> Result<Vec<String>, StoreError>;
+    fn record_firings(
+        &self,
+        firings: &[(NewFiring, Vec<NewDelivery>)],
+    ) -> Result<Vec<String>, StoreError>;
     /// Records a firing that was missed (not delivered) during downtime.
     fn record_missed(&self, firing: &NewFiring) -> Result<(), StoreError>;
     /// The latest recorded firing instant per item (the catch-up cursor).
     fn last_scheduled(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError>;
-    /// Pending deliveries due at or before `now`, oldest first.
-    fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>, StoreError>;
+    /// Claims pending deliveries due at or before `now`, oldest first: each is leased until
+    /// `lease_until` (its due time moves there), so it is not handed out twice. A
+    /// delivery whose outcome is never recorded comes back when the lease ends.
+    fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// At start: every claim left by a previous run (in flight at a crash) is due now.
+    fn release_claims(&self, now: DateTime<Utc>) -> Result<usize, StoreError>;
     /// The earliest due time of any pending delivery.
     fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
-    fn mark_sent(&self, id: &str, gateway_id: Option<&str>, at: DateTime<Utc>) -> Result<(), StoreError>;
+    fn mark_sent(
+        &self,
+        id: &str,
+        gateway_id: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Schedules another attempt on the same channel.
     fn mark_retry(&self, id: &str, due: DateTime<Utc>, error: &str) -> Result<(), StoreError>;
     /// Marks the delivery failed on its channel and, in the same transaction, records the
     /// delivery on the next channel, or dead-letters it when there is none.
-    fn fail_over(&self, id: &str, error: &str, next: Option<&NewDelivery>) -> Result<(), StoreError>;
+    fn fail_over(
+        &self,
+        id: &str,
+        error: &str,
+        next: Option<&NewDelivery>,
+    ) -> Result<(), StoreError>;
     fn cancel(&self, id: &str, reason: &str) -> Result<(), StoreError>;
     /// Deliveries in a state, newest first.
     fn in_state(&self, state: State, limit: usize) -> Result<Vec<Delivery>, StoreError>;

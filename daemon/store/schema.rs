@@ -32,7 +32,8 @@ pub const MIGRATIONS: &[&str] = &[
         gateway_id TEXT,
         created INTEGER NOT NULL,
         updated INTEGER NOT NULL,
-        sent_at INTEGER
+        sent_at INTEGER,
+        claimed INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX deliveries_pending ON deliveries (state, due);
     CREATE INDEX deliveries_scheduled ON deliveries (scheduled);

@@ -3,7 +3,7 @@
 //! not take the lock). Must not contain scheduling or retry policy.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -63,7 +63,7 @@ impl SqliteLedger {
     /// Opens (creating and migrating) the ledger in `state_dir` for the daemon: takes the
     /// lock file so a second daemon on the same directory fails clearly.
     pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(state_dir).map_err(|source| StoreError::StateDir {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(state_dir).map_err(|source| StoreError::StateDir {
             path: state_dir.to_path_buf(),
             source,
         })?;
@@ -86,13 +86,23 @@ impl SqliteLedger {
             path: path.clone(),
             message: e.to_string(),
         };
-        OpenOptions::new().create(true).truncate(false).append(true).mode(0o600).open(&path).map_err(open_err)?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(open_err)?;
-        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
-            .map_err(|e| StoreError::Open {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(open_err)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(open_err)?;
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )
+        .map_err(|e| StoreError::Open {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         let ledger = Self {
             conn: Mutex::new(conn),
             path,
@@ -111,10 +121,13 @@ impl SqliteLedger {
                 message: "no ledger here yet (has `kithd run` used this state directory?)".into(),
             });
         }
-        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| StoreError::Open {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        let conn =
+            Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| {
+                StoreError::Open {
+                    path: path.clone(),
+                    message: e.to_string(),
+                }
+            })?;
         let ledger = Self {
             conn: Mutex::new(conn),
             path,
@@ -141,8 +154,12 @@ impl SqliteLedger {
         };
         let mut conn = self.conn();
         conn.busy_timeout(Duration::from_secs(5))?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(corrupt)?;
-        let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(corrupt)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(corrupt)?;
         if check != "ok" {
             return Err(StoreError::Corrupt {
                 path: self.path.clone(),
@@ -180,44 +197,49 @@ impl SqliteLedger {
 }
 
 impl Ledger for SqliteLedger {
-    fn record_firing(&self, firing: &NewFiring, deliveries: &[NewDelivery]) -> Result<Vec<String>, StoreError> {
+    fn record_firings(
+        &self,
+        batch: &[(NewFiring, Vec<NewDelivery>)],
+    ) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let now = now_ms();
-        tx.execute(
+        let mut new = Vec::new();
+        for (firing, deliveries) in batch {
+            tx.execute(
             "INSERT INTO firings (item, kind, purpose, scheduled, recorded, outcome) VALUES (?1, ?2, ?3, ?4, ?5, 'dispatched')
              ON CONFLICT (item, scheduled, purpose) DO NOTHING",
             params![firing.item, firing.kind, firing.purpose, ms(firing.scheduled), now],
         )?;
-        let firing_id: i64 = tx.query_row(
-            "SELECT id FROM firings WHERE item = ?1 AND scheduled = ?2 AND purpose = ?3",
-            params![firing.item, ms(firing.scheduled), firing.purpose],
-            |r| r.get(0),
-        )?;
-        let mut new = Vec::new();
-        {
-            let mut stmt = tx.prepare_cached(
+            let firing_id: i64 = tx.query_row(
+                "SELECT id FROM firings WHERE item = ?1 AND scheduled = ?2 AND purpose = ?3",
+                params![firing.item, ms(firing.scheduled), firing.purpose],
+                |r| r.get(0),
+            )?;
+            {
+                let mut stmt = tx.prepare_cached(
                 "INSERT INTO deliveries (id, firing, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, late, created, updated)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?11, ?12, ?12)
                  ON CONFLICT (id) DO NOTHING",
             )?;
-            for d in deliveries {
-                let n = stmt.execute(params![
-                    d.id,
-                    firing_id,
-                    firing.item,
-                    firing.kind,
-                    firing.purpose,
-                    ms(firing.scheduled),
-                    d.recipient,
-                    d.channel,
-                    d.channel_index,
-                    ms(d.due),
-                    d.late as i64,
-                    now
-                ])?;
-                if n == 1 {
-                    new.push(d.id.clone());
+                for d in deliveries {
+                    let n = stmt.execute(params![
+                        d.id,
+                        firing_id,
+                        firing.item,
+                        firing.kind,
+                        firing.purpose,
+                        ms(firing.scheduled),
+                        d.recipient,
+                        d.channel,
+                        d.channel_index,
+                        ms(d.due),
+                        d.late as i64,
+                        now
+                    ])?;
+                    if n == 1 {
+                        new.push(d.id.clone());
+                    }
                 }
             }
         }
@@ -241,27 +263,60 @@ impl Ledger for SqliteLedger {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'pending' AND due <= ?1 ORDER BY due, id LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params![ms(now), limit as i64], delivery)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let rows: Vec<Delivery> = {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'pending' AND due <= ?1 ORDER BY due, id LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(params![ms(now), limit as i64], delivery)?;
+            rows.collect::<Result<_, _>>()?
+        };
+        {
+            let mut claim =
+                tx.prepare_cached("UPDATE deliveries SET due = ?2, claimed = 1 WHERE id = ?1")?;
+            for d in &rows {
+                claim.execute(params![d.id, ms(lease_until)])?;
+            }
+        }
+        tx.commit()?;
+        Ok(rows)
+    }
+
+    fn release_claims(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        Ok(self.conn().execute(
+            "UPDATE deliveries SET due = MIN(due, ?1), claimed = 0 WHERE state = 'pending' AND claimed = 1",
+            params![ms(now)],
+        )?)
     }
 
     fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let v: Option<i64> = self
             .conn()
-            .query_row("SELECT MIN(due) FROM deliveries WHERE state = 'pending'", [], |r| r.get(0))
+            .query_row(
+                "SELECT MIN(due) FROM deliveries WHERE state = 'pending'",
+                [],
+                |r| r.get(0),
+            )
             .optional()?
             .flatten();
         Ok(v.map(from_ms))
     }
 
-    fn mark_sent(&self, id: &str, gateway_id: Option<&str>, at: DateTime<Utc>) -> Result<(), StoreError> {
+    fn mark_sent(
+        &self,
+        id: &str,
+        gateway_id: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.conn().execute(
-            "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, gateway_id = ?2, sent_at = ?3, updated = ?3 WHERE id = ?1",
+            "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, gateway_id = ?2, sent_at = ?3, updated = ?3, claimed = 0 WHERE id = ?1",
             params![id, gateway_id, ms(at)],
         )?;
         Ok(())
@@ -269,19 +324,24 @@ impl Ledger for SqliteLedger {
 
     fn mark_retry(&self, id: &str, due: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
         self.conn().execute(
-            "UPDATE deliveries SET attempts = attempts + 1, due = ?2, last_error = ?3, updated = ?4 WHERE id = ?1",
+            "UPDATE deliveries SET attempts = attempts + 1, due = ?2, last_error = ?3, updated = ?4, claimed = 0 WHERE id = ?1",
             params![id, ms(due), error, now_ms()],
         )?;
         Ok(())
     }
 
-    fn fail_over(&self, id: &str, error: &str, next: Option<&NewDelivery>) -> Result<(), StoreError> {
+    fn fail_over(
+        &self,
+        id: &str,
+        error: &str,
+        next: Option<&NewDelivery>,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let now = now_ms();
         let state = if next.is_some() { "failed" } else { "dead" };
         tx.execute(
-            "UPDATE deliveries SET state = ?2, attempts = attempts + 1, last_error = ?3, updated = ?4 WHERE id = ?1",
+            "UPDATE deliveries SET state = ?2, attempts = attempts + 1, last_error = ?3, updated = ?4, claimed = 0 WHERE id = ?1",
             params![id, state, error, now],
         )?;
         if let Some(n) = next {
@@ -298,7 +358,7 @@ impl Ledger for SqliteLedger {
 
     fn cancel(&self, id: &str, reason: &str) -> Result<(), StoreError> {
         self.conn().execute(
-            "UPDATE deliveries SET state = 'cancelled', last_error = ?2, updated = ?3 WHERE id = ?1 AND state = 'pending'",
+            "UPDATE deliveries SET state = 'cancelled', last_error = ?2, updated = ?3, claimed = 0 WHERE id = ?1 AND state = 'pending'",
             params![id, reason, now_ms()],
         )?;
         Ok(())
@@ -306,7 +366,11 @@ impl Ledger for SqliteLedger {
 
     fn in_state(&self, state: State, limit: usize) -> Result<Vec<Delivery>, StoreError> {
         let conn = self.conn();
-        let order = if state == State::Pending { "due ASC" } else { "updated DESC" };
+        let order = if state == State::Pending {
+            "due ASC"
+        } else {
+            "updated DESC"
+        };
         let mut stmt = conn.prepare(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = ?1 ORDER BY {order} LIMIT ?2"
         ))?;
@@ -321,7 +385,11 @@ impl Ledger for SqliteLedger {
              ORDER BY scheduled, created, id LIMIT ?3"
         ))?;
         let rows = stmt.query_map(
-            params![f.since.map(ms).unwrap_or(i64::MIN), f.item, f.limit.map(|l| l as i64).unwrap_or(-1)],
+            params![
+                f.since.map(ms).unwrap_or(i64::MIN),
+                f.item,
+                f.limit.map(|l| l as i64).unwrap_or(-1)
+            ],
             delivery,
         )?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -351,7 +419,13 @@ impl Ledger for SqliteLedger {
                (SELECT MAX(updated) FROM deliveries e WHERE e.channel = d.channel AND e.last_error IS NOT NULL)
              GROUP BY channel ORDER BY channel",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, from_ms(r.get(1)?), r.get::<_, String>(2)?)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                from_ms(r.get(1)?),
+                r.get::<_, String>(2)?,
+            ))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
@@ -384,28 +458,59 @@ mod tests {
     fn records_idempotently_and_walks_the_states() {
         let dir = tempfile::tempdir().unwrap();
         let l = SqliteLedger::open(dir.path()).unwrap();
-        let mode = std::fs::metadata(dir.path().join(DB_FILE)).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(dir.path().join(DB_FILE))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
         let f = firing("2026-12-01T08:00:00Z");
         let d = delivery("d1", "sms", 0, "2026-12-01T08:00:00Z");
-        assert_eq!(l.record_firing(&f, std::slice::from_ref(&d)).unwrap(), vec!["d1".to_string()]);
-        assert!(l.record_firing(&f, &[d]).unwrap().is_empty(), "recorded twice, stored once");
+        let batch = vec![(f.clone(), vec![d.clone()])];
+        assert_eq!(l.record_firings(&batch).unwrap(), vec!["d1".to_string()]);
+        assert!(
+            l.record_firings(&batch).unwrap().is_empty(),
+            "recorded twice, stored once"
+        );
         let now: DateTime<Utc> = "2026-12-01T08:00:01Z".parse().unwrap();
-        assert_eq!(l.due(now, 10).unwrap().len(), 1);
-        l.mark_retry("d1", "2026-12-01T08:01:00Z".parse().unwrap(), "HTTP 500").unwrap();
-        assert!(l.due(now, 10).unwrap().is_empty());
-        assert_eq!(l.next_due().unwrap().unwrap().to_rfc3339(), "2026-12-01T08:01:00+00:00");
+        let lease: DateTime<Utc> = "2026-12-01T08:05:00Z".parse().unwrap();
+        assert_eq!(l.claim_due(now, 10, lease).unwrap().len(), 1);
+        assert!(
+            l.claim_due(now, 10, lease).unwrap().is_empty(),
+            "a claimed delivery is not handed out twice"
+        );
+        assert_eq!(l.release_claims(now).unwrap(), 1);
+        assert_eq!(
+            l.claim_due(now, 10, lease).unwrap().len(),
+            1,
+            "a crash's claims come back"
+        );
+        l.mark_retry("d1", "2026-12-01T08:01:00Z".parse().unwrap(), "HTTP 500")
+            .unwrap();
+        assert!(l.claim_due(now, 10, lease).unwrap().is_empty());
+        assert_eq!(
+            l.next_due().unwrap().unwrap().to_rfc3339(),
+            "2026-12-01T08:01:00+00:00"
+        );
         let next = delivery("d2", "mail", 1, "2026-12-01T08:01:00Z");
         l.fail_over("d1", "HTTP 400", Some(&next)).unwrap();
-        let due = l.due("2026-12-01T08:02:00Z".parse().unwrap(), 10).unwrap();
-        assert_eq!((due.len(), due[0].id.as_str(), due[0].channel.as_str()), (1, "d2", "mail"));
+        let due = l
+            .claim_due("2026-12-01T08:02:00Z".parse().unwrap(), 10, lease)
+            .unwrap();
+        assert_eq!(
+            (due.len(), due[0].id.as_str(), due[0].channel.as_str()),
+            (1, "d2", "mail")
+        );
         l.fail_over("d2", "HTTP 401", None).unwrap();
         let dead = l.in_state(State::Dead, 10).unwrap();
         assert_eq!((dead.len(), dead[0].attempts), (1, 1));
         assert_eq!(l.last_errors().unwrap().len(), 2);
         assert_eq!(l.last_scheduled().unwrap()[0].0, "meds");
         // A second daemon on the same directory is refused; readers are fine.
-        assert!(matches!(SqliteLedger::open(dir.path()), Err(StoreError::Locked(_))));
+        assert!(matches!(
+            SqliteLedger::open(dir.path()),
+            Err(StoreError::Locked(_))
+        ));
         let r = SqliteLedger::open_read_only(dir.path()).unwrap();
         assert_eq!(r.history(&HistoryFilter::default()).unwrap().len(), 2);
     }

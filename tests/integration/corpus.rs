@@ -12,13 +12,20 @@ fn malformed_plans_give_exact_diagnostics() {
         .filter(|n| n.ends_with(".toml"))
         .collect();
     names.sort();
-    assert!(names.len() >= 30, "the corpus has only {} plans", names.len());
+    assert!(
+        names.len() >= 30,
+        "the corpus has only {} plans",
+        names.len()
+    );
     let mut failures = Vec::new();
     for name in &names {
         let out = kithd(&dir, &["check", name, "--plugins", "no-plugins-here"]);
         let stderr = text(&out.stderr);
         if out.status.code() != Some(65) {
-            failures.push(format!("{name}: exit {:?}, expected 65\n{stderr}", out.status.code()));
+            failures.push(format!(
+                "{name}: exit {:?}, expected 65\n{stderr}",
+                out.status.code()
+            ));
         }
         if stderr.contains("panicked") {
             failures.push(format!("{name}: panicked\n{stderr}"));
@@ -39,12 +46,18 @@ fn unreadable_plan_exits_66() {
     let dir = root();
     let out = kithd(&dir, &["check", "tests/corpus/does-not-exist.toml"]);
     assert_eq!(out.status.code(), Some(66));
-    assert!(text(&out.stderr).starts_with("error: can't read plan `tests/corpus/does-not-exist.toml`"));
+    assert!(
+        text(&out.stderr).starts_with("error: can't read plan `tests/corpus/does-not-exist.toml`")
+    );
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("bin.toml"), [0xff, 0xfe, 0x00]).unwrap();
     let out = kithd(tmp.path(), &["check", "bin.toml"]);
     assert_eq!(out.status.code(), Some(66));
-    assert!(text(&out.stderr).contains("is not UTF-8"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is not UTF-8"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -76,6 +89,10 @@ fn random_mutations_never_panic() {
         std::fs::write(tmp.path().join(&name), &data).unwrap();
         let out = kithd(tmp.path(), &["check", &name]);
         let code = out.status.code();
-        assert!(matches!(code, Some(0 | 65 | 66)), "round {round}: exit {code:?}\n{}", text(&out.stderr));
+        assert!(
+            matches!(code, Some(0 | 65 | 66)),
+            "round {round}: exit {code:?}\n{}",
+            text(&out.stderr)
+        );
     }
 }

@@ -24,17 +24,57 @@ fn message() -> Message {
 }
 
 const HOSTILE: &[(&str, &str, &str)] = &[
-    ("infinite-loop", "fn send(m, s) { loop { } }", "Script terminated"),
-    ("busy-while", "fn send(m, s) { let x = 0; while true { x += 1; } }", "Script terminated"),
-    ("deep-recursion", "fn r(n) { r(n + 1) } fn send(m, s) { r(0) }", "Stack overflow"),
-    ("string-bomb", "fn send(m, s) { let x = \"xxxxxxxx\"; loop { x += x; } }", "Length of string"),
-    ("array-bomb", "fn send(m, s) { let a = []; loop { a.push(\"0123456789\"); } }", "Size of array"),
-    ("map-bomb", "fn send(m, s) { let o = #{}; let i = 0; loop { o[`k${i}`] = i; i += 1; } }", "Script terminated"),
-    ("nested-bomb", "fn send(m, s) { let a = [1]; loop { a = [a, a]; } }", "Size of array"),
-    ("sleep", "fn send(m, s) { sleep(60); }", "`sleep` is not available"),
+    (
+        "infinite-loop",
+        "fn send(m, s) { loop { } }",
+        "Script terminated",
+    ),
+    (
+        "busy-while",
+        "fn send(m, s) { let x = 0; while true { x += 1; } }",
+        "Script terminated",
+    ),
+    (
+        "deep-recursion",
+        "fn r(n) { r(n + 1) } fn send(m, s) { r(0) }",
+        "Stack overflow",
+    ),
+    (
+        "string-bomb",
+        "fn send(m, s) { let x = \"xxxxxxxx\"; loop { x += x; } }",
+        "Length of string",
+    ),
+    (
+        "array-bomb",
+        "fn send(m, s) { let a = []; loop { a.push(\"0123456789\"); } }",
+        "Size of array",
+    ),
+    (
+        "map-bomb",
+        "fn send(m, s) { let o = #{}; let i = 0; loop { o[`k${i}`] = i; i += 1; } }",
+        "Script terminated",
+    ),
+    (
+        "nested-bomb",
+        "fn send(m, s) { let a = [1]; loop { a = [a, a]; } }",
+        "Size of array",
+    ),
+    (
+        "sleep",
+        "fn send(m, s) { sleep(60); }",
+        "`sleep` is not available",
+    ),
     ("throws", "fn send(m, s) { throw \"nope\"; }", "nope"),
-    ("bad-return", "fn send(m, s) { 42 }", "`send` must return a map"),
-    ("bad-type", "fn send(m, s) { #{ type: \"carrier-pigeon\" } }", "unknown request type"),
+    (
+        "bad-return",
+        "fn send(m, s) { 42 }",
+        "`send` must return a map",
+    ),
+    (
+        "bad-type",
+        "fn send(m, s) { #{ type: \"carrier-pigeon\" } }",
+        "unknown request type",
+    ),
 ];
 
 #[test]
@@ -48,18 +88,38 @@ fn hostile_scripts_end_in_clean_errors_within_100ms() {
     for (name, _, expect) in HOSTILE {
         let plugin = registry.get(name).unwrap();
         let t = Instant::now();
-        let err = plugin.send(&registry.sandbox, &message(), &rhai::Map::new()).expect_err(name);
+        let err = plugin
+            .send(&registry.sandbox, &message(), &rhai::Map::new())
+            .expect_err(name);
         let took = t.elapsed();
         let shown = err.to_string();
         assert!(shown.contains(expect), "{name}: {shown}");
-        assert!(shown.starts_with(&format!("{}:", sb.path().join("plugins").join(format!("{name}.rhai")).display())), "{name}: {shown}");
+        assert!(
+            shown.starts_with(&format!(
+                "{}:",
+                sb.path()
+                    .join("plugins")
+                    .join(format!("{name}.rhai"))
+                    .display()
+            )),
+            "{name}: {shown}"
+        );
         assert!(took < Duration::from_millis(100), "{name} took {took:?}");
         report.push(format!("{name}: {took:?}"));
     }
     // The engine is still fine afterwards.
-    sb.plugin("ok.rhai", "fn send(m, s) { #{ type: \"stdout\", text: m.text } }");
+    sb.plugin(
+        "ok.rhai",
+        "fn send(m, s) { #{ type: \"stdout\", text: m.text } }",
+    );
     let registry = Registry::load(&sb.path().join("plugins")).unwrap();
-    assert!(registry.get("ok").unwrap().send(&registry.sandbox, &message(), &rhai::Map::new()).is_ok());
+    assert!(
+        registry
+            .get("ok")
+            .unwrap()
+            .send(&registry.sandbox, &message(), &rhai::Map::new())
+            .is_ok()
+    );
     eprintln!("{}", report.join("\n"));
 }
 
@@ -68,7 +128,10 @@ fn scripts_cannot_escape_the_sandbox_at_compile_time() {
     for (src, expect) in [
         ("fn send(m, s) { eval(\"1\") }", "eval"),
         ("import \"fs\" as fs; fn send(m, s) { () }", ""),
-        ("fn send(m, s) { ((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((1)))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))) }", "exceeds maximum complexity"),
+        (
+            "fn send(m, s) { ((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((1)))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))) }",
+            "exceeds maximum complexity",
+        ),
     ] {
         let sb = Sandbox::new("");
         sb.plugin("bad.rhai", src);
@@ -80,7 +143,10 @@ fn scripts_cannot_escape_the_sandbox_at_compile_time() {
 #[test]
 fn check_reports_a_plugin_syntax_error_with_file_line_column() {
     let sb = Sandbox::new("[channels.mine]\nplugin = \"mine\"\n");
-    sb.plugin("mine.rhai", "// my channel\nfn send(message, settings) {\n    let x = ;\n}\n");
+    sb.plugin(
+        "mine.rhai",
+        "// my channel\nfn send(message, settings) {\n    let x = ;\n}\n",
+    );
     let out = kithd(sb.path(), &["check", "plan.toml", "--plugins", "plugins"]);
     assert_eq!(out.status.code(), Some(65));
     let err = text(&out.stderr);
@@ -91,8 +157,16 @@ fn check_reports_a_plugin_syntax_error_with_file_line_column() {
 
 #[test]
 fn check_runs_the_plugins_validate() {
-    let sb = Sandbox::new("[channels.sms]\nplugin = \"twilio\"\nauth_token = { secret = \"t\" }\nfrom = \"+15005550006\"\n");
+    let sb = Sandbox::new(
+        "[channels.sms]\nplugin = \"twilio\"\nauth_token = { secret = \"t\" }\nfrom = \"+15005550006\"\n",
+    );
     let out = kithd(sb.path(), &["check", "plan.toml", "--plugins", "plugins"]);
     assert_eq!(out.status.code(), Some(65));
-    assert!(text(&out.stderr).ends_with("\nerror: channel `sms`: <bundled>/twilio.rhai: `account_sid` is required\n"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).ends_with(
+            "\nerror: channel `sms`: <bundled>/twilio.rhai: `account_sid` is required\n"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
 }

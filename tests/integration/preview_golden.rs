@@ -7,7 +7,11 @@ use crate::support::{golden, kithd, root, text};
 #[test]
 fn preview_matches_golden_files() {
     let dir = root().join("tests/fixtures");
-    let mut cases: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.join("plan.toml").exists()).collect();
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("plan.toml").exists())
+        .collect();
     cases.sort();
     assert!(cases.len() >= 6);
     let mut failures = Vec::new();
@@ -17,7 +21,12 @@ fn preview_matches_golden_files() {
         argv.extend(args.split_whitespace());
         let out = kithd(&case, &argv);
         if out.status.code() != Some(0) {
-            failures.push(format!("{}: exit {:?}: {}", case.display(), out.status.code(), text(&out.stderr)));
+            failures.push(format!(
+                "{}: exit {:?}: {}",
+                case.display(),
+                out.status.code(),
+                text(&out.stderr)
+            ));
             continue;
         }
         if let Err(e) = golden(&case.join("expected.txt"), &text(&out.stdout)) {
@@ -30,9 +39,24 @@ fn preview_matches_golden_files() {
 #[test]
 fn preview_json_lines_carry_the_contract_fields() {
     let case = root().join("tests/fixtures/06-json");
-    let out = kithd(&case, &["preview", "plan.toml", "--from", "2026-11-30T00:00:00+01:00", "--count", "4", "--format", "json"]);
+    let out = kithd(
+        &case,
+        &[
+            "preview",
+            "plan.toml",
+            "--from",
+            "2026-11-30T00:00:00+01:00",
+            "--count",
+            "4",
+            "--format",
+            "json",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0));
-    let lines: Vec<serde_json::Value> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 4);
     for l in &lines {
         for key in ["at", "item", "kind", "to", "channels"] {

@@ -28,8 +28,23 @@ impl Drop for SmtpServer {
 fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let st = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args([
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+        ])
         .args(["-addext", "extendedKeyUsage=serverAuth", "-keyout"])
         .arg(&key)
         .arg("-out")
@@ -55,9 +70,22 @@ fn start(mode: &str) -> SmtpServer {
         .spawn()
         .expect("python3 with aiosmtpd (apt-get install python3-aiosmtpd)");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let port = line.trim().strip_prefix("READY ").unwrap_or_else(|| panic!("smtp server said {line:?}")).parse().unwrap();
-    SmtpServer { child, port, maildir, cert, _dir: dir }
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("READY ")
+        .unwrap_or_else(|| panic!("smtp server said {line:?}"))
+        .parse()
+        .unwrap();
+    SmtpServer {
+        child,
+        port,
+        maildir,
+        cert,
+        _dir: dir,
+    }
 }
 
 fn channel(s: &SmtpServer, security: &str, extra: &str) -> String {
@@ -69,17 +97,36 @@ fn channel(s: &SmtpServer, security: &str, extra: &str) -> String {
 }
 
 fn mails(dir: &Path) -> Vec<Value> {
-    let out = Command::new("/usr/bin/python3").arg(root().join("tests/peers/read_mail.py")).arg(dir).output().unwrap();
-    text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    let out = Command::new("/usr/bin/python3")
+        .arg(root().join("tests/peers/read_mail.py"))
+        .arg(dir)
+        .output()
+        .unwrap();
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[tokio::test]
 async fn starttls_auth_delivers_a_proper_utf8_message() {
     let server = start("starttls");
     let sb = Sandbox::new(&channel(&server, "starttls", ""));
-    let out = sb.send_test("mail", "sam", &[("KITHD_SECRET_SMTP_PASSWORD", "s3cret")]).await;
-    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(text(&out.stdout).starts_with("sent through `mail` (gateway id "), "{}", text(&out.stdout));
+    let out = sb
+        .send_test("mail", "sam", &[("KITHD_SECRET_SMTP_PASSWORD", "s3cret")])
+        .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).starts_with("sent through `mail` (gateway id "),
+        "{}",
+        text(&out.stdout)
+    );
     let got = mails(&server.maildir);
     assert_eq!(got.len(), 1);
     let h = &got[0]["headers"];
@@ -90,11 +137,21 @@ async fn starttls_auth_delivers_a_proper_utf8_message() {
     assert_eq!(h["To"], "sam@example.org");
     assert_eq!(h["Subject"], "kithd: Test");
     let mid = h["Message-ID"].as_str().unwrap();
-    assert!(mid.starts_with("<test_") && mid.ends_with("@example.org>"), "{mid}");
+    assert!(
+        mid.starts_with("<test_") && mid.ends_with("@example.org>"),
+        "{mid}"
+    );
     chrono::DateTime::parse_from_rfc2822(h["Date"].as_str().unwrap()).expect("a valid Date header");
-    let ct = h["Content-Type"].as_str().unwrap().to_ascii_lowercase().replace('"', "");
+    let ct = h["Content-Type"]
+        .as_str()
+        .unwrap()
+        .to_ascii_lowercase()
+        .replace('"', "");
     assert!(ct.starts_with("text/plain; charset=utf-8"), "{ct}");
-    assert_eq!(got[0]["body"].as_str().unwrap().trim_end(), "Time for your 50 mg, Alex. Grüße ☀");
+    assert_eq!(
+        got[0]["body"].as_str().unwrap().trim_end(),
+        "Time for your 50 mg, Alex. Grüße ☀"
+    );
     assert!(!text(&out.stderr).contains("s3cret") && !text(&out.stdout).contains("s3cret"));
 }
 
@@ -102,19 +159,41 @@ async fn starttls_auth_delivers_a_proper_utf8_message() {
 async fn implicit_tls_works_too() {
     let server = start("tls");
     let sb = Sandbox::new(&channel(&server, "tls", ""));
-    let out = sb.send_test("mail", "self", &[("KITHD_SECRET_SMTP_PASSWORD", "s3cret")]).await;
-    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
-    assert_eq!(mails(&server.maildir)[0]["headers"]["To"], "alex@example.org");
+    let out = sb
+        .send_test("mail", "self", &[("KITHD_SECRET_SMTP_PASSWORD", "s3cret")])
+        .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(
+        mails(&server.maildir)[0]["headers"]["To"],
+        "alex@example.org"
+    );
 }
 
 #[tokio::test]
 async fn wrong_password_is_a_clear_permanent_failure() {
     let server = start("starttls");
     let sb = Sandbox::new(&channel(&server, "starttls", ""));
-    let out = sb.send_test("mail", "self", &[("KITHD_SECRET_SMTP_PASSWORD", "wrong")]).await;
-    assert_eq!(out.status.code(), Some(1), "{}{}", text(&out.stdout), text(&out.stderr));
+    let out = sb
+        .send_test("mail", "self", &[("KITHD_SECRET_SMTP_PASSWORD", "wrong")])
+        .await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     let said = text(&out.stdout);
-    assert!(said.starts_with("not sent, permanent failure: smtp: rejected:") && said.contains("535"), "{said}");
+    assert!(
+        said.starts_with("not sent, permanent failure: smtp: rejected:") && said.contains("535"),
+        "{said}"
+    );
     assert!(!said.contains("wrong"));
     assert!(mails(&server.maildir).is_empty());
 }
@@ -122,22 +201,45 @@ async fn wrong_password_is_a_clear_permanent_failure() {
 #[tokio::test]
 async fn untrusted_certificate_is_refused() {
     let server = start("starttls");
-    let sb = Sandbox::new(&channel(&server, "starttls", "").replace(&format!("ca_file = \"{}\"\n", server.cert.display()), ""));
-    let out = sb.send_test("mail", "self", &[("KITHD_SECRET_SMTP_PASSWORD", "s3cret")]).await;
+    let sb = Sandbox::new(
+        &channel(&server, "starttls", "")
+            .replace(&format!("ca_file = \"{}\"\n", server.cert.display()), ""),
+    );
+    let out = sb
+        .send_test("mail", "self", &[("KITHD_SECRET_SMTP_PASSWORD", "s3cret")])
+        .await;
     assert_eq!(out.status.code(), Some(1));
     let said = text(&out.stdout);
-    assert!(said.starts_with("not sent, permanent failure: smtp: TLS failed (set `ca_file` for a private CA):"), "{said}");
+    assert!(
+        said.starts_with(
+            "not sent, permanent failure: smtp: TLS failed (set `ca_file` for a private CA):"
+        ),
+        "{said}"
+    );
     assert!(mails(&server.maildir).is_empty());
 }
 
 #[tokio::test]
 async fn a_server_that_stalls_mid_session_times_out() {
     let server = start("stall");
-    let sb = Sandbox::new(&channel(&server, "none", "").replace("username = \"kithd\"\npassword = { secret = \"smtp_password\" }\n", ""));
+    let sb = Sandbox::new(&channel(&server, "none", "").replace(
+        "username = \"kithd\"\npassword = { secret = \"smtp_password\" }\n",
+        "",
+    ));
     let t = std::time::Instant::now();
     let out = sb.send_test("mail", "self", &[]).await;
     let took = t.elapsed();
-    assert_eq!(out.status.code(), Some(69), "{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(text(&out.stdout).starts_with("not sent, retryable: smtp:"), "{}", text(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(69),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).starts_with("not sent, retryable: smtp:"),
+        "{}",
+        text(&out.stdout)
+    );
     assert!(took < std::time::Duration::from_secs(8), "{took:?}");
 }

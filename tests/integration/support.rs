@@ -40,11 +40,15 @@ pub fn golden(path: &Path, actual: &str) -> Result<(), String> {
         std::fs::write(path, actual).unwrap();
         return Ok(());
     }
-    let expected = std::fs::read_to_string(path).map_err(|e| format!("{}: {e} (run with KITHD_BLESS=1 to create)", path.display()))?;
+    let expected = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: {e} (run with KITHD_BLESS=1 to create)", path.display()))?;
     if expected == actual {
         Ok(())
     } else {
-        Err(format!("{} differs\n--- expected\n{expected}\n--- actual\n{actual}", path.display()))
+        Err(format!(
+            "{} differs\n--- expected\n{expected}\n--- actual\n{actual}",
+            path.display()
+        ))
     }
 }
 
@@ -77,7 +81,11 @@ impl Sandbox {
     pub fn new(channels: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("plugins")).unwrap();
-        std::fs::write(dir.path().join("plan.toml"), format!("{PERSON}\n{channels}")).unwrap();
+        std::fs::write(
+            dir.path().join("plan.toml"),
+            format!("{PERSON}\n{channels}"),
+        )
+        .unwrap();
         Self { dir }
     }
 
@@ -92,9 +100,20 @@ impl Sandbox {
     /// Runs `kithd send-test` with extra environment variables, off the async runtime.
     pub async fn send_test(&self, channel: &str, to: &str, env: &[(&str, &str)]) -> Output {
         let mut cmd = tokio::process::Command::new(bin());
-        cmd.args(["send-test", "plan.toml", "--plugins", "plugins", "--channel", channel, "--to", to, "--message", "Time for your 50 mg, Alex. Grüße ☀"])
-            .current_dir(self.path())
-            .env_remove("CREDENTIALS_DIRECTORY");
+        cmd.args([
+            "send-test",
+            "plan.toml",
+            "--plugins",
+            "plugins",
+            "--channel",
+            channel,
+            "--to",
+            to,
+            "--message",
+            "Time for your 50 mg, Alex. Grüße ☀",
+        ])
+        .current_dir(self.path())
+        .env_remove("CREDENTIALS_DIRECTORY");
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -1,0 +1,102 @@
+//! Retry policy: exponential backoff with jitter, honouring Retry-After, bounded per
+//! channel by attempts and by a deadline after which a reminder is no longer useful.
+//! Pure: it must not sleep or touch the ledger.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rhai::Map;
+
+use crate::plan::PlanDuration;
+
+/// Per-channel limits, from the channel's `max_attempts` and `give_up_after` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub give_up_after: Duration,
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            give_up_after: Duration::from_secs(6 * 3600),
+            base: Duration::from_secs(30),
+            cap: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub fn for_settings(settings: &Map) -> Self {
+        let mut p = Self::default();
+        if let Some(n) = settings.get("max_attempts").and_then(|v| v.as_int().ok()) {
+            p.max_attempts = n.clamp(1, 100) as u32;
+        }
+        if let Some(d) = settings
+            .get("give_up_after")
+            .and_then(|v| v.clone().into_string().ok())
+            .and_then(|s| PlanDuration::parse(&s).ok())
+        {
+            p.give_up_after = d.to_std();
+        }
+        if let Some(d) = settings
+            .get("retry_base")
+            .and_then(|v| v.clone().into_string().ok())
+            .and_then(|s| PlanDuration::parse(&s).ok())
+        {
+            p.base = d.to_std().max(Duration::from_secs(1));
+        }
+        p
+    }
+
+    /// When to try again after `attempts` failed attempts, or `None` to give up on this
+    /// channel. `jitter` is a number in [0, 1).
+    pub fn next_attempt(
+        &self,
+        attempts: u32,
+        now: DateTime<Utc>,
+        scheduled: DateTime<Utc>,
+        retry_after: Option<Duration>,
+        jitter: f64,
+    ) -> Option<DateTime<Utc>> {
+        if attempts >= self.max_attempts {
+            return None;
+        }
+        let exp = self.base.saturating_mul(1u32 << attempts.saturating_sub(1).min(16)).min(self.cap);
+        // ±20 % jitter spreads retries from many deliveries that failed together.
+        let factor = 0.8 + 0.4 * jitter.clamp(0.0, 1.0);
+        let mut wait = exp.mul_f64(factor);
+        if let Some(ra) = retry_after {
+            wait = wait.max(ra);
+        }
+        let at = now + chrono::Duration::from_std(wait).ok()?;
+        let deadline = scheduled + chrono::Duration::from_std(self.give_up_after).ok()?;
+        (at <= deadline).then_some(at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backs_off_exponentially_within_limits() {
+        let p = RetryPolicy::default();
+        let t: DateTime<Utc> = "2026-12-01T08:00:00Z".parse().unwrap();
+        let wait = |n, ra| (p.next_attempt(n, t, t, ra, 0.5).unwrap() - t).num_seconds();
+        assert_eq!(wait(1, None), 30);
+        assert_eq!(wait(2, None), 60);
+        assert_eq!(wait(3, None), 120);
+        assert_eq!(wait(1, Some(Duration::from_secs(300))), 300);
+        assert_eq!(p.next_attempt(8, t, t, None, 0.5), None);
+        // Past the deadline: give up on this channel.
+        let late = t + chrono::Duration::hours(6);
+        assert_eq!(p.next_attempt(1, late, t, None, 0.5), None);
+        let lo = (p.next_attempt(1, t, t, None, 0.0).unwrap() - t).num_seconds();
+        let hi = (p.next_attempt(1, t, t, None, 0.999).unwrap() - t).num_seconds();
+        assert!(lo == 24 && hi == 35, "{lo} {hi}");
+    }
+}

@@ -1,0 +1,181 @@
+//! The dispatcher: performs one claimed delivery against the current plan — render, send
+//! through the plugin host with a per-channel concurrency limit, then record the outcome
+//! (sent, retry later, fall back to the next channel, dead letter). It must not own timers
+//! or signals; the runtime hands it deliveries and reads the ledger.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{DateTime, Duration, Utc};
+use tokio::sync::Semaphore;
+use tracing::{error, info, warn};
+
+use super::channel::ChannelSet;
+use super::fire::parse_purpose;
+use super::render;
+use super::retry::RetryPolicy;
+use crate::plan::{Plan, SELF_ID};
+use crate::plugin::host::Host;
+use crate::plugin::{Outcome, Registry};
+use crate::schedule::{Firing, item_delivery_times};
+use crate::store::{Delivery, Ledger, NewDelivery, StoreError};
+
+/// Deliveries more than this late (after quiet hours) say so in their text.
+const LATE_AFTER: Duration = Duration::minutes(10);
+/// Concurrent requests per channel unless the channel sets `concurrency`.
+const DEFAULT_CONCURRENCY: usize = 16;
+
+/// What the dispatcher works from; swapped whole on reload.
+pub struct Snapshot {
+    pub plan: Arc<Plan>,
+    pub channels: ChannelSet,
+    pub registry: Arc<Registry>,
+}
+
+pub struct Dispatcher {
+    ledger: Arc<dyn Ledger>,
+    host: Host,
+    snapshot: RwLock<Arc<Snapshot>>,
+    limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl Dispatcher {
+    pub fn new(ledger: Arc<dyn Ledger>, host: Host, snapshot: Arc<Snapshot>) -> Self {
+        Self {
+            ledger,
+            host,
+            snapshot: RwLock::new(snapshot),
+            limits: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn replace(&self, snapshot: Arc<Snapshot>) {
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = snapshot;
+        self.limits.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    fn limit(&self, channel: &str, settings: &rhai::Map) -> Arc<Semaphore> {
+        let mut limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+        limits
+            .entry(channel.to_string())
+            .or_insert_with(|| {
+                let n = settings
+                    .get("concurrency")
+                    .and_then(|v| v.as_int().ok())
+                    .map(|n| n.clamp(1, 256) as usize)
+                    .unwrap_or(DEFAULT_CONCURRENCY);
+                Arc::new(Semaphore::new(n))
+            })
+            .clone()
+    }
+
+    /// Performs one claimed delivery and records its outcome. Ledger failures are returned
+    /// (the runtime treats them as fatal: a restart's catch-up recovers).
+    pub async fn deliver(&self, d: Delivery) -> Result<(), StoreError> {
+        let snap = self.snapshot();
+        let plan = &snap.plan;
+        let Some(item) = plan.item(&d.item) else {
+            info!(delivery = %d.id, item = %d.item, "Delivery cancelled: its item is no longer in the plan.");
+            return self.ledger.cancel(&d.id, "item no longer in the plan");
+        };
+        let Some(recipient) = plan.recipient(&d.recipient) else {
+            info!(delivery = %d.id, item = %d.item, "Delivery cancelled: its recipient is no longer in the plan.");
+            return self.ledger.cancel(&d.id, "recipient no longer in the plan");
+        };
+        if recipient.id != SELF_ID && recipient.consent.is_none() {
+            warn!(delivery = %d.id, item = %d.item, recipient = %d.recipient, "Delivery cancelled: the contact has no consent in the plan.");
+            return self.ledger.cancel(&d.id, "contact has not consented");
+        }
+        let Some(purpose) = parse_purpose(&d.purpose) else {
+            return self.ledger.cancel(&d.id, "unknown purpose");
+        };
+        let now = Utc::now();
+        let Some(channel) = snap.channels.channels.get(&d.channel) else {
+            return self.fail_over(plan, &d, "channel no longer in the plan", now);
+        };
+        let address = match &channel.address {
+            Some(field) => match recipient.addresses.get(field) {
+                Some(a) => Some(a.clone()),
+                None => return self.fail_over(plan, &d, &format!("no `{field}` address"), now),
+            },
+            None => None,
+        };
+        let firing = Firing {
+            at: d.scheduled,
+            item: 0,
+            purpose,
+        };
+        let mut message = render::message(plan, item, &firing, recipient, &channel.id, address);
+        message.delivery_id = d.id.clone();
+        let planned = item_delivery_times(plan, item, d.scheduled)
+            .into_iter()
+            .find(|t| t.recipient == recipient.id)
+            .map(|t| t.at)
+            .unwrap_or(d.scheduled);
+        if d.late || now - planned > LATE_AFTER {
+            let local = d.scheduled.with_timezone(&item.timezone);
+            message.text = format!("(Late: this was due at {}.) {}", local.format("%H:%M"), message.text);
+        }
+        let permit = self.limit(&channel.id, &channel.settings).acquire_owned().await;
+        let outcome = self
+            .host
+            .deliver(&snap.registry.sandbox, &channel.plugin, &message, &channel.settings)
+            .await;
+        drop(permit);
+        let now = Utc::now();
+        match outcome {
+            Outcome::Sent { gateway_id } => {
+                self.ledger.mark_sent(&d.id, gateway_id.as_deref(), now)?;
+                let latency_ms = (now - planned).num_milliseconds();
+                info!(delivery = %d.id, item = %d.item, channel = %d.channel, recipient = %d.recipient, latency_ms, "Delivered.");
+                Ok(())
+            }
+            Outcome::Skipped => {
+                info!(delivery = %d.id, item = %d.item, channel = %d.channel, "The plugin skipped this delivery.");
+                self.ledger.cancel(&d.id, "skipped by the plugin")
+            }
+            Outcome::Retry { after, reason } => {
+                let policy = RetryPolicy::for_settings(&channel.settings);
+                let attempts = d.attempts + 1;
+                match policy.next_attempt(attempts, now, d.scheduled, after, rand::random::<f64>()) {
+                    Some(at) => {
+                        warn!(delivery = %d.id, item = %d.item, channel = %d.channel, attempt = attempts, next_attempt = %at.to_rfc3339(), error = %reason, "Delivery failed; will retry.");
+                        self.ledger.mark_retry(&d.id, at, &reason)
+                    }
+                    None => self.fail_over(plan, &d, &format!("gave up after {attempts} attempts: {reason}"), now),
+                }
+            }
+            Outcome::Permanent { reason } => self.fail_over(plan, &d, &reason, now),
+        }
+    }
+
+    /// Moves a delivery to the recipient's next channel, or dead-letters it.
+    fn fail_over(&self, plan: &Plan, d: &Delivery, reason: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let recipient = plan.recipient(&d.recipient);
+        let next_index = d.channel_index as usize + 1;
+        let next = recipient.and_then(|r| r.reach.get(next_index).map(|c| (r, c)));
+        match next {
+            Some((r, channel)) => {
+                let purpose = parse_purpose(&d.purpose).unwrap_or(crate::schedule::Purpose::Main);
+                let nd = NewDelivery {
+                    id: render::delivery_id(&d.item, d.scheduled, purpose, &r.id, channel),
+                    recipient: r.id.clone(),
+                    channel: channel.clone(),
+                    channel_index: next_index as u32,
+                    due: now,
+                    late: d.late,
+                };
+                warn!(delivery = %d.id, item = %d.item, channel = %d.channel, next_channel = %channel, error = %reason, "Delivery failed on this channel; trying the next one.");
+                self.ledger.fail_over(&d.id, reason, Some(&nd))
+            }
+            None => {
+                error!(delivery = %d.id, item = %d.item, channel = %d.channel, recipient = %d.recipient, error = %reason, "Delivery failed on every channel; dead-lettered.");
+                self.ledger.fail_over(&d.id, reason, None)
+            }
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! The runtime: the one `select!` loop that owns timers, signals (SIGHUP reload,
+//! SIGTERM/SIGINT shutdown), the systemd notify protocol and the in-flight delivery tasks.
+//! It must not render, send or validate itself: it calls `plan`, `dispatch` and `store`.
+
+pub mod catch_up;
+pub mod load;
+pub mod logging;
+pub mod notify;
+pub mod scheduler;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::task::JoinSet;
+use tracing::{error, info, warn};
+
+use crate::clock::{Clock, SystemClock};
+use crate::dispatch::fire::records;
+use crate::dispatch::worker::Dispatcher;
+use crate::exit;
+use crate::plugin::SecretStore;
+use crate::plugin::host::{Host, Timeouts};
+use crate::store::{Ledger, SqliteLedger, StoreError};
+use notify::Notifier;
+use scheduler::{HeapScheduler, Scheduler};
+
+/// The longest single sleep: the loop re-reads the wall clock at least this often, so a
+/// suspend/resume or an NTP step can't make it oversleep a firing by more than this.
+const MAX_SLEEP: Duration = Duration::from_secs(15);
+/// A claimed delivery comes back if its outcome isn't recorded within this long.
+const LEASE: chrono::Duration = chrono::Duration::minutes(5);
+/// Deliveries claimed from the ledger per pass.
+const CLAIM_BATCH: usize = 512;
+
+pub struct Options {
+    pub plan: PathBuf,
+    pub plugin_dir: PathBuf,
+    pub state_dir: PathBuf,
+    /// How long in-flight deliveries may take to finish at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+/// Runs the daemon until SIGTERM/SIGINT; returns the exit code.
+pub fn run(opts: Options) -> u8 {
+    logging::init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!(error = %e, "Could not start the async runtime.");
+            return exit::SOFTWARE;
+        }
+    };
+    rt.block_on(Daemon::start(opts))
+}
+
+struct Daemon {
+    opts: Options,
+    clock: SystemClock,
+    ledger: Arc<SqliteLedger>,
+    dispatcher: Arc<Dispatcher>,
+    scheduler: HeapScheduler,
+    tasks: JoinSet<Result<(), StoreError>>,
+    notifier: Notifier,
+    last_status: String,
+}
+
+fn store_exit(e: &StoreError) -> u8 {
+    match e {
+        StoreError::Locked(_) => exit::UNAVAILABLE,
+        StoreError::StateDir { .. } => exit::CANTCREAT,
+        _ => exit::IOERR,
+    }
+}
+
+impl Daemon {
+    async fn start(opts: Options) -> u8 {
+        let started = std::time::Instant::now();
+        let (snapshot, warnings) = match load::load(&opts.plan, &opts.plugin_dir) {
+            Ok(s) => s,
+            Err(problems) => {
+                for p in &problems {
+                    error!("{p}");
+                }
+                error!(problems = problems.len(), plan = %opts.plan.display(), "The plan can't be loaded; not starting.");
+                return exit::CONFIG;
+            }
+        };
+        for w in &warnings {
+            warn!("{w}");
+        }
+        let ledger = match SqliteLedger::open(&opts.state_dir) {
+            Ok(l) => Arc::new(l),
+            Err(e) => {
+                error!(error = %e, "The delivery ledger can't be opened; not starting.");
+                return store_exit(&e);
+            }
+        };
+        let clock = SystemClock;
+        let now = clock.now();
+        let released = match ledger.release_claims(now) {
+            Ok(n) => n,
+            Err(e) => {
+                error!(error = %e, "The delivery ledger can't be written; not starting.");
+                return store_exit(&e);
+            }
+        };
+        if released > 0 {
+            warn!(deliveries = released, "Deliveries were in flight when kithd last stopped; sending them again.");
+        }
+        if let Err(e) = catch_up::catch_up(&snapshot.plan, ledger.as_ref(), now) {
+            error!(error = %e, "The delivery ledger can't be written; not starting.");
+            return store_exit(&e);
+        }
+        let mut scheduler = HeapScheduler::new();
+        for item in &snapshot.plan.items {
+            scheduler.upsert(item, now);
+        }
+        let host = Host::new(
+            SecretStore::from_env(),
+            Timeouts {
+                connect: Duration::from_secs(10),
+                total: Duration::from_secs(120),
+            },
+        );
+        let items = snapshot.plan.items.len();
+        let dispatcher = Arc::new(Dispatcher::new(ledger.clone() as Arc<dyn Ledger>, host, Arc::new(snapshot)));
+        let mut daemon = Daemon {
+            opts,
+            clock,
+            ledger,
+            dispatcher,
+            scheduler,
+            tasks: JoinSet::new(),
+            notifier: Notifier::from_env(),
+            last_status: String::new(),
+        };
+        let status = daemon.status_text();
+        daemon.notifier.ready(&status);
+        daemon.last_status = status;
+        info!(items, startup_ms = started.elapsed().as_millis() as u64, plan = %daemon.opts.plan.display(), "Ready.");
+        daemon.main_loop().await
+    }
+
+    fn status_text(&mut self) -> String {
+        match self.scheduler.next_due() {
+            Some(at) => {
+                let tz = self.dispatcher.snapshot().plan.person.timezone;
+                format!("Next reminder at {}.", at.with_timezone(&tz).format("%Y-%m-%d %H:%M %:z"))
+            }
+            None => "No reminders scheduled.".into(),
+        }
+    }
+
+    /// Records due firings, then claims and dispatches due deliveries.
+    fn tick(&mut self) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let due = self.scheduler.pop_due(now);
+        if !due.is_empty() {
+            let snap = self.dispatcher.snapshot();
+            let batch: Vec<_> = due
+                .iter()
+                .filter_map(|d| snap.plan.item(&d.item).map(|item| records(&snap.plan, item, d.at, d.purpose, false, now)))
+                .collect();
+            self.ledger.record_firings(&batch)?;
+        }
+        loop {
+            let claimed = self.ledger.claim_due(now, CLAIM_BATCH, now + LEASE)?;
+            let n = claimed.len();
+            for d in claimed {
+                let dispatcher = self.dispatcher.clone();
+                self.tasks.spawn(async move { dispatcher.deliver(d).await });
+            }
+            if n < CLAIM_BATCH {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn wake_in(&mut self) -> Duration {
+        let now = self.clock.now();
+        let next = [self.scheduler.next_due(), self.ledger.next_due().ok().flatten()]
+            .into_iter()
+            .flatten()
+            .min();
+        match next {
+            Some(at) if at <= now => Duration::ZERO,
+            Some(at) => (at - now).to_std().unwrap_or(MAX_SLEEP).min(MAX_SLEEP),
+            None => MAX_SLEEP,
+        }
+    }
+
+    async fn main_loop(&mut self) -> u8 {
+        let (mut hup, mut term, mut int) = match (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(h), Ok(t), Ok(i)) => (h, t, i),
+            _ => {
+                error!("Could not install signal handlers.");
+                return exit::SOFTWARE;
+            }
+        };
+        let watchdog_every = self.notifier.watchdog_interval();
+        let mut watchdog = tokio::time::interval(watchdog_every.unwrap_or(Duration::from_secs(3600)));
+        loop {
+            if let Err(e) = self.tick() {
+                // Nothing is lost: the next start catches up from the last recorded firing.
+                error!(error = %e, "The delivery ledger failed; stopping so that a restart can recover.");
+                self.shutdown().await;
+                return exit::IOERR;
+            }
+            let status = self.status_text();
+            if status != self.last_status {
+                self.notifier.status(&status);
+                self.last_status = status;
+            }
+            let sleep = self.wake_in();
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = hup.recv() => self.reload(),
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = watchdog.tick(), if watchdog_every.is_some() => self.notifier.watchdog(),
+                Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => match done {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        error!(error = %e, "The delivery ledger failed; stopping so that a restart can recover.");
+                        self.shutdown().await;
+                        return exit::IOERR;
+                    }
+                    Err(e) => error!(error = %e, "A delivery task failed; the delivery will be retried when its claim ends."),
+                },
+            }
+        }
+        self.shutdown().await;
+        exit::OK
+    }
+
+    fn reload(&mut self) {
+        self.notifier.reloading();
+        info!(plan = %self.opts.plan.display(), "Reloading the plan.");
+        // Whatever is due now fires under the plan that was in force when it fell due.
+        if let Err(e) = self.tick() {
+            error!(error = %e, "The delivery ledger failed during reload.");
+        }
+        match load::load(&self.opts.plan, &self.opts.plugin_dir) {
+            Ok((snapshot, warnings)) => {
+                for w in &warnings {
+                    warn!("{w}");
+                }
+                let now = self.clock.now();
+                let old = self.dispatcher.snapshot();
+                for item in &old.plan.items {
+                    if snapshot.plan.item(&item.id).is_none() {
+                        self.scheduler.remove(&item.id);
+                    }
+                }
+                for item in &snapshot.plan.items {
+                    self.scheduler.upsert(item, now);
+                }
+                let items = snapshot.plan.items.len();
+                self.dispatcher.replace(Arc::new(snapshot));
+                info!(items, "Plan reloaded.");
+            }
+            Err(problems) => {
+                for p in &problems {
+                    error!("{p}");
+                }
+                error!(problems = problems.len(), "The new plan has problems; the previous plan keeps running.");
+            }
+        }
+        let status = self.status_text();
+        self.notifier.ready(&status);
+        self.last_status = status;
+    }
+
+    async fn shutdown(&mut self) {
+        self.notifier.stopping();
+        self.scheduler.shutdown();
+        let in_flight = self.tasks.len();
+        info!(in_flight, "Stopping.");
+        let grace = self.opts.shutdown_grace;
+        let drained = tokio::time::timeout(grace, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            warn!(
+                unfinished = self.tasks.len(),
+                "Deliveries still in flight at shutdown; they will be sent again on the next start."
+            );
+            self.tasks.abort_all();
+        }
+        info!("Stopped.");
+    }
+}
