@@ -65,6 +65,24 @@ enum Command {
         #[arg(long, value_name = "SECS", default_value_t = 10)]
         shutdown_grace: u64,
     },
+    /// Show next firings, pending and retrying deliveries, dead letters and channel errors.
+    Status {
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Show what was sent, when, to whom and through which channel, and what was missed.
+    History {
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// Only firings scheduled at or after this (RFC 3339, or YYYY-MM-DD[THH:MM] in UTC).
+        #[arg(long, value_name = "DATETIME")]
+        since: Option<String>,
+        /// Only this item.
+        #[arg(long, value_name = "ID")]
+        item: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: FormatArg,
+    },
     /// Send one test notification now through a channel; exit 0 only when it was accepted.
     SendTest {
         plan: PathBuf,
@@ -147,6 +165,25 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
                 shutdown_grace: std::time::Duration::from_secs(shutdown_grace),
             })
         }
+        Command::Status { state_dir } => {
+            commands::status::run(&state_dir.unwrap_or_else(commands::default_state_dir), &mut out, &mut err)
+        }
+        Command::History {
+            state_dir,
+            since,
+            item,
+            format,
+        } => commands::history::run(
+            &state_dir.unwrap_or_else(commands::default_state_dir),
+            since.as_deref(),
+            item.as_deref(),
+            match format {
+                FormatArg::Text => commands::history::Format::Text,
+                FormatArg::Json => commands::history::Format::Json,
+            },
+            &mut out,
+            &mut err,
+        ),
         Command::SendTest {
             plan,
             channel,

@@ -2,8 +2,10 @@
 //! code; it must not install signal handlers or own long-lived tasks (that is `runtime`).
 
 pub mod check;
+pub mod history;
 pub mod preview;
 pub mod send_test;
+pub mod status;
 
 use std::path::{Path, PathBuf};
 

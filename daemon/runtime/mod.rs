@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use crate::clock::{Clock, SystemClock};
+use crate::commands::status::{NEXT_FILE, NextFiring};
 use crate::dispatch::fire::records;
 use crate::dispatch::worker::Dispatcher;
 use crate::exit;
@@ -139,6 +140,7 @@ impl Daemon {
         let status = daemon.status_text();
         daemon.notifier.ready(&status);
         daemon.last_status = status;
+        daemon.publish_next();
         info!(items, startup_ms = started.elapsed().as_millis() as u64, plan = %daemon.opts.plan.display(), "Ready.");
         daemon.main_loop().await
     }
@@ -150,6 +152,37 @@ impl Daemon {
                 format!("Next reminder at {}.", at.with_timezone(&tz).format("%Y-%m-%d %H:%M %:z"))
             }
             None => "No reminders scheduled.".into(),
+        }
+    }
+
+    /// Writes the next firings (time, item, kind; never text) for `kithd status`.
+    fn publish_next(&self) {
+        let snap = self.dispatcher.snapshot();
+        let now = self.clock.now();
+        let next: Vec<NextFiring> = crate::schedule::upcoming(&snap.plan, now, now + chrono::Duration::days(7), 10)
+            .into_iter()
+            .map(|f| {
+                let item = &snap.plan.items[f.item];
+                NextFiring {
+                    at: f.at.with_timezone(&item.timezone).to_rfc3339(),
+                    item: item.id.clone(),
+                    kind: item.kind.to_string(),
+                }
+            })
+            .collect();
+        let path = self.opts.state_dir.join(NEXT_FILE);
+        let tmp = self.opts.state_dir.join(format!("{NEXT_FILE}.tmp"));
+        let written = serde_json::to_vec(&next)
+            .map_err(std::io::Error::other)
+            .and_then(|b| {
+                use std::io::Write as _;
+                use std::os::unix::fs::OpenOptionsExt;
+                let mut f = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&tmp)?;
+                f.write_all(&b)
+            })
+            .and_then(|_| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            warn!(error = %e, "Could not publish the next firings for `kithd status`.");
         }
     }
 
@@ -213,6 +246,7 @@ impl Daemon {
             if status != self.last_status {
                 self.notifier.status(&status);
                 self.last_status = status;
+                self.publish_next();
             }
             let sleep = self.wake_in();
             tokio::select! {

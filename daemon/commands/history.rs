@@ -1,0 +1,94 @@
+//! `kithd history`: what was sent, when, to whom (recipient id), through which channel,
+//! with outcome and attempts; and firings missed while kithd was down. Read-only; never
+//! shows message text.
+
+use std::io::Write;
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+
+use crate::exit;
+use crate::store::{HistoryFilter, Ledger, SqliteLedger};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Parses `--since`: RFC 3339, or a UTC date or date-time.
+pub fn parse_since(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M") {
+        return Some(t.and_utc());
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
+}
+
+pub fn run(state_dir: &Path, since: Option<&str>, item: Option<&str>, format: Format, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let since = match since.map(|s| (s, parse_since(s))) {
+        Some((s, None)) => {
+            let _ = writeln!(err, "error: can't read `--since {s}`: give RFC 3339 or `YYYY-MM-DD[THH:MM]` (UTC)");
+            return exit::USAGE;
+        }
+        Some((_, t)) => t,
+        None => None,
+    };
+    let ledger = match SqliteLedger::open_read_only(state_dir) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return exit::NOINPUT;
+        }
+    };
+    let filter = HistoryFilter {
+        since,
+        item: item.map(str::to_string),
+        limit: None,
+    };
+    let (deliveries, missed) = match ledger.history(&filter).and_then(|d| Ok((d, ledger.missed(&filter)?))) {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return exit::IOERR;
+        }
+    };
+    for d in &deliveries {
+        let line = match format {
+            Format::Json => serde_json::to_string(d).unwrap_or_default(),
+            Format::Text => {
+                let outcome = match (d.state.as_str(), &d.gateway_id, &d.last_error) {
+                    ("sent", Some(g), _) => format!("sent (gateway id {g})"),
+                    (s, _, Some(e)) if s != "sent" => format!("{s}: {e}"),
+                    (s, _, _) => s.to_string(),
+                };
+                let late = if d.late { " [late]" } else { "" };
+                format!(
+                    "{}  {:<11} {:<16} → {} via {}  {outcome}, {} attempt{}{late}",
+                    d.scheduled.to_rfc3339(),
+                    d.kind,
+                    d.item,
+                    d.recipient,
+                    d.channel,
+                    d.attempts,
+                    if d.attempts == 1 { "" } else { "s" }
+                )
+            }
+        };
+        if writeln!(out, "{line}").is_err() {
+            return exit::OK;
+        }
+    }
+    for m in &missed {
+        let line = match format {
+            Format::Json => serde_json::json!({"scheduled": m.scheduled, "item": m.item, "kind": m.kind, "purpose": m.purpose, "state": "missed"}).to_string(),
+            Format::Text => format!("{}  {:<11} {:<16} missed (kithd was not running)", m.scheduled.to_rfc3339(), m.kind, m.item),
+        };
+        if writeln!(out, "{line}").is_err() {
+            return exit::OK;
+        }
+    }
+    exit::OK
+}

@@ -1,0 +1,92 @@
+//! `kithd status [--state-dir DIR]`: next firings (as the daemon last published them),
+//! deliveries pending or retrying with their next attempt, dead letters, and the last error
+//! per channel. Reads the ledger read-only, so it works while the daemon runs. Never shows
+//! message text.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::exit;
+use crate::store::{Ledger, SqliteLedger, State};
+
+/// The file the daemon publishes its next firings to (item, kind, time; no text).
+pub const NEXT_FILE: &str = "next.json";
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct NextFiring {
+    pub at: String,
+    pub item: String,
+    pub kind: String,
+}
+
+pub fn run(state_dir: &Path, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let ledger = match SqliteLedger::open_read_only(state_dir) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return exit::NOINPUT;
+        }
+    };
+    let result = (|| -> Result<(), crate::store::StoreError> {
+        let _ = writeln!(out, "Next firings:");
+        match std::fs::read(state_dir.join(NEXT_FILE)).ok().and_then(|b| serde_json::from_slice::<Vec<NextFiring>>(&b).ok()) {
+            Some(next) if !next.is_empty() => {
+                for n in next {
+                    let _ = writeln!(out, "  {}  {:<11} {}", n.at, n.kind, n.item);
+                }
+            }
+            _ => {
+                let _ = writeln!(out, "  (none published: is `kithd run` running on this state directory?)");
+            }
+        }
+        let pending = ledger.in_state(State::Pending, 200)?;
+        let _ = writeln!(out, "\nPending or retrying ({}):", pending.len());
+        for d in &pending {
+            let retry = if d.attempts > 0 {
+                format!(", attempt {} failed: {}", d.attempts, d.last_error.as_deref().unwrap_or("?"))
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "  {}  {} → {} via {}  next attempt {}{retry}",
+                d.id,
+                d.item,
+                d.recipient,
+                d.channel,
+                d.due.to_rfc3339()
+            );
+        }
+        let dead = ledger.in_state(State::Dead, 50)?;
+        let _ = writeln!(out, "\nDead letters ({}):", dead.len());
+        for d in &dead {
+            let _ = writeln!(
+                out,
+                "  {}  {} ({}) → {} via {}  scheduled {}  {}",
+                d.id,
+                d.item,
+                d.kind,
+                d.recipient,
+                d.channel,
+                d.scheduled.to_rfc3339(),
+                d.last_error.as_deref().unwrap_or("")
+            );
+        }
+        let errors = ledger.last_errors()?;
+        let _ = writeln!(out, "\nLast error per channel:");
+        if errors.is_empty() {
+            let _ = writeln!(out, "  (none)");
+        }
+        for (channel, at, e) in errors {
+            let _ = writeln!(out, "  {channel}  {}  {e}", at.to_rfc3339());
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            exit::IOERR
+        }
+    }
+}
