@@ -3,6 +3,8 @@
 mod support;
 
 mod config_files;
+mod daemon;
+mod runtime;
 mod corpus;
 mod hostile;
 mod plugins_http;

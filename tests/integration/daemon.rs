@@ -1,0 +1,161 @@
+//! A handle on a running `kithd run`: logs captured to files, signals, and a clean stop.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Timelike, Utc};
+
+use crate::support::bin;
+
+pub struct Daemon {
+    pub child: Child,
+    pub dir: PathBuf,
+    pub stderr: PathBuf,
+    pub stdout: PathBuf,
+}
+
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap().success();
+    assert!(ok, "kill -{sig} {pid}");
+}
+
+impl Daemon {
+    /// Starts `kithd run plan.toml --state-dir state --plugins plugins` in `dir`.
+    pub fn start(dir: &Path, extra_env: &[(&str, &str)]) -> Self {
+        Self::start_with(dir, extra_env, None)
+    }
+
+    /// As `start`, optionally under libfaketime starting at `fake_start` (UTC).
+    pub fn start_with(dir: &Path, extra_env: &[(&str, &str)], fake_start: Option<&str>) -> Self {
+        let n = std::fs::read_dir(dir).unwrap().count();
+        let stderr = dir.join(format!("stderr-{n}.log"));
+        let stdout = dir.join(format!("stdout-{n}.log"));
+        let mut cmd = Command::new(bin());
+        cmd.args(["run", "plan.toml", "--state-dir", "state", "--plugins", "plugins", "--shutdown-grace", "5"])
+            .current_dir(dir)
+            .env("RUST_LOG", "info")
+            .env("TZ", "UTC")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        if let Some(start) = fake_start {
+            cmd.env("LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+                .env("FAKETIME", format!("@{start}"))
+                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+                .env("FAKETIME_NO_CACHE", "1");
+        }
+        let child = cmd.spawn().expect("start kithd run");
+        Self {
+            child,
+            dir: dir.to_path_buf(),
+            stderr,
+            stdout,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    /// Waits until the logs contain `needle` (panics after `within`).
+    pub fn wait_log(&self, needle: &str, within: Duration) {
+        let t = Instant::now();
+        while t.elapsed() < within {
+            if self.logs().contains(needle) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no `{needle}` in the logs within {within:?}:\n{}", self.logs());
+    }
+
+    pub fn hup(&self) {
+        signal(self.pid(), "HUP");
+    }
+
+    /// SIGTERM and wait; returns the exit code and how long the exit took.
+    pub fn stop(mut self) -> (Option<i32>, Duration, String) {
+        signal(self.pid(), "TERM");
+        let t = Instant::now();
+        let code = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break st.code();
+            }
+            if t.elapsed() > Duration::from_secs(30) {
+                let _ = self.child.kill();
+                panic!("kithd did not stop within 30 s:\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (code, t.elapsed(), self.logs())
+    }
+
+    /// kill -9, no cleanup.
+    pub fn kill9(mut self) {
+        signal(self.pid(), "KILL");
+        let _ = self.child.wait();
+    }
+
+    pub fn wait_exit(mut self, within: Duration) -> (Option<i32>, String) {
+        let t = Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return (st.code(), self.logs());
+            }
+            if t.elapsed() > within {
+                let _ = self.child.kill();
+                panic!("kithd still running after {within:?}:\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A whole second at least `secs` seconds from now, and its 6-field cron expression (UTC).
+pub fn cron_in(secs: i64) -> (DateTime<Utc>, String) {
+    let t = (Utc::now() + chrono::Duration::milliseconds(secs * 1000 + 999)).with_nanosecond(0).unwrap();
+    (t, format!("{} {} {} {} {} *", t.second(), t.minute(), t.hour(), t.format("%-d"), t.format("%-m")))
+}
+
+/// A plan in UTC whose person is reached through `channels` (TOML) with reach `reach`.
+pub fn plan(reach: &[&str], channels: &str, items: &str) -> String {
+    let reach: Vec<String> = reach.iter().map(|r| format!("\"{r}\"")).collect();
+    format!(
+        "[person]\nname = \"Alex\"\ntimezone = \"UTC\"\nreach = [{}]\n\n{channels}\n{items}",
+        reach.join(", ")
+    )
+}
+
+pub fn webhook(id: &str, url: &str, extra: &str) -> String {
+    format!("[channels.{id}]\nplugin = \"webhook\"\nurl = \"{url}\"\ntimeout = \"5s\"\n{extra}\n")
+}
+
+pub fn project(plan_text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    std::fs::write(dir.path().join("plan.toml"), plan_text).unwrap();
+    dir
+}
