@@ -10,3 +10,4 @@ mod hostile;
 mod plugins_http;
 mod preview_golden;
 mod smtp;
+mod systemd;

@@ -1,0 +1,42 @@
+//! The shipped units pass `systemd-analyze verify` with empty stderr, and the system unit's
+//! offline security exposure is at most 2.0.
+
+use std::process::Command;
+
+use crate::support::{bin, root, text};
+
+fn unit_copy(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = std::fs::read_to_string(root().join("systemd").join(name)).unwrap().replace("/usr/bin/kithd", bin());
+    let path = dir.path().join("kithd.service");
+    std::fs::write(&path, unit).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn system_unit_verifies_cleanly_and_is_hardened() {
+    let (_dir, path) = unit_copy("kithd.service");
+    let out = Command::new("systemd-analyze").args(["verify", "--man=no"]).arg(&path).output().expect("systemd-analyze");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "", "verify printed warnings");
+    let out = Command::new("systemd-analyze").args(["security", "--offline=true"]).arg(&path).output().unwrap();
+    let report = text(&out.stdout);
+    let line = report.lines().find(|l| l.contains("Overall exposure level")).expect("an exposure line");
+    let score: f64 = line.split(": ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    assert!(score <= 2.0, "{line}");
+}
+
+#[test]
+fn user_unit_verifies_cleanly() {
+    let (dir, path) = unit_copy("kithd-user.service");
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["--user", "verify", "--man=no"])
+        .arg(&path)
+        .env("XDG_RUNTIME_DIR", &run)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+}
