@@ -165,9 +165,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
                 shutdown_grace: std::time::Duration::from_secs(shutdown_grace),
             })
         }
-        Command::Status { state_dir } => {
-            commands::status::run(&state_dir.unwrap_or_else(commands::default_state_dir), &mut out, &mut err)
-        }
+        Command::Status { state_dir } => commands::status::run(
+            &state_dir.unwrap_or_else(commands::default_state_dir),
+            &mut out,
+            &mut err,
+        ),
         Command::History {
             state_dir,
             since,

@@ -24,13 +24,26 @@ pub fn parse_since(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M") {
         return Some(t.and_utc());
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
 }
 
-pub fn run(state_dir: &Path, since: Option<&str>, item: Option<&str>, format: Format, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+pub fn run(
+    state_dir: &Path,
+    since: Option<&str>,
+    item: Option<&str>,
+    format: Format,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
     let since = match since.map(|s| (s, parse_since(s))) {
         Some((s, None)) => {
-            let _ = writeln!(err, "error: can't read `--since {s}`: give RFC 3339 or `YYYY-MM-DD[THH:MM]` (UTC)");
+            let _ = writeln!(
+                err,
+                "error: can't read `--since {s}`: give RFC 3339 or `YYYY-MM-DD[THH:MM]` (UTC)"
+            );
             return exit::USAGE;
         }
         Some((_, t)) => t,
@@ -48,7 +61,10 @@ pub fn run(state_dir: &Path, since: Option<&str>, item: Option<&str>, format: Fo
         item: item.map(str::to_string),
         limit: None,
     };
-    let (deliveries, missed) = match ledger.history(&filter).and_then(|d| Ok((d, ledger.missed(&filter)?))) {
+    let (deliveries, missed) = match ledger
+        .history(&filter)
+        .and_then(|d| Ok((d, ledger.missed(&filter)?)))
+    {
         Ok(x) => x,
         Err(e) => {
             let _ = writeln!(err, "error: {e}");

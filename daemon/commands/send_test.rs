@@ -110,10 +110,7 @@ pub fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             return exit::SOFTWARE;
         }
     };
-    let host = Host::new(
-        SecretStore::from_env(),
-        Timeouts::default(),
-    );
+    let host = Host::new(SecretStore::from_env(), Timeouts::default());
     let outcome = runtime.block_on(host.deliver(
         &registry.sandbox,
         &prepared.plugin,

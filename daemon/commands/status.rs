@@ -29,21 +29,31 @@ pub fn run(state_dir: &Path, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     };
     let result = (|| -> Result<(), crate::store::StoreError> {
         let _ = writeln!(out, "Next firings:");
-        match std::fs::read(state_dir.join(NEXT_FILE)).ok().and_then(|b| serde_json::from_slice::<Vec<NextFiring>>(&b).ok()) {
+        match std::fs::read(state_dir.join(NEXT_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Vec<NextFiring>>(&b).ok())
+        {
             Some(next) if !next.is_empty() => {
                 for n in next {
                     let _ = writeln!(out, "  {}  {:<11} {}", n.at, n.kind, n.item);
                 }
             }
             _ => {
-                let _ = writeln!(out, "  (none published: is `kithd run` running on this state directory?)");
+                let _ = writeln!(
+                    out,
+                    "  (none published: is `kithd run` running on this state directory?)"
+                );
             }
         }
         let pending = ledger.in_state(State::Pending, 200)?;
         let _ = writeln!(out, "\nPending or retrying ({}):", pending.len());
         for d in &pending {
             let retry = if d.attempts > 0 {
-                format!(", attempt {} failed: {}", d.attempts, d.last_error.as_deref().unwrap_or("?"))
+                format!(
+                    ", attempt {} failed: {}",
+                    d.attempts,
+                    d.last_error.as_deref().unwrap_or("?")
+                )
             } else {
                 String::new()
             };

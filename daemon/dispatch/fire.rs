@@ -26,7 +26,11 @@ pub fn parse_purpose(s: &str) -> Option<Purpose> {
         _ => {
             let secs: i64 = s.strip_prefix("reminder:")?.parse().ok()?;
             // Reminders are stored in seconds; whole days round-trip as calendar days.
-            let text = if secs % 86_400 == 0 { format!("{}d", secs / 86_400) } else { format!("{secs}s") };
+            let text = if secs % 86_400 == 0 {
+                format!("{}d", secs / 86_400)
+            } else {
+                format!("{secs}s")
+            };
             PlanDuration::parse(&text).ok().map(Purpose::Reminder)
         }
     }
@@ -34,7 +38,14 @@ pub fn parse_purpose(s: &str) -> Option<Purpose> {
 
 /// The records for one firing. `late` marks a catch-up after downtime: deliveries are
 /// then due no earlier than `now`.
-pub fn records(plan: &Plan, item: &Item, at: DateTime<Utc>, purpose: Purpose, late: bool, now: DateTime<Utc>) -> (NewFiring, Vec<NewDelivery>) {
+pub fn records(
+    plan: &Plan,
+    item: &Item,
+    at: DateTime<Utc>,
+    purpose: Purpose,
+    late: bool,
+    now: DateTime<Utc>,
+) -> (NewFiring, Vec<NewDelivery>) {
     let firing = NewFiring {
         item: item.id.clone(),
         kind: item.kind.to_string(),
@@ -43,11 +54,15 @@ pub fn records(plan: &Plan, item: &Item, at: DateTime<Utc>, purpose: Purpose, la
     };
     let mut deliveries = Vec::new();
     for dt in item_delivery_times(plan, item, at) {
-        let Some(recipient) = plan.recipient(&dt.recipient) else { continue };
+        let Some(recipient) = plan.recipient(&dt.recipient) else {
+            continue;
+        };
         if recipient.id != SELF_ID && recipient.consent.is_none() {
             continue; // validation forbids it; this is the second lock on the door
         }
-        let Some(channel) = recipient.reach.first() else { continue };
+        let Some(channel) = recipient.reach.first() else {
+            continue;
+        };
         deliveries.push(NewDelivery {
             id: delivery_id(&item.id, at, purpose, &recipient.id, channel),
             recipient: recipient.id.clone(),

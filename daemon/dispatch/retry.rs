@@ -65,7 +65,10 @@ impl RetryPolicy {
         if attempts >= self.max_attempts {
             return None;
         }
-        let exp = self.base.saturating_mul(1u32 << attempts.saturating_sub(1).min(16)).min(self.cap);
+        let exp = self
+            .base
+            .saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
+            .min(self.cap);
         // ±20 % jitter spreads retries from many deliveries that failed together.
         let factor = 0.8 + 0.4 * jitter.clamp(0.0, 1.0);
         let mut wait = exp.mul_f64(factor);

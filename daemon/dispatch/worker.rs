@@ -50,12 +50,18 @@ impl Dispatcher {
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn replace(&self, snapshot: Arc<Snapshot>) {
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = snapshot;
-        self.limits.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.limits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     fn limit(&self, channel: &str, settings: &rhai::Map) -> Arc<Semaphore> {
@@ -118,12 +124,24 @@ impl Dispatcher {
             .unwrap_or(d.scheduled);
         if d.late || now - planned > LATE_AFTER {
             let local = d.scheduled.with_timezone(&item.timezone);
-            message.text = format!("(Late: this was due at {}.) {}", local.format("%H:%M"), message.text);
+            message.text = format!(
+                "(Late: this was due at {}.) {}",
+                local.format("%H:%M"),
+                message.text
+            );
         }
-        let permit = self.limit(&channel.id, &channel.settings).acquire_owned().await;
+        let permit = self
+            .limit(&channel.id, &channel.settings)
+            .acquire_owned()
+            .await;
         let outcome = self
             .host
-            .deliver(&snap.registry.sandbox, &channel.plugin, &message, &channel.settings)
+            .deliver(
+                &snap.registry.sandbox,
+                &channel.plugin,
+                &message,
+                &channel.settings,
+            )
             .await;
         drop(permit);
         let now = Utc::now();
@@ -141,12 +159,18 @@ impl Dispatcher {
             Outcome::Retry { after, reason } => {
                 let policy = RetryPolicy::for_settings(&channel.settings);
                 let attempts = d.attempts + 1;
-                match policy.next_attempt(attempts, now, d.scheduled, after, rand::random::<f64>()) {
+                match policy.next_attempt(attempts, now, d.scheduled, after, rand::random::<f64>())
+                {
                     Some(at) => {
                         warn!(delivery = %d.id, item = %d.item, channel = %d.channel, attempt = attempts, next_attempt = %at.to_rfc3339(), error = %reason, "Delivery failed; will retry.");
                         self.ledger.mark_retry(&d.id, at, &reason)
                     }
-                    None => self.fail_over(plan, &d, &format!("gave up after {attempts} attempts: {reason}"), now),
+                    None => self.fail_over(
+                        plan,
+                        &d,
+                        &format!("gave up after {attempts} attempts: {reason}"),
+                        now,
+                    ),
                 }
             }
             Outcome::Permanent { reason } => self.fail_over(plan, &d, &reason, now),
@@ -154,7 +178,13 @@ impl Dispatcher {
     }
 
     /// Moves a delivery to the recipient's next channel, or dead-letters it.
-    fn fail_over(&self, plan: &Plan, d: &Delivery, reason: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    fn fail_over(
+        &self,
+        plan: &Plan,
+        d: &Delivery,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let recipient = plan.recipient(&d.recipient);
         let next_index = d.channel_index as usize + 1;
         let next = recipient.and_then(|r| r.reach.get(next_index).map(|c| (r, c)));

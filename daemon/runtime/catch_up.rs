@@ -23,12 +23,18 @@ pub struct CatchUpReport {
     pub missed: usize,
 }
 
-pub fn catch_up(plan: &Plan, ledger: &dyn Ledger, now: DateTime<Utc>) -> Result<CatchUpReport, StoreError> {
+pub fn catch_up(
+    plan: &Plan,
+    ledger: &dyn Ledger,
+    now: DateTime<Utc>,
+) -> Result<CatchUpReport, StoreError> {
     let cursors: HashMap<String, DateTime<Utc>> = ledger.last_scheduled()?.into_iter().collect();
     let mut report = CatchUpReport::default();
     let mut deliver: Vec<(NewFiring, Vec<NewDelivery>)> = Vec::new();
     for item in &plan.items {
-        let Some(cursor) = cursors.get(&item.id) else { continue };
+        let Some(cursor) = cursors.get(&item.id) else {
+            continue;
+        };
         let mut missed: Vec<(DateTime<Utc>, Purpose)> = Vec::new();
         let mut t = *cursor;
         while let Some(f) = next_after(item, 0, t) {
@@ -63,7 +69,11 @@ pub fn catch_up(plan: &Plan, ledger: &dyn Ledger, now: DateTime<Utc>) -> Result<
         ledger.record_firings(&deliver)?;
     }
     if report != CatchUpReport::default() {
-        info!(delivered_late = report.delivered_late, missed = report.missed, "Caught up on firings missed while kithd was not running.");
+        info!(
+            delivered_late = report.delivered_late,
+            missed = report.missed,
+            "Caught up on firings missed while kithd was not running."
+        );
     }
     Ok(report)
 }

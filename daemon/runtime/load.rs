@@ -18,19 +18,39 @@ pub fn one_line(source: &SourceFile, d: &Diagnostic) -> String {
         Severity::Error => "error",
         Severity::Warning => "warning",
     };
-    let hint = d.hint.as_ref().map(|h| format!(" (hint: {h})")).unwrap_or_default();
-    format!("{}:{}:{}: {sev}: {}{hint}", source.name, p.line, p.column, d.message)
+    let hint = d
+        .hint
+        .as_ref()
+        .map(|h| format!(" (hint: {h})"))
+        .unwrap_or_default();
+    format!(
+        "{}:{}:{}: {sev}: {}{hint}",
+        source.name, p.line, p.column, d.message
+    )
 }
 
 /// A loaded snapshot with its warnings, or the problems that stop it loading.
 pub fn load(plan_path: &Path, plugin_dir: &Path) -> Result<(Snapshot, Vec<String>), Vec<String>> {
     let registry = Registry::load(plugin_dir).map_err(|e| vec![e.to_string()])?;
-    let text = std::fs::read_to_string(plan_path).map_err(|e| vec![format!("can't read plan `{}`: {e}", plan_path.display())])?;
+    let text = std::fs::read_to_string(plan_path)
+        .map_err(|e| vec![format!("can't read plan `{}`: {e}", plan_path.display())])?;
     let source = SourceFile::new(plan_path.display().to_string(), text);
-    let loaded = plan::load(&source, &registry).map_err(|diags| diags.iter().map(|d| one_line(&source, d)).collect::<Vec<_>>())?;
-    let warnings = loaded.warnings.iter().map(|d| one_line(&source, d)).collect();
-    let channels = ChannelSet::prepare(&registry, &loaded.plan)
-        .map_err(|errs| errs.into_iter().map(|(id, e)| format!("channel `{id}`: {e}")).collect::<Vec<_>>())?;
+    let loaded = plan::load(&source, &registry).map_err(|diags| {
+        diags
+            .iter()
+            .map(|d| one_line(&source, d))
+            .collect::<Vec<_>>()
+    })?;
+    let warnings = loaded
+        .warnings
+        .iter()
+        .map(|d| one_line(&source, d))
+        .collect();
+    let channels = ChannelSet::prepare(&registry, &loaded.plan).map_err(|errs| {
+        errs.into_iter()
+            .map(|(id, e)| format!("channel `{id}`: {e}"))
+            .collect::<Vec<_>>()
+    })?;
     Ok((
         Snapshot {
             plan: Arc::new(loaded.plan),

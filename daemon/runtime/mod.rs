@@ -46,7 +46,10 @@ pub struct Options {
 /// Runs the daemon until SIGTERM/SIGINT; returns the exit code.
 pub fn run(opts: Options) -> u8 {
     logging::init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             error!(error = %e, "Could not start the async runtime.");
@@ -108,7 +111,10 @@ impl Daemon {
             }
         };
         if released > 0 {
-            warn!(deliveries = released, "Deliveries were in flight when kithd last stopped; sending them again.");
+            warn!(
+                deliveries = released,
+                "Deliveries were in flight when kithd last stopped; sending them again."
+            );
         }
         if let Err(e) = catch_up::catch_up(&snapshot.plan, ledger.as_ref(), now) {
             error!(error = %e, "The delivery ledger can't be written; not starting.");
@@ -126,7 +132,11 @@ impl Daemon {
             },
         );
         let items = snapshot.plan.items.len();
-        let dispatcher = Arc::new(Dispatcher::new(ledger.clone() as Arc<dyn Ledger>, host, Arc::new(snapshot)));
+        let dispatcher = Arc::new(Dispatcher::new(
+            ledger.clone() as Arc<dyn Ledger>,
+            host,
+            Arc::new(snapshot),
+        ));
         let mut daemon = Daemon {
             opts,
             clock,
@@ -149,7 +159,10 @@ impl Daemon {
         match self.scheduler.next_due() {
             Some(at) => {
                 let tz = self.dispatcher.snapshot().plan.person.timezone;
-                format!("Next reminder at {}.", at.with_timezone(&tz).format("%Y-%m-%d %H:%M %:z"))
+                format!(
+                    "Next reminder at {}.",
+                    at.with_timezone(&tz).format("%Y-%m-%d %H:%M %:z")
+                )
             }
             None => "No reminders scheduled.".into(),
         }
@@ -159,17 +172,18 @@ impl Daemon {
     fn publish_next(&self) {
         let snap = self.dispatcher.snapshot();
         let now = self.clock.now();
-        let next: Vec<NextFiring> = crate::schedule::upcoming(&snap.plan, now, now + chrono::Duration::days(7), 10)
-            .into_iter()
-            .map(|f| {
-                let item = &snap.plan.items[f.item];
-                NextFiring {
-                    at: f.at.with_timezone(&item.timezone).to_rfc3339(),
-                    item: item.id.clone(),
-                    kind: item.kind.to_string(),
-                }
-            })
-            .collect();
+        let next: Vec<NextFiring> =
+            crate::schedule::upcoming(&snap.plan, now, now + chrono::Duration::days(7), 10)
+                .into_iter()
+                .map(|f| {
+                    let item = &snap.plan.items[f.item];
+                    NextFiring {
+                        at: f.at.with_timezone(&item.timezone).to_rfc3339(),
+                        item: item.id.clone(),
+                        kind: item.kind.to_string(),
+                    }
+                })
+                .collect();
         let path = self.opts.state_dir.join(NEXT_FILE);
         let tmp = self.opts.state_dir.join(format!("{NEXT_FILE}.tmp"));
         let written = serde_json::to_vec(&next)
@@ -177,7 +191,12 @@ impl Daemon {
             .and_then(|b| {
                 use std::io::Write as _;
                 use std::os::unix::fs::OpenOptionsExt;
-                let mut f = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&tmp)?;
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(true)
+                    .write(true)
+                    .mode(0o600)
+                    .open(&tmp)?;
                 f.write_all(&b)
             })
             .and_then(|_| std::fs::rename(&tmp, &path));
@@ -194,7 +213,11 @@ impl Daemon {
             let snap = self.dispatcher.snapshot();
             let batch: Vec<_> = due
                 .iter()
-                .filter_map(|d| snap.plan.item(&d.item).map(|item| records(&snap.plan, item, d.at, d.purpose, false, now)))
+                .filter_map(|d| {
+                    snap.plan
+                        .item(&d.item)
+                        .map(|item| records(&snap.plan, item, d.at, d.purpose, false, now))
+                })
                 .collect();
             self.ledger.record_firings(&batch)?;
         }
@@ -214,10 +237,13 @@ impl Daemon {
 
     fn wake_in(&mut self) -> Duration {
         let now = self.clock.now();
-        let next = [self.scheduler.next_due(), self.ledger.next_due().ok().flatten()]
-            .into_iter()
-            .flatten()
-            .min();
+        let next = [
+            self.scheduler.next_due(),
+            self.ledger.next_due().ok().flatten(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         match next {
             Some(at) if at <= now => Duration::ZERO,
             Some(at) => (at - now).to_std().unwrap_or(MAX_SLEEP).min(MAX_SLEEP),
@@ -226,7 +252,11 @@ impl Daemon {
     }
 
     async fn main_loop(&mut self) -> u8 {
-        let (mut hup, mut term, mut int) = match (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        let (mut hup, mut term, mut int) = match (
+            signal(SignalKind::hangup()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(h), Ok(t), Ok(i)) => (h, t, i),
             _ => {
                 error!("Could not install signal handlers.");
@@ -234,7 +264,8 @@ impl Daemon {
             }
         };
         let watchdog_every = self.notifier.watchdog_interval();
-        let mut watchdog = tokio::time::interval(watchdog_every.unwrap_or(Duration::from_secs(3600)));
+        let mut watchdog =
+            tokio::time::interval(watchdog_every.unwrap_or(Duration::from_secs(3600)));
         loop {
             if let Err(e) = self.tick() {
                 // Nothing is lost: the next start catches up from the last recorded firing.
@@ -300,7 +331,10 @@ impl Daemon {
                 for p in &problems {
                     error!("{p}");
                 }
-                error!(problems = problems.len(), "The new plan has problems; the previous plan keeps running.");
+                error!(
+                    problems = problems.len(),
+                    "The new plan has problems; the previous plan keeps running."
+                );
             }
         }
         let status = self.status_text();

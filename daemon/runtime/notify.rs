@@ -13,7 +13,8 @@ pub struct Notifier {
 impl Notifier {
     pub fn from_env() -> Self {
         let mut usec = 0;
-        let watchdog = sd_notify::watchdog_enabled(false, &mut usec).then(|| Duration::from_micros(usec));
+        let watchdog =
+            sd_notify::watchdog_enabled(false, &mut usec).then(|| Duration::from_micros(usec));
         Self {
             enabled: std::env::var_os("NOTIFY_SOCKET").is_some(),
             watchdog,

@@ -55,7 +55,8 @@ impl HeapScheduler {
         if let Some((generation, item)) = self.items.get(id)
             && let Some(f) = next_after(item, 0, after)
         {
-            self.heap.push(Reverse((f.at, *generation, f.purpose, id.to_string())));
+            self.heap
+                .push(Reverse((f.at, *generation, f.purpose, id.to_string())));
         }
     }
 
@@ -68,7 +69,8 @@ impl HeapScheduler {
 impl Scheduler for HeapScheduler {
     fn upsert(&mut self, item: &Item, after: DateTime<Utc>) {
         self.next_generation += 1;
-        self.items.insert(item.id.clone(), (self.next_generation, item.clone()));
+        self.items
+            .insert(item.id.clone(), (self.next_generation, item.clone()));
         self.push_next(&item.id, after);
     }
 
@@ -92,12 +94,18 @@ impl Scheduler for HeapScheduler {
             if top.0.0 > now {
                 break;
             }
-            let Some(Reverse((at, generation, purpose, id))) = self.heap.pop() else { break };
-            if !self.items.get(&id).is_some_and(|(g, _)| *g == generation) {
+            let Some(Reverse((at, generation, purpose, id))) = self.heap.pop() else {
+                break;
+            };
+            if self.items.get(&id).is_none_or(|(g, _)| *g != generation) {
                 continue;
             }
             self.push_next(&id, at);
-            out.push(Due { item: id, at, purpose });
+            out.push(Due {
+                item: id,
+                at,
+                purpose,
+            });
         }
         out
     }
@@ -129,23 +137,42 @@ mod tests {
     }
 
     fn items(src: &str) -> Vec<Item> {
-        let text = format!("[person]\nname = \"A\"\ntimezone = \"UTC\"\nreach = [\"c\"]\n[channels.c]\nplugin = \"console\"\n{src}");
-        crate::plan::load(&SourceFile::new("t", text), &Console).unwrap().plan.items
+        let text = format!(
+            "[person]\nname = \"A\"\ntimezone = \"UTC\"\nreach = [\"c\"]\n[channels.c]\nplugin = \"console\"\n{src}"
+        );
+        crate::plan::load(&SourceFile::new("t", text), &Console)
+            .unwrap()
+            .plan
+            .items
     }
 
     #[test]
     fn pops_in_order_and_moves_on() {
-        let its = items("[[checkin]]\nid = \"a\"\nat = [\"08:00\", \"20:00\"]\nmessage = \"x\"\n[[checkin]]\nid = \"b\"\nat = \"12:00\"\nmessage = \"x\"\n");
+        let its = items(
+            "[[checkin]]\nid = \"a\"\nat = [\"08:00\", \"20:00\"]\nmessage = \"x\"\n[[checkin]]\nid = \"b\"\nat = \"12:00\"\nmessage = \"x\"\n",
+        );
         let mut s = HeapScheduler::new();
         let t0: DateTime<Utc> = "2026-12-01T00:00:00Z".parse().unwrap();
         for i in &its {
             s.upsert(i, t0);
         }
-        assert_eq!(s.next_due().unwrap().to_rfc3339(), "2026-12-01T08:00:00+00:00");
+        assert_eq!(
+            s.next_due().unwrap().to_rfc3339(),
+            "2026-12-01T08:00:00+00:00"
+        );
         let due = s.pop_due("2026-12-01T20:00:00Z".parse().unwrap());
-        let got: Vec<_> = due.iter().map(|d| (d.item.as_str(), d.at.format("%H").to_string())).collect();
-        assert_eq!(got, vec![("a", "08".into()), ("b", "12".into()), ("a", "20".into())]);
-        assert_eq!(s.next_due().unwrap().to_rfc3339(), "2026-12-02T08:00:00+00:00");
+        let got: Vec<_> = due
+            .iter()
+            .map(|d| (d.item.as_str(), d.at.format("%H").to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("a", "08".into()), ("b", "12".into()), ("a", "20".into())]
+        );
+        assert_eq!(
+            s.next_due().unwrap().to_rfc3339(),
+            "2026-12-02T08:00:00+00:00"
+        );
     }
 
     #[test]
@@ -158,6 +185,9 @@ mod tests {
         assert_eq!(s.pop_due("2026-12-01T09:00:00Z".parse().unwrap()).len(), 1);
         s.remove("a");
         assert_eq!(s.next_due(), None);
-        assert!(s.pop_due("2026-12-09T00:00:00Z".parse().unwrap()).is_empty());
+        assert!(
+            s.pop_due("2026-12-09T00:00:00Z".parse().unwrap())
+                .is_empty()
+        );
     }
 }

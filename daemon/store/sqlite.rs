@@ -63,10 +63,14 @@ impl SqliteLedger {
     /// Opens (creating and migrating) the ledger in `state_dir` for the daemon: takes the
     /// lock file so a second daemon on the same directory fails clearly.
     pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(state_dir).map_err(|source| StoreError::StateDir {
-            path: state_dir.to_path_buf(),
-            source,
-        })?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(state_dir)
+            .map_err(|source| StoreError::StateDir {
+                path: state_dir.to_path_buf(),
+                source,
+            })?;
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)

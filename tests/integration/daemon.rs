@@ -18,7 +18,12 @@ pub struct Daemon {
 }
 
 pub fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap().success();
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap()
+        .success();
     assert!(ok, "kill -{sig} {pid}");
 }
 
@@ -34,23 +39,35 @@ impl Daemon {
         let stderr = dir.join(format!("stderr-{n}.log"));
         let stdout = dir.join(format!("stdout-{n}.log"));
         let mut cmd = Command::new(bin());
-        cmd.args(["run", "plan.toml", "--state-dir", "state", "--plugins", "plugins", "--shutdown-grace", "5"])
-            .current_dir(dir)
-            .env("RUST_LOG", "info")
-            .env("TZ", "UTC")
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("CREDENTIALS_DIRECTORY")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&stdout).unwrap())
-            .stderr(std::fs::File::create(&stderr).unwrap());
+        cmd.args([
+            "run",
+            "plan.toml",
+            "--state-dir",
+            "state",
+            "--plugins",
+            "plugins",
+            "--shutdown-grace",
+            "5",
+        ])
+        .current_dir(dir)
+        .env("RUST_LOG", "info")
+        .env("TZ", "UTC")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::fs::File::create(&stderr).unwrap());
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
         if let Some(start) = fake_start {
-            cmd.env("LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
-                .env("FAKETIME", format!("@{start}"))
-                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
-                .env("FAKETIME_NO_CACHE", "1");
+            cmd.env(
+                "LD_PRELOAD",
+                "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+            )
+            .env("FAKETIME", format!("@{start}"))
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+            .env("FAKETIME_NO_CACHE", "1");
         }
         let child = cmd.spawn().expect("start kithd run");
         Self {
@@ -82,7 +99,10 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("no `{needle}` in the logs within {within:?}:\n{}", self.logs());
+        panic!(
+            "no `{needle}` in the logs within {within:?}:\n{}",
+            self.logs()
+        );
     }
 
     pub fn hup(&self) {
@@ -136,8 +156,20 @@ impl Drop for Daemon {
 
 /// A whole second at least `secs` seconds from now, and its 6-field cron expression (UTC).
 pub fn cron_in(secs: i64) -> (DateTime<Utc>, String) {
-    let t = (Utc::now() + chrono::Duration::milliseconds(secs * 1000 + 999)).with_nanosecond(0).unwrap();
-    (t, format!("{} {} {} {} {} *", t.second(), t.minute(), t.hour(), t.format("%-d"), t.format("%-m")))
+    let t = (Utc::now() + chrono::Duration::milliseconds(secs * 1000 + 999))
+        .with_nanosecond(0)
+        .unwrap();
+    (
+        t,
+        format!(
+            "{} {} {} {} {} *",
+            t.second(),
+            t.minute(),
+            t.hour(),
+            t.format("%-d"),
+            t.format("%-m")
+        ),
+    )
 }
 
 /// A plan in UTC whose person is reached through `channels` (TOML) with reach `reach`.

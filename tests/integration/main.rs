@@ -3,11 +3,11 @@
 mod support;
 
 mod config_files;
-mod daemon;
-mod runtime;
 mod corpus;
+mod daemon;
 mod hostile;
 mod plugins_http;
 mod preview_golden;
+mod runtime;
 mod smtp;
 mod systemd;

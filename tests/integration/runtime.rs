@@ -14,7 +14,10 @@ use crate::daemon::{Daemon, cron_in, plan, project, webhook};
 
 async fn receiver() -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
     server
 }
 
@@ -47,7 +50,9 @@ async fn fires_once_at_the_right_time() {
     let dir = project(&plan(
         &["hook"],
         &webhook("hook", &format!("{}/soon", server.uri()), ""),
-        &format!("[[medication]]\nid = \"soon\"\nname = \"lithium\"\ncron = \"{cron}\"\nmessage = \"Take your {{name}}.\"\n"),
+        &format!(
+            "[[medication]]\nid = \"soon\"\nname = \"lithium\"\ncron = \"{cron}\"\nmessage = \"Take your {{name}}.\"\n"
+        ),
     ));
     let d = Daemon::start(dir.path(), &[]);
     d.wait_log("Ready.", Duration::from_secs(10));
@@ -56,7 +61,11 @@ async fn fires_once_at_the_right_time() {
     let received_at = Utc::now();
     let scheduled: DateTime<Utc> = got[0]["scheduled"].as_str().unwrap().parse().unwrap();
     assert_eq!(scheduled, at);
-    assert!(received_at - at < chrono::Duration::seconds(2), "late by {}", received_at - at);
+    assert!(
+        received_at - at < chrono::Duration::seconds(2),
+        "late by {}",
+        received_at - at
+    );
     assert_eq!(got[0]["text"], "Take your lithium.");
     // No double fire.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -65,41 +74,86 @@ async fn fires_once_at_the_right_time() {
     let (code, took, logs) = d.stop();
     assert_eq!(code, Some(0));
     assert!(took < Duration::from_secs(6), "{took:?}");
-    assert!(logs.contains("Delivered.") && !logs.contains("Take your lithium"), "{logs}");
+    assert!(
+        logs.contains("Delivered.") && !logs.contains("Take your lithium"),
+        "{logs}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_with_a_broken_plan_keeps_the_old_one_and_a_changed_plan_takes_over() {
     let server = receiver().await;
-    let channels = format!("{}{}", webhook("hook", &format!("{}/tick", server.uri()), ""), webhook("hook2", &format!("{}/tock", server.uri()), ""));
-    let dir = project(&plan(&["hook", "hook2"], &channels, "[[checkin]]\nid = \"tick\"\ncron = \"* * * * * *\"\nmessage = \"tick\"\n"));
+    let channels = format!(
+        "{}{}",
+        webhook("hook", &format!("{}/tick", server.uri()), ""),
+        webhook("hook2", &format!("{}/tock", server.uri()), "")
+    );
+    let dir = project(&plan(
+        &["hook", "hook2"],
+        &channels,
+        "[[checkin]]\nid = \"tick\"\ncron = \"* * * * * *\"\nmessage = \"tick\"\n",
+    ));
     let d = Daemon::start(dir.path(), &[]);
     d.wait_log("Ready.", Duration::from_secs(10));
-    assert!(!wait_for(&server, "/tick", 1, Duration::from_secs(5)).await.is_empty());
+    assert!(
+        !wait_for(&server, "/tick", 1, Duration::from_secs(5))
+            .await
+            .is_empty()
+    );
 
     // A broken plan: errors logged with line:column, the old plan keeps firing.
-    std::fs::write(dir.path().join("plan.toml"), "[person]\nname = \"Alex\"\ntimezone = \"Mars/Base\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("plan.toml"),
+        "[person]\nname = \"Alex\"\ntimezone = \"Mars/Base\"\n",
+    )
+    .unwrap();
     d.hup();
     d.wait_log("the previous plan keeps running", Duration::from_secs(5));
-    assert!(d.logs().contains("plan.toml:3:12: error: unknown time zone `Mars/Base`"), "{}", d.logs());
+    assert!(
+        d.logs()
+            .contains("plan.toml:3:12: error: unknown time zone `Mars/Base`"),
+        "{}",
+        d.logs()
+    );
     let before = bodies(&server, "/tick").await.len();
-    let after = wait_for(&server, "/tick", before + 2, Duration::from_secs(5)).await.len();
-    assert!(after >= before + 2, "the old plan stopped firing after a bad reload");
+    let after = wait_for(&server, "/tick", before + 2, Duration::from_secs(5))
+        .await
+        .len();
+    assert!(
+        after >= before + 2,
+        "the old plan stopped firing after a bad reload"
+    );
 
     // A changed plan: `tock` (to the second channel) replaces `tick`.
     let channels2 = webhook("hook2", &format!("{}/tock", server.uri()), "");
     std::fs::write(
         dir.path().join("plan.toml"),
-        plan(&["hook2"], &channels2, "[[checkin]]\nid = \"tock\"\ncron = \"* * * * * *\"\nmessage = \"tock\"\n"),
+        plan(
+            &["hook2"],
+            &channels2,
+            "[[checkin]]\nid = \"tock\"\ncron = \"* * * * * *\"\nmessage = \"tock\"\n",
+        ),
     )
     .unwrap();
     d.hup();
     d.wait_log("Plan reloaded.", Duration::from_secs(5));
     let tick_after_reload = bodies(&server, "/tick").await.len();
-    assert!(wait_for(&server, "/tock", 2, Duration::from_secs(5)).await.len() >= 2);
+    assert!(
+        wait_for(&server, "/tock", 2, Duration::from_secs(5))
+            .await
+            .len()
+            >= 2
+    );
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert!(bodies(&server, "/tick").await.len() <= tick_after_reload + 1, "a removed item kept firing");
-    let items: Vec<String> = bodies(&server, "/tock").await.iter().map(|b| b["item"].as_str().unwrap().to_string()).collect();
+    assert!(
+        bodies(&server, "/tick").await.len() <= tick_after_reload + 1,
+        "a removed item kept firing"
+    );
+    let items: Vec<String> = bodies(&server, "/tock")
+        .await
+        .iter()
+        .map(|b| b["item"].as_str().unwrap().to_string())
+        .collect();
     assert!(items.iter().all(|i| i == "tock"));
     let (code, _, _) = d.stop();
     assert_eq!(code, Some(0));
@@ -108,16 +162,31 @@ async fn sighup_with_a_broken_plan_keeps_the_old_one_and_a_changed_plan_takes_ov
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_lets_in_flight_deliveries_finish_within_the_bound() {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(1500))).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(1500)))
+        .mount(&server)
+        .await;
     let (_, cron) = cron_in(2);
-    let dir = project(&plan(&["hook"], &webhook("hook", &format!("{}/slow", server.uri()), ""), &format!("[[checkin]]\nid = \"slow\"\ncron = \"{cron}\"\nmessage = \"x\"\n")));
+    let dir = project(&plan(
+        &["hook"],
+        &webhook("hook", &format!("{}/slow", server.uri()), ""),
+        &format!("[[checkin]]\nid = \"slow\"\ncron = \"{cron}\"\nmessage = \"x\"\n"),
+    ));
     let d = Daemon::start(dir.path(), &[]);
     d.wait_log("Ready.", Duration::from_secs(10));
-    assert_eq!(wait_for(&server, "/slow", 1, Duration::from_secs(6)).await.len(), 1);
+    assert_eq!(
+        wait_for(&server, "/slow", 1, Duration::from_secs(6))
+            .await
+            .len(),
+        1
+    );
     let (code, took, logs) = d.stop();
     assert_eq!(code, Some(0));
     assert!(logs.contains("Stopping. in_flight=1"), "{logs}");
-    assert!(logs.contains("Delivered."), "the in-flight delivery was not allowed to finish:\n{logs}");
+    assert!(
+        logs.contains("Delivered."),
+        "the in-flight delivery was not allowed to finish:\n{logs}"
+    );
     assert!(took < Duration::from_secs(5), "{took:?}");
 }
 
@@ -127,28 +196,45 @@ fn a_plan_that_cannot_load_exits_78() {
     let d = Daemon::start(dir.path(), &[]);
     let (code, logs) = d.wait_exit(Duration::from_secs(10));
     assert_eq!(code, Some(78));
-    assert!(logs.contains("plan.toml:1:1: error: missing `timezone` in [person]"), "{logs}");
+    assert!(
+        logs.contains("plan.toml:1:1: error: missing `timezone` in [person]"),
+        "{logs}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sd_notify_handshake_on_a_real_socket() {
     let server = receiver().await;
-    let dir = project(&plan(&["hook"], &webhook("hook", &format!("{}/n", server.uri()), ""), "[[checkin]]\nid = \"daily\"\nat = \"09:00\"\nmessage = \"x\"\n"));
+    let dir = project(&plan(
+        &["hook"],
+        &webhook("hook", &format!("{}/n", server.uri()), ""),
+        "[[checkin]]\nid = \"daily\"\nat = \"09:00\"\nmessage = \"x\"\n",
+    ));
     let sock_path = dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let d = Daemon::start(dir.path(), &[("NOTIFY_SOCKET", sock_path.to_str().unwrap())]);
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let d = Daemon::start(
+        dir.path(),
+        &[("NOTIFY_SOCKET", sock_path.to_str().unwrap())],
+    );
     let mut buf = [0u8; 4096];
     let mut recv = || {
         let n = sock.recv(&mut buf).expect("a notify datagram");
         String::from_utf8_lossy(&buf[..n]).into_owned()
     };
     let ready = recv();
-    assert!(ready.starts_with("READY=1\nSTATUS=Next reminder at "), "{ready}");
+    assert!(
+        ready.starts_with("READY=1\nSTATUS=Next reminder at "),
+        "{ready}"
+    );
     assert!(ready.contains(" 09:00 +00:00."), "{ready}");
     d.hup();
     let reloading = recv();
-    assert!(reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="), "{reloading}");
+    assert!(
+        reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="),
+        "{reloading}"
+    );
     let ready_again = recv();
     assert!(ready_again.starts_with("READY=1\n"), "{ready_again}");
     crate::daemon::signal(d.pid(), "TERM");

@@ -7,7 +7,9 @@ use crate::support::{bin, root, text};
 
 fn unit_copy(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let unit = std::fs::read_to_string(root().join("systemd").join(name)).unwrap().replace("/usr/bin/kithd", bin());
+    let unit = std::fs::read_to_string(root().join("systemd").join(name))
+        .unwrap()
+        .replace("/usr/bin/kithd", bin());
     let path = dir.path().join("kithd.service");
     std::fs::write(&path, unit).unwrap();
     (dir, path)
@@ -16,13 +18,32 @@ fn unit_copy(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
 #[test]
 fn system_unit_verifies_cleanly_and_is_hardened() {
     let (_dir, path) = unit_copy("kithd.service");
-    let out = Command::new("systemd-analyze").args(["verify", "--man=no"]).arg(&path).output().expect("systemd-analyze");
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr), "", "verify printed warnings");
-    let out = Command::new("systemd-analyze").args(["security", "--offline=true"]).arg(&path).output().unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=true"])
+        .arg(&path)
+        .output()
+        .unwrap();
     let report = text(&out.stdout);
-    let line = report.lines().find(|l| l.contains("Overall exposure level")).expect("an exposure line");
-    let score: f64 = line.split(": ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let line = report
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .expect("an exposure line");
+    let score: f64 = line
+        .split(": ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(score <= 2.0, "{line}");
 }
 
