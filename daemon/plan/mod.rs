@@ -11,6 +11,7 @@ mod validate;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -32,7 +33,8 @@ pub struct Plan {
     pub person: Recipient,
     pub contacts: BTreeMap<String, Recipient>,
     pub channels: BTreeMap<String, Channel>,
-    pub items: Vec<Item>,
+    /// Shared so that the scheduler and dispatcher hold items without copying them.
+    pub items: Vec<Arc<Item>>,
 }
 
 /// The person, or one of their contacts.
@@ -214,7 +216,7 @@ impl Plan {
     }
 
     pub fn item(&self, id: &str) -> Option<&Item> {
-        self.items.iter().find(|i| i.id == id)
+        self.items.iter().find(|i| i.id == id).map(|i| i.as_ref())
     }
 }
 

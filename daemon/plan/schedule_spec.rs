@@ -51,10 +51,7 @@ pub enum ScheduleSpec {
     /// Local wall-clock times on the given days.
     At { times: Vec<NaiveTime>, days: DaySet },
     /// A cron expression, matched against local wall-clock time.
-    Cron {
-        expr: String,
-        cron: Box<croner::Cron>,
-    },
+    Cron { cron: std::sync::Arc<croner::Cron> },
     /// Elapsed time from a local anchor.
     Every {
         period: PlanDuration,

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
+use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use chrono_tz::Tz;
@@ -116,12 +117,15 @@ fn valid_id(s: &str) -> bool {
 struct Validator<'s> {
     src: &'s str,
     diags: Vec<Diagnostic>,
+    /// Parsed cron expressions, shared between items that use the same one.
+    crons: HashMap<String, Arc<croner::Cron>>,
 }
 
 pub(super) fn validate(src: &str, catalog: &dyn PluginCatalog) -> Result<Loaded, Vec<Diagnostic>> {
     let mut v = Validator {
         src,
         diags: Vec::new(),
+        crons: HashMap::new(),
     };
     let (doc, syntax) = DeTable::parse_recoverable(src);
     if !syntax.is_empty() {
@@ -907,7 +911,7 @@ impl<'s> Validator<'s> {
         person: Option<&Recipient>,
         contacts: &BTreeMap<String, Recipient>,
         person_tz: Tz,
-    ) -> Vec<Item> {
+    ) -> Vec<Arc<Item>> {
         let mut out = Vec::new();
         let mut ids: HashMap<String, Span> = HashMap::new();
         for kind in Kind::ALL {
@@ -930,7 +934,7 @@ impl<'s> Validator<'s> {
                 if let Some(item) =
                     self.item(kind, t, &e.span(), person, contacts, person_tz, &mut ids)
                 {
-                    out.push(item);
+                    out.push(Arc::new(item));
                 }
             }
         }
@@ -1345,11 +1349,15 @@ impl<'s> Validator<'s> {
             "at" => self.at_schedule(t),
             "cron" => {
                 let (expr, span) = self.string(t, "cron")?;
+                if let Some(cron) = self.crons.get(&expr) {
+                    return Some(ScheduleSpec::Cron { cron: cron.clone() });
+                }
                 match schedule_spec::parse_cron(&expr) {
-                    Ok(cron) => Some(ScheduleSpec::Cron {
-                        expr,
-                        cron: Box::new(cron),
-                    }),
+                    Ok(cron) => {
+                        let cron = Arc::new(cron);
+                        self.crons.insert(expr, cron.clone());
+                        Some(ScheduleSpec::Cron { cron })
+                    }
                     Err(p) => {
                         let at = self.inner_span(&span, p.start, p.end);
                         self.error(at, format!("bad `cron`: {}", p.message), p.hint);

@@ -220,6 +220,7 @@ impl Daemon {
                 })
                 .collect();
             self.ledger.record_firings(&batch)?;
+            self.scheduler.advance(&due);
         }
         loop {
             let claimed = self.ledger.claim_due(now, CLAIM_BATCH, now + LEASE)?;

@@ -4,6 +4,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -21,12 +22,15 @@ pub struct Due {
 /// What the runtime needs from a scheduler.
 pub trait Scheduler {
     /// Adds or replaces an item; its next firing is the first strictly after `after`.
-    fn upsert(&mut self, item: &Item, after: DateTime<Utc>);
+    fn upsert(&mut self, item: &Arc<Item>, after: DateTime<Utc>);
     fn remove(&mut self, id: &str);
     /// The earliest pending firing instant.
     fn next_due(&mut self) -> Option<DateTime<Utc>>;
-    /// Every firing due at or before `now`, in time order; each item moves on to its next.
+    /// Every firing due at or before `now`, in time order. The items do not move on until
+    /// `advance` is called, so computing next firings never delays the due ones.
     fn pop_due(&mut self, now: DateTime<Utc>) -> Vec<Due>;
+    /// Schedules the next firing of each item in `fired` (after the instant it fired).
+    fn advance(&mut self, fired: &[Due]);
     /// Forgets everything (no firing is produced after this).
     fn shutdown(&mut self);
     fn len(&self) -> usize;
@@ -35,15 +39,25 @@ pub trait Scheduler {
     }
 }
 
-type Entry = Reverse<(DateTime<Utc>, u64, Purpose, String)>;
+/// A heap entry: firing instant (ms since the epoch), slot, slot generation. Kept to 16
+/// bytes so that a heap of 100,000 items stays cache-friendly.
+type Entry = Reverse<(i64, u32, u32)>;
 
-/// A binary heap keyed by instant, with lazy deletion by generation.
+struct Slot {
+    item: Arc<Item>,
+    generation: u32,
+    /// The purpose and exact instant of the pending firing.
+    pending: Option<(DateTime<Utc>, Purpose)>,
+    live: bool,
+}
+
+/// A binary heap keyed by instant, with lazy deletion by slot generation.
 #[derive(Default)]
 pub struct HeapScheduler {
     heap: BinaryHeap<Entry>,
-    /// Item id → (generation, item).
-    items: HashMap<String, (u64, Item)>,
-    next_generation: u64,
+    slots: Vec<Slot>,
+    by_id: HashMap<String, u32>,
+    free: Vec<u32>,
 }
 
 impl HeapScheduler {
@@ -51,37 +65,74 @@ impl HeapScheduler {
         Self::default()
     }
 
-    fn push_next(&mut self, id: &str, after: DateTime<Utc>) {
-        if let Some((generation, item)) = self.items.get(id)
-            && let Some(f) = next_after(item, 0, after)
-        {
+    fn push_next(&mut self, slot: u32, after: DateTime<Utc>) {
+        let s = &mut self.slots[slot as usize];
+        s.pending = next_after(&s.item, 0, after).map(|f| (f.at, f.purpose));
+        if let Some((at, _)) = s.pending {
             self.heap
-                .push(Reverse((f.at, *generation, f.purpose, id.to_string())));
+                .push(Reverse((at.timestamp_millis(), slot, s.generation)));
         }
     }
 
     fn is_live(&self, e: &Entry) -> bool {
-        let Reverse((_, generation, _, id)) = e;
-        self.items.get(id).is_some_and(|(g, _)| g == generation)
+        let Reverse((_, slot, generation)) = *e;
+        self.slots
+            .get(slot as usize)
+            .is_some_and(|s| s.live && s.generation == generation)
     }
 }
 
 impl Scheduler for HeapScheduler {
-    fn upsert(&mut self, item: &Item, after: DateTime<Utc>) {
-        self.next_generation += 1;
-        self.items
-            .insert(item.id.clone(), (self.next_generation, item.clone()));
-        self.push_next(&item.id, after);
+    fn upsert(&mut self, item: &Arc<Item>, after: DateTime<Utc>) {
+        let slot = match self.by_id.get(&item.id) {
+            Some(&slot) => {
+                let s = &mut self.slots[slot as usize];
+                s.item = item.clone();
+                s.generation = s.generation.wrapping_add(1);
+                slot
+            }
+            None => {
+                let fresh = Slot {
+                    item: item.clone(),
+                    generation: 0,
+                    pending: None,
+                    live: true,
+                };
+                let slot = match self.free.pop() {
+                    Some(slot) => {
+                        let generation = self.slots[slot as usize].generation.wrapping_add(1);
+                        self.slots[slot as usize] = Slot {
+                            generation,
+                            ..fresh
+                        };
+                        slot
+                    }
+                    None => {
+                        self.slots.push(fresh);
+                        (self.slots.len() - 1) as u32
+                    }
+                };
+                self.by_id.insert(item.id.clone(), slot);
+                slot
+            }
+        };
+        self.push_next(slot, after);
     }
 
     fn remove(&mut self, id: &str) {
-        self.items.remove(id);
+        if let Some(slot) = self.by_id.remove(id) {
+            let s = &mut self.slots[slot as usize];
+            s.live = false;
+            s.pending = None;
+            self.free.push(slot);
+        }
     }
 
     fn next_due(&mut self) -> Option<DateTime<Utc>> {
         while let Some(top) = self.heap.peek() {
             if self.is_live(top) {
-                return Some(top.0.0);
+                let Reverse((_, slot, _)) = *top;
+                return self.slots[slot as usize].pending.map(|p| p.0);
             }
             self.heap.pop();
         }
@@ -89,34 +140,48 @@ impl Scheduler for HeapScheduler {
     }
 
     fn pop_due(&mut self, now: DateTime<Utc>) -> Vec<Due> {
+        let now_ms = now.timestamp_millis();
         let mut out = Vec::new();
-        while let Some(top) = self.heap.peek() {
-            if top.0.0 > now {
+        while let Some(&top) = self.heap.peek() {
+            let Reverse((at_ms, slot, _)) = top;
+            if at_ms > now_ms {
                 break;
             }
-            let Some(Reverse((at, generation, purpose, id))) = self.heap.pop() else {
-                break;
-            };
-            if self.items.get(&id).is_none_or(|(g, _)| *g != generation) {
+            self.heap.pop();
+            if !self.is_live(&top) {
                 continue;
             }
-            self.push_next(&id, at);
-            out.push(Due {
-                item: id,
-                at,
-                purpose,
-            });
+            let s = &self.slots[slot as usize];
+            if let Some((at, purpose)) = s.pending
+                && at <= now
+            {
+                out.push(Due {
+                    item: s.item.id.clone(),
+                    at,
+                    purpose,
+                });
+            }
         }
         out
     }
 
+    fn advance(&mut self, fired: &[Due]) {
+        for d in fired {
+            if let Some(&slot) = self.by_id.get(&d.item) {
+                self.push_next(slot, d.at);
+            }
+        }
+    }
+
     fn shutdown(&mut self) {
         self.heap.clear();
-        self.items.clear();
+        self.slots.clear();
+        self.by_id.clear();
+        self.free.clear();
     }
 
     fn len(&self) -> usize {
-        self.items.len()
+        self.by_id.len()
     }
 }
 
@@ -136,7 +201,7 @@ mod tests {
         }
     }
 
-    fn items(src: &str) -> Vec<Item> {
+    fn items(src: &str) -> Vec<Arc<Item>> {
         let text = format!(
             "[person]\nname = \"A\"\ntimezone = \"UTC\"\nreach = [\"c\"]\n[channels.c]\nplugin = \"console\"\n{src}"
         );
@@ -160,7 +225,13 @@ mod tests {
             s.next_due().unwrap().to_rfc3339(),
             "2026-12-01T08:00:00+00:00"
         );
-        let due = s.pop_due("2026-12-01T20:00:00Z".parse().unwrap());
+        let mut due = s.pop_due("2026-12-01T20:00:00Z".parse().unwrap());
+        // Not advanced yet: only the first firing of each item.
+        assert_eq!(due.len(), 2);
+        s.advance(&due);
+        let more = s.pop_due("2026-12-01T20:00:00Z".parse().unwrap());
+        s.advance(&more);
+        due.extend(more);
         let got: Vec<_> = due
             .iter()
             .map(|d| (d.item.as_str(), d.at.format("%H").to_string()))
@@ -182,7 +253,9 @@ mod tests {
         let t0: DateTime<Utc> = "2026-12-01T00:00:00Z".parse().unwrap();
         s.upsert(&its[0], t0);
         s.upsert(&its[0], t0); // a reload: still one firing, not two
-        assert_eq!(s.pop_due("2026-12-01T09:00:00Z".parse().unwrap()).len(), 1);
+        let due = s.pop_due("2026-12-01T09:00:00Z".parse().unwrap());
+        assert_eq!(due.len(), 1);
+        s.advance(&due);
         s.remove("a");
         assert_eq!(s.next_due(), None);
         assert!(

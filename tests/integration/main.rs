@@ -6,6 +6,7 @@ mod config_files;
 mod corpus;
 mod daemon;
 mod hostile;
+mod ledger;
 mod plugins_http;
 mod preview_golden;
 mod runtime;
