@@ -50,7 +50,7 @@ async fn kill_9_with_1000_deliveries_in_flight_loses_none() {
     d.wait_log("Ready.", Duration::from_secs(20));
     // Kill once some deliveries have reached the receiver, with many more in flight.
     let t = std::time::Instant::now();
-    while ids(&server).await.len() < 150 {
+    while ids(&server).await.len() < 300 {
         assert!(t.elapsed() < Duration::from_secs(30), "{}", d.logs());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -147,15 +147,12 @@ async fn a_failing_receiver_is_retried_with_backoff_until_it_recovers() {
         history.contains("dose             → self via hook  sent, 4 attempts"),
         "{history}"
     );
-    let attempts: Vec<_> = server.received_requests().await.unwrap();
-    assert_eq!(attempts.len(), 4);
-    let gaps: Vec<f64> = attempts.windows(2).map(|_| 0.0).collect();
-    assert_eq!(gaps.len(), 3);
+    assert_eq!(server.received_requests().await.unwrap().len(), 4);
     let (code, _, logs) = d.stop();
     assert_eq!(code, Some(0));
-    // Backoff is visible in the logs: the next-attempt times grow.
-    let nexts: Vec<&str> = logs.lines().filter(|l| l.contains("will retry")).collect();
-    assert_eq!(nexts.len(), 3, "{logs}");
+    // Three failed attempts, each with its next attempt logged.
+    let retries = logs.lines().filter(|l| l.contains("will retry") && l.contains("next_attempt=")).count();
+    assert_eq!(retries, 3, "{logs}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
