@@ -151,7 +151,10 @@ async fn a_failing_receiver_is_retried_with_backoff_until_it_recovers() {
     let (code, _, logs) = d.stop();
     assert_eq!(code, Some(0));
     // Three failed attempts, each with its next attempt logged.
-    let retries = logs.lines().filter(|l| l.contains("will retry") && l.contains("next_attempt=")).count();
+    let retries = logs
+        .lines()
+        .filter(|l| l.contains("will retry") && l.contains("next_attempt="))
+        .count();
     assert_eq!(retries, 3, "{logs}");
 }
 
