@@ -27,6 +27,13 @@ enum FormatArg {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Text,
+    Csv,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Parse and validate a plan and its plugins (no network); exit 0 valid, 65 invalid, 66 unreadable.
@@ -82,6 +89,27 @@ enum Command {
         item: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: FormatArg,
+    },
+    /// Answer the latest open check-in or dose of ITEM (works while the daemon runs).
+    Ack {
+        item: String,
+        /// `ok` or a mood 1-5 for a check-in; `taken` or `skipped` for a dose.
+        #[arg(long)]
+        value: Option<String>,
+        /// A note to keep with the answer.
+        #[arg(long)]
+        note: Option<String>,
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Adherence per medication, check-in answers and mood, escalations and all-clears.
+    Report {
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        #[arg(long, value_enum, default_value = "text")]
+        format: ReportFormat,
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
     },
     /// Send one test notification now through a channel; exit 0 only when it was accepted.
     SendTest {
@@ -165,6 +193,34 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
                 shutdown_grace: std::time::Duration::from_secs(shutdown_grace),
             })
         }
+        Command::Ack {
+            item,
+            value,
+            note,
+            state_dir,
+        } => commands::ack::run(
+            &state_dir.unwrap_or_else(commands::default_state_dir),
+            &item,
+            value.as_deref(),
+            note.as_deref(),
+            &mut out,
+            &mut err,
+        ),
+        Command::Report {
+            days,
+            format,
+            state_dir,
+        } => commands::report::run(
+            &state_dir.unwrap_or_else(commands::default_state_dir),
+            days,
+            match format {
+                ReportFormat::Text => commands::report::Format::Text,
+                ReportFormat::Csv => commands::report::Format::Csv,
+                ReportFormat::Json => commands::report::Format::Json,
+            },
+            &mut out,
+            &mut err,
+        ),
         Command::Status { state_dir } => commands::status::run(
             &state_dir.unwrap_or_else(commands::default_state_dir),
             &mut out,

@@ -4,6 +4,7 @@
 //! (timer, signals, sd_notify) → `dispatch` (recipients, channels) → `plugin` (sandboxed rhai
 //! describes, the host performs). `commands` holds one file per subcommand.
 
+pub mod answer;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -1,9 +1,11 @@
 //! Subcommands, one file each. A command turns parsed arguments into output and an exit
 //! code; it must not install signal handlers or own long-lived tasks (that is `runtime`).
 
+pub mod ack;
 pub mod check;
 pub mod history;
 pub mod preview;
+pub mod report;
 pub mod send_test;
 pub mod status;
 

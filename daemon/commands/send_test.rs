@@ -99,6 +99,8 @@ pub fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         recipient_name: recipient.name.clone(),
         address,
         urgent: false,
+        answer_url: None,
+        choices: Vec::new(),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::plan::{Item, Plan, PlanDuration, SELF_ID};
 use crate::schedule::{Purpose, item_delivery_times};
-use crate::store::{NewDelivery, NewFiring};
+use crate::store::{NewDelivery, NewFiring, NewWatch};
 
 use super::render::delivery_id;
 
@@ -16,6 +16,9 @@ pub fn purpose_key(p: Purpose) -> String {
         Purpose::Main => "main".into(),
         Purpose::Reminder(d) => format!("reminder:{}", d.as_secs()),
         Purpose::FollowUp => "followup".into(),
+        Purpose::Nag(k) => format!("nag:{k}"),
+        Purpose::Escalate(j) => format!("escalate:{j}"),
+        Purpose::AllClear => "allclear".into(),
     }
 }
 
@@ -23,6 +26,9 @@ pub fn parse_purpose(s: &str) -> Option<Purpose> {
     match s {
         "main" => Some(Purpose::Main),
         "followup" => Some(Purpose::FollowUp),
+        "allclear" => Some(Purpose::AllClear),
+        _ if s.starts_with("nag:") => s[4..].parse().ok().map(Purpose::Nag),
+        _ if s.starts_with("escalate:") => s[9..].parse().ok().map(Purpose::Escalate),
         _ => {
             let secs: i64 = s.strip_prefix("reminder:")?.parse().ok()?;
             // Reminders are stored in seconds; whole days round-trip as calendar days.
@@ -46,12 +52,33 @@ pub fn records(
     late: bool,
     now: DateTime<Utc>,
 ) -> (NewFiring, Vec<NewDelivery>) {
-    let firing = NewFiring {
-        item: item.id.clone(),
-        kind: item.kind.to_string(),
-        purpose: purpose_key(purpose),
-        scheduled: at,
-    };
+    let mut firing = NewFiring::new(&item.id, item.kind.as_str(), purpose_key(purpose), at);
+    if purpose == Purpose::Main
+        && let Some(policy) = &item.answer
+    {
+        // After downtime, the clock for answering starts when the message actually goes out.
+        let base = if late { now.max(at) } else { at };
+        let deadline = base + policy.within.to_chrono();
+        firing.deadline = Some(deadline);
+        if let Some((every, times)) = policy.nag {
+            for k in 1..=times {
+                firing.watches.push(NewWatch {
+                    action: "nag".into(),
+                    step: k,
+                    recipient: SELF_ID.into(),
+                    due: base + every.to_chrono() * k as i32,
+                });
+            }
+        }
+        for (j, contact) in policy.escalate.iter().enumerate() {
+            firing.watches.push(NewWatch {
+                action: "escalate".into(),
+                step: j as u32,
+                recipient: contact.clone(),
+                due: deadline + policy.escalate_every.to_chrono() * j as i32,
+            });
+        }
+    }
     let mut deliveries = Vec::new();
     for dt in item_delivery_times(plan, item, at) {
         let Some(recipient) = plan.recipient(&dt.recipient) else {
@@ -75,6 +102,45 @@ pub fn records(
     (firing, deliveries)
 }
 
+/// The records for a nag or escalation step of `item`'s firing at `scheduled`, to
+/// `recipient`, due now (or when the recipient's quiet hours end, unless the item is
+/// urgent). `None` when the recipient can't be messaged (no consent, `never_contact`, no
+/// channel) — the step is then closed without sending.
+pub fn step_records(
+    plan: &Plan,
+    item: &Item,
+    scheduled: DateTime<Utc>,
+    purpose: Purpose,
+    recipient: &str,
+    now: DateTime<Utc>,
+) -> Option<(NewFiring, Vec<NewDelivery>)> {
+    let r = plan.recipient(recipient)?;
+    if r.id != SELF_ID && (r.consent.is_none() || plan.never_contact.contains(&r.id)) {
+        return None;
+    }
+    let channel = r.reach.first()?;
+    let respects = r.id != SELF_ID || item.respect_quiet_hours;
+    let due = match (item.urgent, respects, r.quiet_hours) {
+        (false, true, Some(q)) => q.defer(now, r.timezone).unwrap_or(now),
+        _ => now,
+    };
+    let firing = NewFiring::new(
+        &item.id,
+        item.kind.as_str(),
+        purpose_key(purpose),
+        scheduled,
+    );
+    let delivery = NewDelivery {
+        id: delivery_id(&item.id, scheduled, purpose, &r.id, channel),
+        recipient: r.id.clone(),
+        channel: channel.clone(),
+        channel_index: 0,
+        due,
+        late: false,
+    };
+    Some((firing, vec![delivery]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +152,9 @@ mod tests {
             Purpose::FollowUp,
             Purpose::Reminder(PlanDuration::parse("1d").unwrap()),
             Purpose::Reminder(PlanDuration::parse("2h").unwrap()),
+            Purpose::Nag(2),
+            Purpose::Escalate(0),
+            Purpose::AllClear,
         ] {
             let back = parse_purpose(&purpose_key(p)).unwrap();
             assert_eq!(purpose_key(back), purpose_key(p));

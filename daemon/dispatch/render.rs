@@ -25,6 +25,9 @@ pub fn delivery_id(
         Purpose::Main => "main".to_string(),
         Purpose::Reminder(d) => format!("reminder-{}", d.as_secs()),
         Purpose::FollowUp => "followup".to_string(),
+        Purpose::Nag(k) => format!("nag-{k}"),
+        Purpose::Escalate(j) => format!("escalate-{j}"),
+        Purpose::AllClear => "allclear".to_string(),
     };
     for part in [
         item,
@@ -56,6 +59,7 @@ fn humanize(d: PlanDuration) -> String {
 
 pub fn title(kind: Kind, purpose: Purpose) -> &'static str {
     match (kind, purpose) {
+        (_, Purpose::Escalate(_) | Purpose::AllClear) => "A note from kithd",
         (Kind::Checkin, _) => "Check-in",
         (Kind::Medication, _) => "Medication reminder",
         (Kind::Followup, _) => "Reach out",
@@ -64,12 +68,38 @@ pub fn title(kind: Kind, purpose: Purpose) -> &'static str {
     }
 }
 
-/// The text of a delivery.
-pub fn render_text(plan: &Plan, item: &Item, firing: &Firing, recipient: &Recipient) -> String {
+/// Whether a purpose is a message to a contact about the person (escalation, all-clear):
+/// such messages carry only what the person wrote, never the item, its kind or values.
+pub fn is_about_person(purpose: Purpose) -> bool {
+    matches!(purpose, Purpose::Escalate(_) | Purpose::AllClear)
+}
+
+/// The text of a delivery. `answer_url` fills `{answer_url}` where the message has it.
+pub fn render_text(
+    plan: &Plan,
+    item: &Item,
+    firing: &Firing,
+    recipient: &Recipient,
+    answer_url: Option<&str>,
+) -> String {
     let local = firing.at.with_timezone(&item.timezone);
     let mut v: BTreeMap<&str, String> = BTreeMap::new();
     v.insert("person", plan.person.name.clone());
     v.insert("recipient", recipient.name.clone());
+    v.insert("time", local.format("%H:%M").to_string());
+    v.insert("date", local.format("%a %-d %b").to_string());
+    if is_about_person(firing.purpose) {
+        let Some(policy) = &item.answer else {
+            return String::new();
+        };
+        let t = if firing.purpose == Purpose::AllClear {
+            &policy.all_clear_message
+        } else {
+            &policy.escalate_message
+        };
+        return t.render(&v);
+    }
+    v.insert("answer_url", answer_url.unwrap_or_default().to_string());
     v.insert("item", item.id.clone());
     v.insert("kind", item.kind.to_string());
     v.insert("time", local.format("%H:%M").to_string());
@@ -92,6 +122,7 @@ pub fn render_text(plan: &Plan, item: &Item, firing: &Firing, recipient: &Recipi
                 v.get("title").cloned().unwrap_or_default()
             )
         }
+        (Purpose::Nag(_), _) => format!("Reminder: {}", item.message.render(&v)),
         _ => item.message.render(&v),
     }
 }
@@ -104,18 +135,43 @@ pub fn message(
     recipient: &Recipient,
     channel: &str,
     address: Option<String>,
+    answer_url: Option<String>,
 ) -> Message {
+    let about_person = is_about_person(firing.purpose);
+    let choices = match (&answer_url, item.kind) {
+        (None, _) => Vec::new(),
+        (Some(_), Kind::Medication) => vec!["taken".to_string(), "skipped".to_string()],
+        (Some(_), _) => vec![
+            "ok".to_string(),
+            "1".into(),
+            "2".into(),
+            "3".into(),
+            "4".into(),
+            "5".into(),
+        ],
+    };
     Message {
         delivery_id: delivery_id(&item.id, firing.at, firing.purpose, &recipient.id, channel),
-        item: item.id.clone(),
-        kind: item.kind.to_string(),
+        // A contact's message names neither the item nor its kind.
+        item: if about_person {
+            String::new()
+        } else {
+            item.id.clone()
+        },
+        kind: if about_person {
+            firing.purpose.as_str().to_string()
+        } else {
+            item.kind.to_string()
+        },
         scheduled: firing.at.with_timezone(&item.timezone).to_rfc3339(),
-        text: render_text(plan, item, firing, recipient),
+        text: render_text(plan, item, firing, recipient, answer_url.as_deref()),
         title: title(item.kind, firing.purpose).to_string(),
         recipient: recipient.id.clone(),
         recipient_name: recipient.name.clone(),
         address,
         urgent: item.urgent,
+        answer_url: if about_person { None } else { answer_url },
+        choices,
     }
 }
 

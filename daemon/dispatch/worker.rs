@@ -14,10 +14,11 @@ use super::channel::ChannelSet;
 use super::fire::parse_purpose;
 use super::render;
 use super::retry::RetryPolicy;
-use crate::plan::{Plan, SELF_ID};
+use crate::answer::LinkSigner;
+use crate::plan::{Kind, Plan, SELF_ID};
 use crate::plugin::host::Host;
 use crate::plugin::{Outcome, Registry};
-use crate::schedule::{Firing, item_delivery_times};
+use crate::schedule::{Firing, Purpose, item_delivery_times};
 use crate::store::{Delivery, Ledger, NewDelivery, StoreError};
 
 /// Deliveries more than this late (after quiet hours) say so in their text.
@@ -30,6 +31,8 @@ pub struct Snapshot {
     pub plan: Arc<Plan>,
     pub channels: ChannelSet,
     pub registry: Arc<Registry>,
+    /// Signs answer links when the plan has `[server]`.
+    pub links: Option<LinkSigner>,
 }
 
 pub struct Dispatcher {
@@ -92,6 +95,10 @@ impl Dispatcher {
             info!(delivery = %d.id, item = %d.item, "Delivery cancelled: its recipient is no longer in the plan.");
             return self.ledger.cancel(&d.id, "recipient no longer in the plan");
         };
+        if plan.never_contact.contains(&recipient.id) {
+            warn!(delivery = %d.id, item = %d.item, recipient = %d.recipient, "Delivery cancelled: the contact is on `never_contact`.");
+            return self.ledger.cancel(&d.id, "contact is on never_contact");
+        }
         if recipient.id != SELF_ID && recipient.consent.is_none() {
             warn!(delivery = %d.id, item = %d.item, recipient = %d.recipient, "Delivery cancelled: the contact has no consent in the plan.");
             return self.ledger.cancel(&d.id, "contact has not consented");
@@ -115,14 +122,35 @@ impl Dispatcher {
             item: 0,
             purpose,
         };
-        let mut message = render::message(plan, item, &firing, recipient, &channel.id, address);
+        let wants_answer = matches!(item.kind, Kind::Checkin | Kind::Medication)
+            && matches!(purpose, Purpose::Main | Purpose::Nag(_))
+            && recipient.id == SELF_ID;
+        let answer_url = match (&snap.links, wants_answer) {
+            (Some(links), true) => {
+                Some(links.url(&links.token(&item.id, d.scheduled, &recipient.id, now)))
+            }
+            _ => None,
+        };
+        let mut message = render::message(
+            plan,
+            item,
+            &firing,
+            recipient,
+            &channel.id,
+            address,
+            answer_url,
+        );
         message.delivery_id = d.id.clone();
         let planned = item_delivery_times(plan, item, d.scheduled)
             .into_iter()
             .find(|t| t.recipient == recipient.id)
             .map(|t| t.at)
             .unwrap_or(d.scheduled);
-        if d.late || now - planned > LATE_AFTER {
+        let own_schedule = matches!(
+            purpose,
+            Purpose::Main | Purpose::Reminder(_) | Purpose::FollowUp
+        );
+        if own_schedule && (d.late || now - planned > LATE_AFTER) {
             let local = d.scheduled.with_timezone(&item.timezone);
             message.text = format!(
                 "(Late: this was due at {}.) {}",
@@ -190,7 +218,7 @@ impl Dispatcher {
         let next = recipient.and_then(|r| r.reach.get(next_index).map(|c| (r, c)));
         match next {
             Some((r, channel)) => {
-                let purpose = parse_purpose(&d.purpose).unwrap_or(crate::schedule::Purpose::Main);
+                let purpose = parse_purpose(&d.purpose).unwrap_or(Purpose::Main);
                 let nd = NewDelivery {
                     id: render::delivery_id(&d.item, d.scheduled, purpose, &r.id, channel),
                     recipient: r.id.clone(),

@@ -33,6 +33,10 @@ pub struct Plan {
     pub person: Recipient,
     pub contacts: BTreeMap<String, Recipient>,
     pub channels: BTreeMap<String, Channel>,
+    /// Contacts kithd must never message, whatever else the plan says.
+    pub never_contact: Vec<String>,
+    /// The answer server, when the plan has `[server]`.
+    pub server: Option<ServerConfig>,
     /// Shared so that the scheduler and dispatcher hold items without copying them.
     pub items: Vec<Arc<Item>>,
 }
@@ -180,6 +184,31 @@ impl CatchUp {
     }
 }
 
+/// The optional HTTP server for answers (`[server]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub listen: std::net::SocketAddr,
+    /// Where people open answer links (no trailing slash).
+    pub public_url: String,
+    /// How long an answer link stays valid.
+    pub link_ttl: PlanDuration,
+}
+
+/// How a check-in or dose is answered and what happens when it isn't.
+#[derive(Debug, Clone)]
+pub struct AnswerPolicy {
+    /// `expect_reply_within` / `confirm_within`.
+    pub within: PlanDuration,
+    /// Re-nudge the person every interval, this many times.
+    pub nag: Option<(PlanDuration, u32)>,
+    /// Contacts to alert, in order, once `within` has passed without an answer.
+    pub escalate: Vec<String>,
+    /// Delay between escalation steps.
+    pub escalate_every: PlanDuration,
+    pub escalate_message: Template,
+    pub all_clear_message: Template,
+}
+
 /// One reminder item.
 #[derive(Debug, Clone)]
 pub struct Item {
@@ -194,6 +223,8 @@ pub struct Item {
     pub respect_quiet_hours: bool,
     /// What to do with firings missed while kithd was down.
     pub catch_up: CatchUp,
+    /// Check-ins and medication: answers, nags and escalation.
+    pub answer: Option<AnswerPolicy>,
     /// Kind-specific text fields available to templates (`name`, `dose`, `title`, …).
     pub fields: BTreeMap<String, String>,
     /// Followups (required) and appointments (optional): the contact the item is about.

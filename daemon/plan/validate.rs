@@ -33,7 +33,19 @@ const TOP_KEYS: &[&str] = &[
     "medication",
     "followup",
     "appointment",
+    "never_contact",
+    "server",
 ];
+const SERVER_KEYS: &[&str] = &["listen", "public_url", "link_ttl"];
+const ANSWER_KEYS: &[&str] = &[
+    "nag",
+    "escalate",
+    "escalate_every",
+    "escalate_message",
+    "all_clear_message",
+];
+/// Placeholders an escalation or all-clear message may use: nothing about health.
+const ESCALATION_FIELDS: &[&str] = &["person", "recipient", "time", "date"];
 const PERSON_KEYS: &[&str] = &["name", "timezone", "quiet_hours", "email", "phone", "reach"];
 const CONTACT_KEYS: &[&str] = &[
     "name",
@@ -65,8 +77,24 @@ const COMMON_FIELDS: &[&str] = &["person", "recipient", "item", "kind", "time", 
 
 fn kind_keys(kind: Kind) -> &'static [&'static str] {
     match kind {
-        Kind::Checkin => &[],
-        Kind::Medication => &["name", "dose"],
+        Kind::Checkin => &[
+            "expect_reply_within",
+            "nag",
+            "escalate",
+            "escalate_every",
+            "escalate_message",
+            "all_clear_message",
+        ],
+        Kind::Medication => &[
+            "name",
+            "dose",
+            "confirm_within",
+            "nag",
+            "escalate",
+            "escalate_every",
+            "escalate_message",
+            "all_clear_message",
+        ],
         Kind::Followup => &["with"],
         Kind::Appointment => &[
             "remind_before",
@@ -82,8 +110,8 @@ fn kind_keys(kind: Kind) -> &'static [&'static str] {
 /// Placeholders a message of this kind may use.
 pub(crate) fn kind_fields(kind: Kind) -> Vec<&'static str> {
     let extra: &[&str] = match kind {
-        Kind::Checkin => &[],
-        Kind::Medication => &["name", "dose"],
+        Kind::Checkin => &["answer_url"],
+        Kind::Medication => &["name", "dose", "answer_url"],
         Kind::Followup => &["with", "contact", "relation"],
         Kind::Appointment => &["title", "when", "in", "location", "with"],
     };
@@ -117,6 +145,8 @@ fn valid_id(s: &str) -> bool {
 struct Validator<'s> {
     src: &'s str,
     diags: Vec<Diagnostic>,
+    never_contact: BTreeSet<String>,
+    has_server: bool,
     /// Parsed cron expressions, shared between items that use the same one.
     crons: HashMap<String, Arc<croner::Cron>>,
 }
@@ -125,6 +155,8 @@ pub(super) fn validate(src: &str, catalog: &dyn PluginCatalog) -> Result<Loaded,
     let mut v = Validator {
         src,
         diags: Vec::new(),
+        never_contact: BTreeSet::new(),
+        has_server: false,
         crons: HashMap::new(),
     };
     let (doc, syntax) = DeTable::parse_recoverable(src);
@@ -471,12 +503,18 @@ impl<'s> Validator<'s> {
                 self.check_reach(ct, c, &format!("[contacts.{id}]"), &channels, Some(id));
             }
         }
+        let server = self.server(doc);
+        self.has_server = server.is_some();
+        let never_contact = self.never_contact(doc, &contacts);
+        self.never_contact = never_contact.iter().cloned().collect();
         let items = self.items(doc, person.as_ref(), &contacts, person_tz);
         Some(Plan {
             person: person?,
             contacts,
             channels,
             items,
+            never_contact,
+            server,
         })
     }
 
@@ -1171,10 +1209,37 @@ impl<'s> Validator<'s> {
             );
         }
 
+        let answer = if matches!(kind, Kind::Checkin | Kind::Medication) {
+            match self.answer_policy(kind, t, header, &section, contacts) {
+                Ok(a) => a,
+                Err(()) => {
+                    ok = false;
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(m) = &message
+            && m.fields().any(|(f, _)| f == "answer_url")
+            && !self.has_server
+        {
+            let span = self
+                .get(t, "message")
+                .map(|(_, s)| s)
+                .unwrap_or(header.clone());
+            self.error(
+                span,
+                "`{answer_url}` needs a `[server]` table to answer through",
+                Some("add `[server]` with `public_url`, or drop the placeholder".into()),
+            );
+            ok = false;
+        }
         if !ok {
             return None;
         }
         Some(Item {
+            answer,
             id: id?.0,
             kind,
             schedule: schedule?,
@@ -1190,6 +1255,208 @@ impl<'s> Validator<'s> {
             followup_after,
             followup_message,
         })
+    }
+
+    fn server(&mut self, doc: &Table) -> Option<super::ServerConfig> {
+        let (v, span) = self.get(doc, "server")?;
+        let Some(t) = v.get_ref().as_table() else {
+            self.type_error(span, "server", "a table", v.get_ref());
+            return None;
+        };
+        self.check_keys(t, "[server]", SERVER_KEYS, &|_| false);
+        let listen = match self.string(t, "listen") {
+            None => std::net::SocketAddr::from(([127, 0, 0, 1], 8750)),
+            Some((l, lspan)) => match l.parse() {
+                Ok(a) => a,
+                Err(_) => {
+                    self.error(
+                        lspan,
+                        format!("bad `listen` address `{l}`"),
+                        Some("write `\"127.0.0.1:8750\"`".into()),
+                    );
+                    return None;
+                }
+            },
+        };
+        let (public_url, uspan) = self.required_string(t, "public_url", "[server]", &span)?;
+        let parsed = url::Url::parse(&public_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+        if parsed.is_none() {
+            self.error(
+                uspan,
+                format!("`public_url` `{public_url}` is not an http(s) URL"),
+                Some(
+                    "the address people open links at, e.g. `\"https://kithd.example.org\"`".into(),
+                ),
+            );
+            return None;
+        }
+        let link_ttl = match self.string(t, "link_ttl") {
+            None => PlanDuration::parse("24h").ok()?,
+            Some((s, sspan)) => self.duration(&s, &sspan, "link_ttl")?,
+        };
+        Some(super::ServerConfig {
+            listen,
+            public_url: public_url.trim_end_matches('/').to_string(),
+            link_ttl,
+        })
+    }
+
+    fn never_contact(
+        &mut self,
+        doc: &Table,
+        contacts: &BTreeMap<String, Recipient>,
+    ) -> Vec<String> {
+        let Some(list) = self.strings(doc, "never_contact") else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (id, span) in list {
+            if !contacts.contains_key(&id) {
+                self.unknown_contact(&id, span, contacts, "never_contact");
+                continue;
+            }
+            out.push(id);
+        }
+        out
+    }
+
+    /// `expect_reply_within`/`confirm_within`, `nag`, `escalate` and their messages.
+    fn answer_policy(
+        &mut self,
+        kind: Kind,
+        t: &Table,
+        header: &Span,
+        section: &str,
+        contacts: &BTreeMap<String, Recipient>,
+    ) -> Result<Option<super::AnswerPolicy>, ()> {
+        let within_key = if kind == Kind::Checkin {
+            "expect_reply_within"
+        } else {
+            "confirm_within"
+        };
+        let mut ok = true;
+        let within = match self.string(t, within_key) {
+            Some((s, span)) => {
+                let d = self.duration(&s, &span, within_key);
+                ok &= d.is_some();
+                d
+            }
+            None => None,
+        };
+        let Some(within) = within else {
+            if ok {
+                for key in ANSWER_KEYS {
+                    if let Some(span) = self.key_span(t, key) {
+                        self.error(
+                            span,
+                            format!("`{key}` needs `{within_key}` in {section}"),
+                            Some(format!(
+                                "say how long to wait for an answer, e.g. `{within_key} = \"3h\"`"
+                            )),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            return if ok { Ok(None) } else { Err(()) };
+        };
+        let nag = match self.string(t, "nag") {
+            None => None,
+            Some((s, span)) => {
+                let parsed = s.split_once('x').and_then(|(d, n)| {
+                    let d = PlanDuration::parse(d.trim())
+                        .ok()
+                        .filter(|d| d.as_secs() >= 60)?;
+                    let n: u32 = n.trim().parse().ok().filter(|n| (1..=10).contains(n))?;
+                    Some((d, n))
+                });
+                if parsed.is_none() {
+                    self.error(span, format!("bad `nag` value `{s}`"), Some("write an interval and a count, e.g. `\"15m x3\"` (at least 1m, at most 10 times)".into()));
+                    ok = false;
+                }
+                parsed
+            }
+        };
+        let mut escalate = Vec::new();
+        for (c, span) in self.strings(t, "escalate").unwrap_or_default() {
+            match contacts.get(&c) {
+                None => {
+                    self.unknown_contact(&c, span, contacts, "escalate");
+                    ok = false;
+                }
+                Some(contact) if contact.consent.is_none() => {
+                    self.error(
+                        span,
+                        format!("{section} would alert contact `{c}`, who has not consented"),
+                        Some(format!("kithd never messages a contact without consent: once {} has agreed, add `consent = YYYY-MM-DD` to [contacts.{c}]", contact.name)),
+                    );
+                    ok = false;
+                }
+                Some(_) if self.never_contact.contains(&c) => {
+                    self.error(
+                        span,
+                        format!("contact `{c}` is on the plan's `never_contact` list"),
+                        None,
+                    );
+                    ok = false;
+                }
+                Some(contact) if contact.reach.is_empty() => {
+                    self.error(span, format!("contact `{c}` has no `reach` channels"), None);
+                    ok = false;
+                }
+                Some(_) if escalate.contains(&c) => {
+                    self.error(
+                        span,
+                        format!("contact `{c}` is listed twice in `escalate`"),
+                        None,
+                    );
+                    ok = false;
+                }
+                Some(_) => escalate.push(c),
+            }
+        }
+        let escalate_every = match self.string(t, "escalate_every") {
+            None => PlanDuration::from_secs(0),
+            Some((s, span)) => match self.duration(&s, &span, "escalate_every") {
+                Some(d) => d,
+                None => {
+                    ok = false;
+                    PlanDuration::from_secs(0)
+                }
+            },
+        };
+        let default_escalate = if kind == Kind::Checkin {
+            "{person} hasn't answered a check-in from kithd since {time}. You agreed to be told: maybe reach out to them?"
+        } else {
+            "{person} hasn't confirmed a reminder from kithd since {time}. You agreed to be told: maybe check in with them?"
+        };
+        let mut template = |key: &str, default: &str| -> Option<Template> {
+            match self.string(t, key) {
+                Some((m, span)) => self.template(&m, &span, key, ESCALATION_FIELDS),
+                None => Template::parse(default).ok(),
+            }
+        };
+        let escalate_message = template("escalate_message", default_escalate);
+        let all_clear_message = template(
+            "all_clear_message",
+            "All clear: {person} has answered now. Thank you for being there.",
+        );
+        let _ = header;
+        match (ok, escalate_message, all_clear_message) {
+            (true, Some(escalate_message), Some(all_clear_message)) => {
+                Ok(Some(super::AnswerPolicy {
+                    within,
+                    nag,
+                    escalate,
+                    escalate_every,
+                    escalate_message,
+                    all_clear_message,
+                }))
+            }
+            _ => Err(()),
+        }
     }
 
     fn unknown_contact(
@@ -1219,6 +1486,14 @@ impl<'s> Validator<'s> {
         contacts: &BTreeMap<String, Recipient>,
         section: &str,
     ) -> bool {
+        if self.never_contact.contains(r) {
+            self.error(
+                span.clone(),
+                format!("{section} would message contact `{r}`, who is on the plan's `never_contact` list"),
+                None,
+            );
+            return false;
+        }
         let recipient = if r == SELF_ID {
             person
         } else {

@@ -27,6 +27,10 @@ pub struct Message {
     /// The recipient's address for this channel (`email`, `phone`, `ntfy_topic`, …), if any.
     pub address: Option<String>,
     pub urgent: bool,
+    /// A signed link where the recipient can answer, when the item expects an answer.
+    pub answer_url: Option<String>,
+    /// The answers the link accepts (`ok`, `1`…`5`; or `taken`, `skipped`).
+    pub choices: Vec<String>,
 }
 
 impl Message {
@@ -49,6 +53,22 @@ impl Message {
                 .unwrap_or(Dynamic::UNIT),
         );
         m.insert("urgent".into(), self.urgent.into());
+        m.insert(
+            "answer_url".into(),
+            self.answer_url
+                .clone()
+                .map(Dynamic::from)
+                .unwrap_or(Dynamic::UNIT),
+        );
+        m.insert(
+            "choices".into(),
+            self.choices
+                .iter()
+                .cloned()
+                .map(Dynamic::from)
+                .collect::<Array>()
+                .into(),
+        );
         m.into()
     }
 }

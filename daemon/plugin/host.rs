@@ -267,7 +267,7 @@ impl Host {
         let mut resp = builder
             .send()
             .await
-            .map_err(|e| classify_reqwest(&e, self.timeouts))?;
+            .map_err(|e| classify_reqwest(&e, timeouts))?;
         let status = resp.status().as_u16();
         let headers: BTreeMap<String, String> = resp
             .headers()
@@ -390,10 +390,10 @@ impl Host {
             .body(mail.text)
             .map_err(|e| permanent(format!("smtp: can't build the message: {e}")))?;
         // lettre's own timeout covers connecting only; bound the whole session.
-        match tokio::time::timeout(self.timeouts.total, transport.send(email)).await {
+        match tokio::time::timeout(timeouts.total, transport.send(email)).await {
             Err(_) => Err(retry(format!(
                 "smtp: no answer within {}s",
-                self.timeouts.total.as_secs()
+                timeouts.total.as_secs()
             ))),
             Ok(Ok(resp)) => Ok(Outcome::Sent {
                 gateway_id: resp

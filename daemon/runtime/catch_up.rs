@@ -55,12 +55,12 @@ pub fn catch_up(
                 deliver.push(records(plan, item, at, purpose, true, now));
                 report.delivered_late += 1;
             } else {
-                ledger.record_missed(&NewFiring {
-                    item: item.id.clone(),
-                    kind: item.kind.to_string(),
-                    purpose: purpose_key(purpose),
-                    scheduled: at,
-                })?;
+                ledger.record_missed(&NewFiring::new(
+                    &item.id,
+                    item.kind.as_str(),
+                    purpose_key(purpose),
+                    at,
+                ))?;
                 report.missed += 1;
             }
         }

@@ -5,11 +5,17 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::answer::LinkSigner;
 use crate::diagnostic::{Diagnostic, Severity, SourceFile};
 use crate::dispatch::ChannelSet;
 use crate::dispatch::worker::Snapshot;
 use crate::plan;
 use crate::plugin::Registry;
+
+/// The secret that keys answer links (systemd credential or `KITHD_SECRET_ANSWER_KEY`).
+pub const ANSWER_KEY: &str = "answer_key";
+/// The shared secret for the inbound-reply endpoint.
+pub const INBOUND_TOKEN: &str = "inbound_token";
 
 /// One line per diagnostic: `file:line:col: error: message (hint: …)`.
 pub fn one_line(source: &SourceFile, d: &Diagnostic) -> String {
@@ -51,11 +57,27 @@ pub fn load(plan_path: &Path, plugin_dir: &Path) -> Result<(Snapshot, Vec<String
             .map(|(id, e)| format!("channel `{id}`: {e}"))
             .collect::<Vec<_>>()
     })?;
+    let links = match &loaded.plan.server {
+        None => None,
+        Some(server) => {
+            let key = crate::plugin::SecretStore::from_env()
+                .get(ANSWER_KEY)
+                .map_err(|e| vec![format!("[server]: {e}")])?;
+            let signer = LinkSigner::new(
+                key.expose().as_bytes(),
+                &server.public_url,
+                server.link_ttl.to_chrono(),
+            )
+            .map_err(|e| vec![format!("[server]: {e}")])?;
+            Some(signer)
+        }
+    };
     Ok((
         Snapshot {
             plan: Arc::new(loaded.plan),
             channels,
             registry: Arc::new(registry),
+            links,
         },
         warnings,
     ))

@@ -18,11 +18,12 @@ use tracing::{error, info, warn};
 
 use crate::clock::{Clock, SystemClock};
 use crate::commands::status::{NEXT_FILE, NextFiring};
-use crate::dispatch::fire::records;
+use crate::dispatch::fire::{records, step_records};
 use crate::dispatch::worker::Dispatcher;
 use crate::exit;
 use crate::plugin::SecretStore;
 use crate::plugin::host::{Host, Timeouts};
+use crate::schedule::Purpose;
 use crate::store::{Ledger, SqliteLedger, StoreError};
 use notify::Notifier;
 use scheduler::{HeapScheduler, Scheduler};
@@ -68,6 +69,8 @@ struct Daemon {
     tasks: JoinSet<Result<(), StoreError>>,
     notifier: Notifier,
     last_status: String,
+    /// Woken by the answer server after an answer (an all-clear may be due now).
+    wake: Arc<tokio::sync::Notify>,
 }
 
 fn store_exit(e: &StoreError) -> u8 {
@@ -132,6 +135,32 @@ impl Daemon {
             },
         );
         let items = snapshot.plan.items.len();
+        let wake = Arc::new(tokio::sync::Notify::new());
+        if let (Some(server), Some(links)) = (&snapshot.plan.server, &snapshot.links) {
+            let state = Arc::new(crate::answer::http::AnswerState {
+                ledger: ledger.clone() as Arc<dyn Ledger>,
+                links: links.clone(),
+                inbound_token: SecretStore::from_env()
+                    .get(load::INBOUND_TOKEN)
+                    .ok()
+                    .map(|s| s.expose().to_string()),
+                person_phone: snapshot.plan.person.addresses.get("phone").cloned(),
+                wake: wake.clone(),
+            });
+            let listener = match tokio::net::TcpListener::bind(server.listen).await {
+                Ok(l) => l,
+                Err(e) => {
+                    error!(listen = %server.listen, error = %e, "The answer server can't listen; not starting.");
+                    return exit::UNAVAILABLE;
+                }
+            };
+            info!(listen = %server.listen, "Answer server listening.");
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, crate::answer::http::router(state)).await {
+                    error!(error = %e, "The answer server stopped.");
+                }
+            });
+        }
         let dispatcher = Arc::new(Dispatcher::new(
             ledger.clone() as Arc<dyn Ledger>,
             host,
@@ -146,6 +175,7 @@ impl Daemon {
             tasks: JoinSet::new(),
             notifier: Notifier::from_env(),
             last_status: String::new(),
+            wake,
         };
         let status = daemon.status_text();
         daemon.notifier.ready(&status);
@@ -222,6 +252,37 @@ impl Daemon {
             self.ledger.record_firings(&batch)?;
             self.scheduler.advance(&due);
         }
+        // Nag and escalation steps whose time has come (an answer cancels them).
+        let watches = self.ledger.due_watches(now, CLAIM_BATCH)?;
+        if !watches.is_empty() {
+            let snap = self.dispatcher.snapshot();
+            for w in watches {
+                let Some(item) = snap.plan.item(&w.item) else {
+                    self.ledger.cancel_watch(w.id)?;
+                    continue;
+                };
+                let purpose = if w.action == "nag" {
+                    Purpose::Nag(w.step)
+                } else {
+                    Purpose::Escalate(w.step)
+                };
+                match step_records(&snap.plan, item, w.scheduled, purpose, &w.recipient, now) {
+                    Some(records) => {
+                        if self.ledger.run_watch(w.id, &records)? {
+                            if w.action == "nag" {
+                                info!(item = %w.item, step = w.step, "No answer yet; nudging again.");
+                            } else {
+                                warn!(item = %w.item, step = w.step, contact = %w.recipient, "No answer in time; alerting a contact who agreed to be told.");
+                            }
+                        }
+                    }
+                    None => {
+                        warn!(item = %w.item, contact = %w.recipient, "Escalation step skipped: the contact can't be messaged (consent, never_contact or no channel).");
+                        self.ledger.cancel_watch(w.id)?;
+                    }
+                }
+            }
+        }
         loop {
             let claimed = self.ledger.claim_due(now, CLAIM_BATCH, now + LEASE)?;
             let n = claimed.len();
@@ -241,6 +302,7 @@ impl Daemon {
         let next = [
             self.scheduler.next_due(),
             self.ledger.next_due().ok().flatten(),
+            self.ledger.next_watch_due().ok().flatten(),
         ]
         .into_iter()
         .flatten()
@@ -283,6 +345,7 @@ impl Daemon {
             let sleep = self.wake_in();
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
+                _ = self.wake.notified() => {}
                 _ = hup.recv() => self.reload(),
                 _ = term.recv() => break,
                 _ = int.recv() => break,

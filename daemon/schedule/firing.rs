@@ -19,6 +19,12 @@ pub enum Purpose {
     Reminder(PlanDuration),
     /// An appointment's "how did it go?" nudge.
     FollowUp,
+    /// A re-nudge of an unanswered check-in or dose (1-based).
+    Nag(u32),
+    /// An alert to the escalation contact at this step (0-based).
+    Escalate(u32),
+    /// "All clear" to a contact who was alerted, after a late answer.
+    AllClear,
 }
 
 impl Purpose {
@@ -27,6 +33,9 @@ impl Purpose {
             Purpose::Main => "main",
             Purpose::Reminder(_) => "reminder",
             Purpose::FollowUp => "followup",
+            Purpose::Nag(_) => "nag",
+            Purpose::Escalate(_) => "escalate",
+            Purpose::AllClear => "allclear",
         }
     }
 }

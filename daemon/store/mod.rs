@@ -19,9 +19,85 @@ pub struct NewFiring {
     /// `main`, `reminder:SECONDS` or `followup`.
     pub purpose: String,
     pub scheduled: DateTime<Utc>,
+    /// When an answer is due (check-ins and doses that expect one).
+    pub deadline: Option<DateTime<Utc>>,
+    /// Nag and escalation steps to take unless an answer arrives first.
+    pub watches: Vec<NewWatch>,
 }
 
-/// A delivery to record with its firing.
+impl NewFiring {
+    pub fn new(item: &str, kind: &str, purpose: String, scheduled: DateTime<Utc>) -> Self {
+        Self {
+            item: item.to_string(),
+            kind: kind.to_string(),
+            purpose,
+            scheduled,
+            deadline: None,
+            watches: Vec::new(),
+        }
+    }
+}
+
+/// A step to take later unless the firing is answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWatch {
+    /// `nag` or `escalate`.
+    pub action: String,
+    pub step: u32,
+    pub recipient: String,
+    pub due: DateTime<Utc>,
+}
+
+/// A due step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watch {
+    pub id: i64,
+    pub item: String,
+    pub kind: String,
+    pub scheduled: DateTime<Utc>,
+    pub action: String,
+    pub step: u32,
+    pub recipient: String,
+    pub due: DateTime<Utc>,
+}
+
+/// A firing that expects (or expected) an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenFiring {
+    pub id: i64,
+    pub item: String,
+    pub kind: String,
+    pub scheduled: DateTime<Utc>,
+    pub deadline: Option<DateTime<Utc>>,
+    pub answered: bool,
+}
+
+/// What recording an answer did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnswerResult {
+    /// The firing already had an answer; nothing changed.
+    Already,
+    /// Recorded; `all_clear_to` lists the contacts who had been alerted and now get an
+    /// all-clear.
+    Recorded {
+        late: bool,
+        all_clear_to: Vec<String>,
+    },
+}
+
+/// One journal line: a check-in or dose and its answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct JournalEntry {
+    pub item: String,
+    pub kind: String,
+    pub scheduled: DateTime<Utc>,
+    /// `dispatched` or `missed` (kithd was down).
+    pub outcome: String,
+    pub value: Option<String>,
+    pub late: bool,
+    pub via: Option<String>,
+    pub answered: Option<DateTime<Utc>>,
+}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDelivery {
     pub id: String,
@@ -190,4 +266,45 @@ pub trait Ledger: Send + Sync {
     fn missed(&self, filter: &HistoryFilter) -> Result<Vec<Missed>, StoreError>;
     /// The most recent error per channel.
     fn last_errors(&self) -> Result<Vec<(String, DateTime<Utc>, String)>, StoreError>;
+
+    /// Pending nag/escalation steps due at or before `now`.
+    fn due_watches(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Watch>, StoreError>;
+    fn next_watch_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Takes a due step in one transaction: unless its firing has been answered, records the
+    /// step's firing and deliveries; either way the step is closed. Returns whether it went
+    /// ahead. A restart neither repeats nor drops a step.
+    fn run_watch(&self, id: i64, step: &(NewFiring, Vec<NewDelivery>)) -> Result<bool, StoreError>;
+    fn cancel_watch(&self, id: i64) -> Result<(), StoreError>;
+    /// The latest dispatched firing (own schedule) of `item` — or, with `None`, of any item
+    /// of `kinds` — scheduled at or before `now`, that has no answer yet.
+    fn open_firing(
+        &self,
+        item: Option<&str>,
+        kinds: &[&str],
+        now: DateTime<Utc>,
+    ) -> Result<Option<OpenFiring>, StoreError>;
+    /// The own-schedule firing of `item` at `scheduled`.
+    fn find_firing(
+        &self,
+        item: &str,
+        scheduled: DateTime<Utc>,
+    ) -> Result<Option<OpenFiring>, StoreError>;
+    /// Records an answer in one transaction: cancels pending steps and unsent alerts, and
+    /// queues an all-clear (ids from `all_clear_id(recipient, channel)`) to every contact
+    /// who was alerted.
+    fn answer(
+        &self,
+        firing: &OpenFiring,
+        value: &str,
+        note: Option<&str>,
+        via: &str,
+        now: DateTime<Utc>,
+        all_clear_id: &dyn Fn(&str, &str) -> String,
+    ) -> Result<AnswerResult, StoreError>;
+    /// Marks an answer link's nonce used; false when it was used before.
+    fn use_token(&self, nonce: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Check-ins and doses since `since`, with their answers.
+    fn journal(&self, since: DateTime<Utc>) -> Result<Vec<JournalEntry>, StoreError>;
+    /// (escalation alerts sent, all-clears sent) since `since`.
+    fn escalation_counts(&self, since: DateTime<Utc>) -> Result<(u64, u64), StoreError>;
 }

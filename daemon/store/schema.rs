@@ -38,6 +38,31 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX deliveries_pending ON deliveries (state, due);
     CREATE INDEX deliveries_scheduled ON deliveries (scheduled);
     CREATE INDEX firings_item ON firings (item, scheduled);",
+    // 1 → 2: answers, escalation steps, single-use answer links.
+    "ALTER TABLE firings ADD COLUMN deadline INTEGER;
+    CREATE TABLE answers (
+        firing INTEGER PRIMARY KEY REFERENCES firings(id),
+        item TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        scheduled INTEGER NOT NULL,
+        value TEXT NOT NULL,
+        note TEXT,
+        via TEXT NOT NULL,
+        answered INTEGER NOT NULL,
+        late INTEGER NOT NULL
+    );
+    CREATE TABLE watches (
+        id INTEGER PRIMARY KEY,
+        firing INTEGER NOT NULL REFERENCES firings(id),
+        action TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        recipient TEXT NOT NULL,
+        due INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        UNIQUE (firing, action, step)
+    );
+    CREATE INDEX watches_pending ON watches (state, due);
+    CREATE TABLE used_tokens (nonce TEXT PRIMARY KEY, used INTEGER NOT NULL);",
 ];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

@@ -12,7 +12,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use super::schema::{MIGRATIONS, VERSION};
-use super::{Delivery, HistoryFilter, Ledger, Missed, NewDelivery, NewFiring, State, StoreError};
+use super::{
+    AnswerResult, Delivery, HistoryFilter, JournalEntry, Ledger, Missed, NewDelivery, NewFiring,
+    OpenFiring, State, StoreError, Watch,
+};
 
 const DB_FILE: &str = "kithd.db";
 const LOCK_FILE: &str = "kithd.lock";
@@ -141,6 +144,43 @@ impl SqliteLedger {
         Ok(ledger)
     }
 
+    /// Opens an existing ledger for writing without the daemon's lock, for `kithd ack`
+    /// while the daemon runs (SQLite serialises the writers).
+    pub fn open_client(state_dir: &Path) -> Result<Self, StoreError> {
+        let path = state_dir.join(DB_FILE);
+        if !path.exists() {
+            return Err(StoreError::Open {
+                path,
+                message: "no ledger here yet (has `kithd run` used this state directory?)".into(),
+            });
+        }
+        let conn =
+            Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(|e| {
+                StoreError::Open {
+                    path: path.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+        let ledger = Self {
+            conn: Mutex::new(conn),
+            path,
+            _lock: None,
+        };
+        ledger.prepare(false)?;
+        let version: i64 = ledger
+            .conn()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version != VERSION {
+            return Err(StoreError::Open {
+                path: ledger.path.clone(),
+                message: format!(
+                    "schema {version}, this kithd needs {VERSION}: start `kithd run` once to migrate it"
+                ),
+            });
+        }
+        Ok(ledger)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -210,10 +250,10 @@ impl Ledger for SqliteLedger {
         let now = now_ms();
         let mut new = Vec::new();
         for (firing, deliveries) in batch {
-            tx.execute(
-            "INSERT INTO firings (item, kind, purpose, scheduled, recorded, outcome) VALUES (?1, ?2, ?3, ?4, ?5, 'dispatched')
+            let inserted = tx.execute(
+            "INSERT INTO firings (item, kind, purpose, scheduled, recorded, outcome, deadline) VALUES (?1, ?2, ?3, ?4, ?5, 'dispatched', ?6)
              ON CONFLICT (item, scheduled, purpose) DO NOTHING",
-            params![firing.item, firing.kind, firing.purpose, ms(firing.scheduled), now],
+            params![firing.item, firing.kind, firing.purpose, ms(firing.scheduled), now, firing.deadline.map(ms)],
         )?;
             let firing_id: i64 = tx.query_row(
                 "SELECT id FROM firings WHERE item = ?1 AND scheduled = ?2 AND purpose = ?3",
@@ -244,6 +284,15 @@ impl Ledger for SqliteLedger {
                     if n == 1 {
                         new.push(d.id.clone());
                     }
+                }
+            }
+            if inserted == 1 {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO watches (firing, action, step, recipient, due, state) VALUES (?1, ?2, ?3, ?4, ?5, 'pending')
+                     ON CONFLICT (firing, action, step) DO NOTHING",
+                )?;
+                for w in &firing.watches {
+                    stmt.execute(params![firing_id, w.action, w.step, w.recipient, ms(w.due)])?;
                 }
             }
         }
@@ -432,6 +481,270 @@ impl Ledger for SqliteLedger {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+    fn due_watches(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Watch>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT w.id, f.item, f.kind, f.scheduled, w.action, w.step, w.recipient, w.due
+             FROM watches w JOIN firings f ON f.id = w.firing
+             WHERE w.state = 'pending' AND w.due <= ?1 ORDER BY w.due, w.id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![ms(now), limit as i64], |r| {
+            Ok(Watch {
+                id: r.get(0)?,
+                item: r.get(1)?,
+                kind: r.get(2)?,
+                scheduled: from_ms(r.get(3)?),
+                action: r.get(4)?,
+                step: r.get(5)?,
+                recipient: r.get(6)?,
+                due: from_ms(r.get(7)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn next_watch_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let v: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT MIN(due) FROM watches WHERE state = 'pending'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        Ok(v.map(from_ms))
+    }
+
+    fn run_watch(&self, id: i64, step: &(NewFiring, Vec<NewDelivery>)) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        // Inside the transaction: an answer may have just arrived from another process.
+        let still_open: bool = tx.query_row(
+            "SELECT w.state = 'pending' AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.firing = w.firing) FROM watches w WHERE w.id = ?1",
+            params![id],
+            |r| r.get(0),
+        )?;
+        if !still_open {
+            tx.execute(
+                "UPDATE watches SET state = 'cancelled' WHERE id = ?1 AND state = 'pending'",
+                params![id],
+            )?;
+            tx.commit()?;
+            return Ok(false);
+        }
+        let (firing, deliveries) = step;
+        let now = now_ms();
+        tx.execute(
+            "INSERT INTO firings (item, kind, purpose, scheduled, recorded, outcome) VALUES (?1, ?2, ?3, ?4, ?5, 'dispatched')
+             ON CONFLICT (item, scheduled, purpose) DO NOTHING",
+            params![firing.item, firing.kind, firing.purpose, ms(firing.scheduled), now],
+        )?;
+        let firing_id: i64 = tx.query_row(
+            "SELECT id FROM firings WHERE item = ?1 AND scheduled = ?2 AND purpose = ?3",
+            params![firing.item, ms(firing.scheduled), firing.purpose],
+            |r| r.get(0),
+        )?;
+        for d in deliveries {
+            tx.execute(
+                "INSERT INTO deliveries (id, firing, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, late, created, updated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, 0, ?11, ?11)
+                 ON CONFLICT (id) DO NOTHING",
+                params![d.id, firing_id, firing.item, firing.kind, firing.purpose, ms(firing.scheduled), d.recipient, d.channel, d.channel_index, ms(d.due), now],
+            )?;
+        }
+        tx.execute(
+            "UPDATE watches SET state = 'done' WHERE id = ?1",
+            params![id],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn cancel_watch(&self, id: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE watches SET state = 'cancelled' WHERE id = ?1 AND state = 'pending'",
+            params![id],
+        )?;
+        Ok(())
+    }
+
+    fn open_firing(
+        &self,
+        item: Option<&str>,
+        kinds: &[&str],
+        now: DateTime<Utc>,
+    ) -> Result<Option<OpenFiring>, StoreError> {
+        let conn = self.conn();
+        let kinds_json = serde_json::to_string(kinds).unwrap_or_else(|_| "[]".into());
+        let row = conn
+            .query_row(
+                "SELECT f.id, f.item, f.kind, f.scheduled, f.deadline FROM firings f
+                 WHERE f.purpose = 'main' AND f.outcome = 'dispatched' AND f.scheduled <= ?1
+                   AND (?2 IS NULL OR f.item = ?2)
+                   AND f.kind IN (SELECT value FROM json_each(?3))
+                   AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.firing = f.id)
+                 ORDER BY f.scheduled DESC, f.id DESC LIMIT 1",
+                params![ms(now), item, kinds_json],
+                |r| {
+                    Ok(OpenFiring {
+                        id: r.get(0)?,
+                        item: r.get(1)?,
+                        kind: r.get(2)?,
+                        scheduled: from_ms(r.get(3)?),
+                        deadline: r.get::<_, Option<i64>>(4)?.map(from_ms),
+                        answered: false,
+                    })
+                },
+            )
+            .optional()?;
+        Ok(row)
+    }
+
+    fn find_firing(
+        &self,
+        item: &str,
+        scheduled: DateTime<Utc>,
+    ) -> Result<Option<OpenFiring>, StoreError> {
+        let conn = self.conn();
+        let row = conn
+            .query_row(
+                "SELECT f.id, f.item, f.kind, f.scheduled, f.deadline, EXISTS (SELECT 1 FROM answers a WHERE a.firing = f.id)
+                 FROM firings f WHERE f.item = ?1 AND f.scheduled = ?2 AND f.purpose = 'main'",
+                params![item, ms(scheduled)],
+                |r| {
+                    Ok(OpenFiring {
+                        id: r.get(0)?,
+                        item: r.get(1)?,
+                        kind: r.get(2)?,
+                        scheduled: from_ms(r.get(3)?),
+                        deadline: r.get::<_, Option<i64>>(4)?.map(from_ms),
+                        answered: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?;
+        Ok(row)
+    }
+
+    fn answer(
+        &self,
+        firing: &OpenFiring,
+        value: &str,
+        note: Option<&str>,
+        via: &str,
+        now: DateTime<Utc>,
+        all_clear_id: &dyn Fn(&str, &str) -> String,
+    ) -> Result<AnswerResult, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let late = firing.deadline.is_some_and(|d| now > d);
+        let inserted = tx.execute(
+            "INSERT INTO answers (firing, item, kind, scheduled, value, note, via, answered, late) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (firing) DO NOTHING",
+            params![firing.id, firing.item, firing.kind, ms(firing.scheduled), value, note, via, ms(now), late as i64],
+        )?;
+        if inserted == 0 {
+            return Ok(AnswerResult::Already);
+        }
+        tx.execute(
+            "UPDATE watches SET state = 'cancelled' WHERE firing = ?1 AND state = 'pending'",
+            params![firing.id],
+        )?;
+        let alerts: Vec<(String, String, String, String)> = {
+            let mut stmt = tx.prepare(
+                "SELECT id, recipient, channel, state FROM deliveries
+                 WHERE item = ?1 AND scheduled = ?2 AND purpose LIKE 'escalate:%' ORDER BY purpose, created",
+            )?;
+            let rows = stmt.query_map(params![firing.item, ms(firing.scheduled)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut all_clear_to: Vec<(String, String)> = Vec::new();
+        for (id, recipient, channel, state) in alerts {
+            match state.as_str() {
+                "pending" => {
+                    tx.execute(
+                        "UPDATE deliveries SET state = 'cancelled', last_error = 'answered before it was sent', claimed = 0, updated = ?2 WHERE id = ?1 AND state = 'pending'",
+                        params![id, ms(now)],
+                    )?;
+                }
+                "sent" if !all_clear_to.iter().any(|(r, _)| *r == recipient) => {
+                    all_clear_to.push((recipient, channel))
+                }
+                _ => {}
+            }
+        }
+        if !all_clear_to.is_empty() {
+            tx.execute(
+                "INSERT INTO firings (item, kind, purpose, scheduled, recorded, outcome) VALUES (?1, ?2, 'allclear', ?3, ?4, 'dispatched')
+                 ON CONFLICT (item, scheduled, purpose) DO NOTHING",
+                params![firing.item, firing.kind, ms(firing.scheduled), ms(now)],
+            )?;
+            let fid: i64 = tx.query_row(
+                "SELECT id FROM firings WHERE item = ?1 AND scheduled = ?2 AND purpose = 'allclear'",
+                params![firing.item, ms(firing.scheduled)],
+                |r| r.get(0),
+            )?;
+            for (recipient, channel) in &all_clear_to {
+                tx.execute(
+                    "INSERT INTO deliveries (id, firing, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, late, created, updated)
+                     VALUES (?1, ?2, ?3, ?4, 'allclear', ?5, ?6, ?7, 0, 'pending', ?8, 0, ?8, ?8)
+                     ON CONFLICT (id) DO NOTHING",
+                    params![all_clear_id(recipient, channel), fid, firing.item, firing.kind, ms(firing.scheduled), recipient, channel, ms(now)],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(AnswerResult::Recorded {
+            late,
+            all_clear_to: all_clear_to.into_iter().map(|(r, _)| r).collect(),
+        })
+    }
+
+    fn use_token(&self, nonce: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            "INSERT INTO used_tokens (nonce, used) VALUES (?1, ?2) ON CONFLICT (nonce) DO NOTHING",
+            params![nonce, ms(now)],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn journal(&self, since: DateTime<Utc>) -> Result<Vec<JournalEntry>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT f.item, f.kind, f.scheduled, f.outcome, a.value, COALESCE(a.late, 0), a.via, a.answered
+             FROM firings f LEFT JOIN answers a ON a.firing = f.id
+             WHERE f.purpose = 'main' AND f.kind IN ('checkin', 'medication') AND f.scheduled >= ?1
+             ORDER BY f.scheduled, f.item",
+        )?;
+        let rows = stmt.query_map(params![ms(since)], |r| {
+            Ok(JournalEntry {
+                item: r.get(0)?,
+                kind: r.get(1)?,
+                scheduled: from_ms(r.get(2)?),
+                outcome: r.get(3)?,
+                value: r.get(4)?,
+                late: r.get::<_, i64>(5)? != 0,
+                via: r.get(6)?,
+                answered: r.get::<_, Option<i64>>(7)?.map(from_ms),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn escalation_counts(&self, since: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
+        let conn = self.conn();
+        let count = |like: &str| -> rusqlite::Result<u64> {
+            conn.query_row(
+                "SELECT COUNT(*) FROM deliveries WHERE state = 'sent' AND purpose LIKE ?1 AND scheduled >= ?2",
+                params![like, ms(since)],
+                |r| r.get(0),
+            )
+        };
+        Ok((count("escalate:%")?, count("allclear")?))
+    }
 }
 
 #[cfg(test)]
@@ -439,12 +752,7 @@ mod tests {
     use super::*;
 
     fn firing(at: &str) -> NewFiring {
-        NewFiring {
-            item: "meds".into(),
-            kind: "medication".into(),
-            purpose: "main".into(),
-            scheduled: at.parse().unwrap(),
-        }
+        NewFiring::new("meds", "medication", "main".into(), at.parse().unwrap())
     }
 
     fn delivery(id: &str, channel: &str, idx: u32, due: &str) -> NewDelivery {
@@ -517,6 +825,122 @@ mod tests {
         ));
         let r = SqliteLedger::open_read_only(dir.path()).unwrap();
         assert_eq!(r.history(&HistoryFilter::default()).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn answers_cancel_steps_and_queue_all_clears() {
+        use crate::store::NewWatch;
+        let dir = tempfile::tempdir().unwrap();
+        let l = SqliteLedger::open(dir.path()).unwrap();
+        let at: DateTime<Utc> = "2026-12-01T08:00:00Z".parse().unwrap();
+        let mut f = NewFiring::new("checkin", "checkin", "main".into(), at);
+        f.deadline = Some(at + chrono::Duration::hours(1));
+        f.watches = vec![
+            NewWatch {
+                action: "nag".into(),
+                step: 1,
+                recipient: "self".into(),
+                due: at + chrono::Duration::minutes(15),
+            },
+            NewWatch {
+                action: "escalate".into(),
+                step: 0,
+                recipient: "sam".into(),
+                due: at + chrono::Duration::hours(1),
+            },
+            NewWatch {
+                action: "escalate".into(),
+                step: 1,
+                recipient: "kim".into(),
+                due: at + chrono::Duration::hours(2),
+            },
+        ];
+        l.record_firings(&[(
+            f.clone(),
+            vec![delivery("d1", "c", 0, "2026-12-01T08:00:00Z")],
+        )])
+        .unwrap();
+        l.record_firings(&[(f, vec![])]).unwrap(); // recorded twice: the steps are not doubled
+        let due = l
+            .due_watches(at + chrono::Duration::minutes(61), 10)
+            .unwrap();
+        assert_eq!(due.len(), 2);
+        let step = |who: &str, id: &str| {
+            (
+                NewFiring::new("checkin", "checkin", format!("escalate:{who}"), at),
+                vec![NewDelivery {
+                    id: id.into(),
+                    recipient: who.into(),
+                    channel: "c".into(),
+                    channel_index: 0,
+                    due: at,
+                    late: false,
+                }],
+            )
+        };
+        assert!(l.run_watch(due[1].id, &step("sam", "e1")).unwrap());
+        assert!(
+            !l.run_watch(due[1].id, &step("sam", "e1")).unwrap(),
+            "a step runs once"
+        );
+        let lease = at + chrono::Duration::hours(9);
+        for d in l
+            .claim_due(at + chrono::Duration::hours(3), 10, lease)
+            .unwrap()
+        {
+            l.mark_sent(&d.id, None, at).unwrap();
+        }
+        let open = l
+            .open_firing(
+                Some("checkin"),
+                &["checkin"],
+                at + chrono::Duration::hours(3),
+            )
+            .unwrap()
+            .unwrap();
+        let r = l
+            .answer(
+                &open,
+                "3",
+                None,
+                "cli",
+                at + chrono::Duration::hours(3),
+                &|r, c| format!("ac-{r}-{c}"),
+            )
+            .unwrap();
+        assert_eq!(
+            r,
+            AnswerResult::Recorded {
+                late: true,
+                all_clear_to: vec!["sam".into()]
+            }
+        );
+        assert_eq!(
+            l.answer(&open, "4", None, "cli", at, &|r, c| format!("{r}{c}"))
+                .unwrap(),
+            AnswerResult::Already
+        );
+        assert!(
+            l.due_watches(at + chrono::Duration::hours(9), 10)
+                .unwrap()
+                .is_empty(),
+            "kim's step was cancelled"
+        );
+        let pending = l.in_state(State::Pending, 10).unwrap();
+        assert_eq!(
+            pending.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            vec!["ac-sam-c"]
+        );
+        assert!(l.use_token("n1", at).unwrap() && !l.use_token("n1", at).unwrap());
+        let j = l.journal(at - chrono::Duration::days(1)).unwrap();
+        assert_eq!(
+            (j.len(), j[0].value.as_deref(), j[0].late),
+            (1, Some("3"), true)
+        );
+        assert_eq!(
+            l.escalation_counts(at - chrono::Duration::days(1)).unwrap(),
+            (1, 0)
+        );
     }
 
     #[test]

@@ -20,6 +20,8 @@ fn message() -> Message {
         recipient_name: "Alex".into(),
         address: None,
         urgent: false,
+        answer_url: None,
+        choices: Vec::new(),
     }
 }
 

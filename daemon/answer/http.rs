@@ -1,0 +1,302 @@
+//! The answer server (only with `[server]` in the plan): `GET /a/TOKEN` shows the choices,
+//! `POST /a/TOKEN` records one (mail scanners open GET links, so GET never answers), and
+//! `POST /inbound` takes SMS replies from a gateway webhook, authenticated by a shared
+//! secret. Bounded request sizes; pages and errors say nothing about the plan.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Form, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tokio::sync::Notify;
+use tracing::{info, warn};
+
+use super::reply::{Answer, parse_answer};
+use super::token::LinkSigner;
+use crate::dispatch::render::delivery_id;
+use crate::schedule::Purpose;
+use crate::store::{AnswerResult, Ledger, OpenFiring};
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 4096;
+
+pub struct AnswerState {
+    pub ledger: Arc<dyn Ledger>,
+    pub links: LinkSigner,
+    /// Shared secret for `/inbound`; the endpoint answers 404 without one.
+    pub inbound_token: Option<String>,
+    /// The person's phone number, the only sender `/inbound` accepts.
+    pub person_phone: Option<String>,
+    /// Woken after an answer so the daemon sends any all-clear at once.
+    pub wake: Arc<Notify>,
+}
+
+pub fn router(state: Arc<AnswerState>) -> Router {
+    Router::new()
+        .route("/a/{token}", get(show).post(record))
+        .route("/inbound", post(inbound))
+        .fallback(|| async { page(StatusCode::NOT_FOUND, "Not found", "There is nothing here.") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><meta name=\"robots\" content=\"noindex\"><title>{title}</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem}}button{{font-size:1.2rem;margin:.3rem;padding:.6rem 1rem}}</style></head>\
+         <body><h1>{title}</h1>{body}</body></html>"
+    );
+    let mut r = (status, Html(html)).into_response();
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        "no-store".parse().expect("static header"),
+    );
+    r.headers_mut().insert(
+        "referrer-policy",
+        "no-referrer".parse().expect("static header"),
+    );
+    r
+}
+
+fn invalid() -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        "Link not valid",
+        "<p>This link is not valid any more.</p>",
+    )
+}
+
+/// The firing a token names, if the token is genuine, unexpired and its firing exists.
+fn lookup(state: &AnswerState, token: &str) -> Option<(super::token::Claims, OpenFiring)> {
+    let claims = state.links.verify(token, Utc::now()).ok()?;
+    let scheduled = chrono::DateTime::from_timestamp_millis(claims.s)?;
+    let firing = state.ledger.find_firing(&claims.i, scheduled).ok()??;
+    Some((claims, firing))
+}
+
+async fn show(State(state): State<Arc<AnswerState>>, Path(token): Path<String>) -> Response {
+    let Some((_, firing)) = lookup(&state, &token) else {
+        return invalid();
+    };
+    if firing.answered {
+        return page(
+            StatusCode::GONE,
+            "Already answered",
+            "<p>Thank you, this one has been answered.</p>",
+        );
+    }
+    let buttons: Vec<(&str, &str)> = if firing.kind == "medication" {
+        vec![("taken", "Taken"), ("skipped", "Skipped")]
+    } else {
+        vec![
+            ("ok", "I'm OK"),
+            ("1", "1"),
+            ("2", "2"),
+            ("3", "3"),
+            ("4", "4"),
+            ("5", "5"),
+        ]
+    };
+    let question = if firing.kind == "medication" {
+        "Did you take it?"
+    } else {
+        "How are you? (1 = low, 5 = good)"
+    };
+    let form: String = buttons
+        .iter()
+        .map(|(v, label)| format!("<button name=\"value\" value=\"{v}\">{label}</button>"))
+        .collect();
+    page(
+        StatusCode::OK,
+        "kithd",
+        &format!("<p>{question}</p><form method=\"post\">{form}</form>"),
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct Choice {
+    value: String,
+}
+
+fn all_clear_id(firing: &OpenFiring) -> impl Fn(&str, &str) -> String + '_ {
+    move |recipient, channel| {
+        delivery_id(
+            &firing.item,
+            firing.scheduled,
+            Purpose::AllClear,
+            recipient,
+            channel,
+        )
+    }
+}
+
+fn record_answer(
+    state: &AnswerState,
+    firing: &OpenFiring,
+    answer: &Answer,
+    via: &str,
+) -> Result<AnswerResult, ()> {
+    let result = state
+        .ledger
+        .answer(
+            firing,
+            &answer.as_value(),
+            None,
+            via,
+            Utc::now(),
+            &all_clear_id(firing),
+        )
+        .map_err(|e| warn!(error = %e, "Could not record an answer."))?;
+    if let AnswerResult::Recorded { late, all_clear_to } = &result {
+        info!(item = %firing.item, via, late, all_clears = all_clear_to.len(), "Answer recorded.");
+        state.wake.notify_one();
+    }
+    Ok(result)
+}
+
+async fn record(
+    State(state): State<Arc<AnswerState>>,
+    Path(token): Path<String>,
+    Form(choice): Form<Choice>,
+) -> Response {
+    let Some((claims, firing)) = lookup(&state, &token) else {
+        return invalid();
+    };
+    let Some(answer) = parse_answer(&choice.value).filter(|a| a.fits(&firing.kind)) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Not understood",
+            "<p>Please go back and pick one of the buttons.</p>",
+        );
+    };
+    match state.ledger.use_token(&claims.n, Utc::now()) {
+        Ok(true) => {}
+        Ok(false) => {
+            return page(
+                StatusCode::GONE,
+                "Link used",
+                "<p>This link has been used already.</p>",
+            );
+        }
+        Err(e) => {
+            warn!(error = %e, "Could not check an answer link.");
+            return page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "<p>Please try again in a minute.</p>",
+            );
+        }
+    }
+    match record_answer(&state, &firing, &answer, "link") {
+        Ok(_) => page(
+            StatusCode::OK,
+            "Thank you",
+            "<p>Thank you. Your answer is saved.</p>",
+        ),
+        Err(()) => page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Try again",
+            "<p>Please try again in a minute.</p>",
+        ),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Inbound {
+    from: String,
+    text: String,
+}
+
+fn same_secret(given: &str, expected: &str) -> bool {
+    // Compare MACs of both, so timing reveals nothing about the secret.
+    let mac = |s: &str| {
+        let mut m = Hmac::<Sha256>::new_from_slice(b"kithd inbound").expect("any key length");
+        m.update(s.as_bytes());
+        m.finalize().into_bytes()
+    };
+    mac(given) == mac(expected)
+}
+
+fn digits(s: &str) -> String {
+    s.chars().filter(|c| c.is_ascii_digit()).collect()
+}
+
+async fn inbound(
+    State(state): State<Arc<AnswerState>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let json = |status: StatusCode, v: serde_json::Value| (status, axum::Json(v)).into_response();
+    let Some(expected) = &state.inbound_token else {
+        return json(
+            StatusCode::NOT_FOUND,
+            serde_json::json!({"error": "not found"}),
+        );
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !same_secret(given, expected) {
+        return json(
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({"error": "unauthorized"}),
+        );
+    }
+    let Ok(msg) = serde_json::from_str::<Inbound>(&body) else {
+        return json(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({"error": "expected {\"from\": …, \"text\": …}"}),
+        );
+    };
+    let known = state
+        .person_phone
+        .as_deref()
+        .is_some_and(|p| !digits(p).is_empty() && digits(p) == digits(&msg.from));
+    if !known {
+        return json(
+            StatusCode::NOT_FOUND,
+            serde_json::json!({"error": "nothing to answer"}),
+        );
+    }
+    let Some(answer) = parse_answer(&msg.text) else {
+        return json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            serde_json::json!({"error": "not understood"}),
+        );
+    };
+    let kinds: &[&str] = if answer.fits("medication") {
+        &["medication"]
+    } else {
+        &["checkin"]
+    };
+    let firing = match state.ledger.open_firing(None, kinds, Utc::now()) {
+        Ok(Some(f)) => f,
+        Ok(None) => {
+            return json(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"error": "nothing to answer"}),
+            );
+        }
+        Err(e) => {
+            warn!(error = %e, "Could not look up an open item.");
+            return json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"error": "try again"}),
+            );
+        }
+    };
+    match record_answer(&state, &firing, &answer, "sms") {
+        Ok(_) => json(StatusCode::OK, serde_json::json!({"ok": true})),
+        Err(()) => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"error": "try again"}),
+        ),
+    }
+}

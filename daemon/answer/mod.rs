@@ -1,0 +1,10 @@
+//! Answers: signed single-use answer links, the reading of answers from SMS replies and the
+//! CLI, and the optional HTTP server that takes them. Owns the answer vocabulary; it must
+//! not schedule or send (escalation steps and all-clears go through the ledger).
+
+pub mod http;
+pub mod reply;
+pub mod token;
+
+pub use reply::{Answer, parse_answer};
+pub use token::{Claims, LinkSigner, TokenError};

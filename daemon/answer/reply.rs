@@ -1,0 +1,65 @@
+//! The answer vocabulary: "OK" or a mood 1–5 for a check-in, "taken" or "skipped" for a
+//! dose, as typed in an SMS reply, chosen on the answer page or given to `kithd ack`.
+
+/// An answer to a check-in or a dose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Ok,
+    Mood(u8),
+    Taken,
+    Skipped,
+}
+
+impl Answer {
+    /// The stored form: `ok`, `1`…`5`, `taken`, `skipped`.
+    pub fn as_value(&self) -> String {
+        match self {
+            Answer::Ok => "ok".into(),
+            Answer::Mood(m) => m.to_string(),
+            Answer::Taken => "taken".into(),
+            Answer::Skipped => "skipped".into(),
+        }
+    }
+
+    /// Whether this answer fits an item of `kind` (`checkin` or `medication`).
+    pub fn fits(&self, kind: &str) -> bool {
+        match self {
+            Answer::Ok | Answer::Mood(_) => kind == "checkin",
+            Answer::Taken | Answer::Skipped => kind == "medication",
+        }
+    }
+}
+
+/// Reads an answer ("OK", "3", "TAKEN", "skipped", "I'm ok"), case-insensitively.
+pub fn parse_answer(text: &str) -> Option<Answer> {
+    let t = text
+        .trim()
+        .trim_end_matches(['.', '!'])
+        .to_ascii_lowercase();
+    match t.as_str() {
+        "ok" | "okay" | "i'm ok" | "im ok" | "i am ok" | "fine" | "yes" => Some(Answer::Ok),
+        "taken" | "took it" | "done" => Some(Answer::Taken),
+        "skipped" | "skip" => Some(Answer::Skipped),
+        _ => t
+            .parse::<u8>()
+            .ok()
+            .filter(|m| (1..=5).contains(m))
+            .map(Answer::Mood),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_replies() {
+        assert_eq!(parse_answer(" OK "), Some(Answer::Ok));
+        assert_eq!(parse_answer("3"), Some(Answer::Mood(3)));
+        assert_eq!(parse_answer("TAKEN"), Some(Answer::Taken));
+        assert_eq!(parse_answer("Skipped."), Some(Answer::Skipped));
+        assert_eq!(parse_answer("6"), None);
+        assert_eq!(parse_answer("what?"), None);
+        assert!(Answer::Mood(2).fits("checkin") && !Answer::Taken.fits("checkin"));
+    }
+}

@@ -1,0 +1,164 @@
+//! Signed answer links: a token names one firing and recipient, expires, carries a random
+//! nonce (so the ledger can make it single-use) and is signed with HMAC-SHA256. Tokens can't
+//! be forged without the key; verification compares in constant time.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// What a valid token says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Claims {
+    /// Item id.
+    pub i: String,
+    /// Scheduled instant of the firing, ms since the epoch.
+    pub s: i64,
+    /// Recipient id.
+    pub r: String,
+    /// Expiry, seconds since the epoch.
+    pub e: i64,
+    /// Random nonce (single use).
+    pub n: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("malformed token")]
+    Malformed,
+    #[error("bad signature")]
+    BadSignature,
+    #[error("expired")]
+    Expired,
+}
+
+/// Signs and verifies answer links.
+#[derive(Clone)]
+pub struct LinkSigner {
+    key: Vec<u8>,
+    public_url: String,
+    ttl: chrono::Duration,
+}
+
+impl std::fmt::Debug for LinkSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkSigner")
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The shortest key accepted, in bytes.
+pub const MIN_KEY_LEN: usize = 32;
+
+impl LinkSigner {
+    pub fn new(key: &[u8], public_url: &str, ttl: chrono::Duration) -> Result<Self, String> {
+        if key.len() < MIN_KEY_LEN {
+            return Err(format!(
+                "the answer-link key must be at least {MIN_KEY_LEN} bytes (e.g. `openssl rand -hex 32`)"
+            ));
+        }
+        Ok(Self {
+            key: key.to_vec(),
+            public_url: public_url.trim_end_matches('/').to_string(),
+            ttl,
+        })
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length")
+    }
+
+    /// A token for one recipient's answer to one firing, valid from `now` for the TTL.
+    pub fn token(
+        &self,
+        item: &str,
+        scheduled: DateTime<Utc>,
+        recipient: &str,
+        now: DateTime<Utc>,
+    ) -> String {
+        let claims = Claims {
+            i: item.to_string(),
+            s: scheduled.timestamp_millis(),
+            r: recipient.to_string(),
+            e: (now + self.ttl).timestamp(),
+            n: hex::encode(rand::random::<[u8; 12]>()),
+        };
+        let payload = B64.encode(serde_json::to_vec(&claims).unwrap_or_default());
+        let mut mac = self.mac();
+        mac.update(payload.as_bytes());
+        format!("{payload}.{}", B64.encode(mac.finalize().into_bytes()))
+    }
+
+    pub fn url(&self, token: &str) -> String {
+        format!("{}/a/{token}", self.public_url)
+    }
+
+    /// Checks signature and expiry (not single use: that is the ledger's job).
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
+        if token.len() > 1024 {
+            return Err(TokenError::Malformed);
+        }
+        let (payload, sig) = token.split_once('.').ok_or(TokenError::Malformed)?;
+        let sig = B64.decode(sig).map_err(|_| TokenError::Malformed)?;
+        let mut mac = self.mac();
+        mac.update(payload.as_bytes());
+        mac.verify_slice(&sig)
+            .map_err(|_| TokenError::BadSignature)?;
+        let bytes = B64.decode(payload).map_err(|_| TokenError::Malformed)?;
+        let claims: Claims = serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)?;
+        if now.timestamp() > claims.e {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer() -> LinkSigner {
+        LinkSigner::new(
+            &[7u8; 32],
+            "https://kithd.example.org/",
+            chrono::Duration::hours(24),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn round_trip_and_refusals() {
+        let s = signer();
+        let now: DateTime<Utc> = "2026-12-01T08:00:00Z".parse().unwrap();
+        let t = s.token("morning", now, "self", now);
+        let c = s.verify(&t, now).unwrap();
+        assert_eq!(
+            (c.i.as_str(), c.r.as_str(), c.s),
+            ("morning", "self", now.timestamp_millis())
+        );
+        assert!(s.url(&t).starts_with("https://kithd.example.org/a/"));
+        // Forged: another payload with the same signature, or another key.
+        let (p, sig) = t.split_once('.').unwrap();
+        let forged_payload =
+            B64.encode(br#"{"i":"morning","s":0,"r":"self","e":9999999999,"n":"x"}"#);
+        assert_eq!(
+            s.verify(&format!("{forged_payload}.{sig}"), now),
+            Err(TokenError::BadSignature)
+        );
+        let other = LinkSigner::new(&[8u8; 32], "https://x", chrono::Duration::hours(1)).unwrap();
+        assert_eq!(other.verify(&t, now), Err(TokenError::BadSignature));
+        assert_eq!(
+            s.verify(&format!("{p}.AAAA"), now),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(s.verify("garbage", now), Err(TokenError::Malformed));
+        // Expired.
+        assert_eq!(
+            s.verify(&t, now + chrono::Duration::hours(25)),
+            Err(TokenError::Expired)
+        );
+        assert!(LinkSigner::new(b"short", "https://x", chrono::Duration::hours(1)).is_err());
+    }
+}

@@ -1,0 +1,196 @@
+//! `kithd report [--days 30] [--format text|csv|json]`: adherence per medication (taken,
+//! skipped, no answer, missed), check-in answer rate and mood over time, escalations sent
+//! and all-clears. Read-only; shows item ids and values, never message text.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use chrono::{Duration, Utc};
+
+use crate::exit;
+use crate::store::{JournalEntry, Ledger, SqliteLedger};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ItemSummary {
+    pub item: String,
+    pub kind: String,
+    pub total: u32,
+    pub taken: u32,
+    pub skipped: u32,
+    pub answered: u32,
+    pub late: u32,
+    pub no_answer: u32,
+    /// Firings missed while kithd was not running.
+    pub missed: u32,
+    /// Check-ins: mood per day (average), oldest first.
+    pub mood_by_day: Vec<(String, f64)>,
+}
+
+pub fn summarise(entries: &[JournalEntry]) -> Vec<ItemSummary> {
+    let mut items: BTreeMap<String, ItemSummary> = BTreeMap::new();
+    let mut moods: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
+    for e in entries {
+        let s = items.entry(e.item.clone()).or_insert_with(|| ItemSummary {
+            item: e.item.clone(),
+            kind: e.kind.clone(),
+            ..Default::default()
+        });
+        s.total += 1;
+        if e.outcome == "missed" {
+            s.missed += 1;
+            continue;
+        }
+        match e.value.as_deref() {
+            None => s.no_answer += 1,
+            Some(v) => {
+                s.answered += 1;
+                if e.late {
+                    s.late += 1;
+                }
+                match v {
+                    "taken" => s.taken += 1,
+                    "skipped" => s.skipped += 1,
+                    m => {
+                        if let Ok(m) = m.parse::<f64>() {
+                            let day = e.scheduled.format("%Y-%m-%d").to_string();
+                            moods
+                                .entry(e.item.clone())
+                                .or_default()
+                                .entry(day)
+                                .or_default()
+                                .push(m);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (item, days) in moods {
+        if let Some(s) = items.get_mut(&item) {
+            s.mood_by_day = days
+                .into_iter()
+                .map(|(d, v)| (d, v.iter().sum::<f64>() / v.len() as f64))
+                .collect();
+        }
+    }
+    items.into_values().collect()
+}
+
+pub fn run(
+    state_dir: &Path,
+    days: u32,
+    format: Format,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let ledger = match SqliteLedger::open_read_only(state_dir) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return exit::NOINPUT;
+        }
+    };
+    let since = Utc::now() - Duration::days(i64::from(days));
+    let (entries, (escalations, all_clears)) = match ledger
+        .journal(since)
+        .and_then(|j| Ok((j, ledger.escalation_counts(since)?)))
+    {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return exit::IOERR;
+        }
+    };
+    let summary = summarise(&entries);
+    let _ = match format {
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::json!({"days": days, "items": summary, "escalations_sent": escalations, "all_clears_sent": all_clears})
+        ),
+        Format::Csv => {
+            let _ = writeln!(
+                out,
+                "item,kind,total,taken,skipped,answered,late,no_answer,missed,mood_average"
+            );
+            for s in &summary {
+                let avg = if s.mood_by_day.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "{:.2}",
+                        s.mood_by_day.iter().map(|d| d.1).sum::<f64>() / s.mood_by_day.len() as f64
+                    )
+                };
+                let _ = writeln!(
+                    out,
+                    "{},{},{},{},{},{},{},{},{},{avg}",
+                    s.item,
+                    s.kind,
+                    s.total,
+                    s.taken,
+                    s.skipped,
+                    s.answered,
+                    s.late,
+                    s.no_answer,
+                    s.missed
+                );
+            }
+            Ok(())
+        }
+        Format::Text => {
+            let _ = writeln!(out, "Last {days} days");
+            let _ = writeln!(out, "\nMedication adherence:");
+            for s in summary.iter().filter(|s| s.kind == "medication") {
+                let _ = writeln!(
+                    out,
+                    "  {:<20} taken {}/{}  skipped {}  no answer {}  missed {}{}",
+                    s.item,
+                    s.taken,
+                    s.total,
+                    s.skipped,
+                    s.no_answer,
+                    s.missed,
+                    if s.late > 0 {
+                        format!("  ({} late)", s.late)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            let _ = writeln!(out, "\nCheck-ins:");
+            for s in summary.iter().filter(|s| s.kind == "checkin") {
+                let rate = if s.total > 0 {
+                    100.0 * f64::from(s.answered) / f64::from(s.total)
+                } else {
+                    0.0
+                };
+                let _ = writeln!(
+                    out,
+                    "  {:<20} answered {}/{} ({rate:.0} %)  missed {}",
+                    s.item, s.answered, s.total, s.missed
+                );
+                for (day, mood) in &s.mood_by_day {
+                    let _ = writeln!(
+                        out,
+                        "    {day}  mood {mood:.1}  {}",
+                        "#".repeat(mood.round() as usize)
+                    );
+                }
+            }
+            writeln!(
+                out,
+                "\nEscalations sent: {escalations}   All-clears sent: {all_clears}"
+            )
+        }
+    };
+    exit::OK
+}
