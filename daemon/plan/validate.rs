@@ -1368,13 +1368,21 @@ impl<'s> Validator<'s> {
                 let parsed = s.split_once('x').and_then(|(d, n)| {
                     let d = PlanDuration::parse(d.trim())
                         .ok()
-                        .filter(|d| d.as_secs() >= 60)?;
+                        .filter(|d| d.as_secs() >= 1)?;
                     let n: u32 = n.trim().parse().ok().filter(|n| (1..=10).contains(n))?;
                     Some((d, n))
                 });
-                if parsed.is_none() {
-                    self.error(span, format!("bad `nag` value `{s}`"), Some("write an interval and a count, e.g. `\"15m x3\"` (at least 1m, at most 10 times)".into()));
-                    ok = false;
+                match parsed {
+                    None => {
+                        self.error(span, format!("bad `nag` value `{s}`"), Some("write an interval and a count, e.g. `\"15m x3\"` (at most 10 times)".into()));
+                        ok = false;
+                    }
+                    Some((d, _)) if d.as_secs() < 300 => self.warn(
+                        span,
+                        format!("`nag` re-nudges every {d}: more often than every 5 minutes can feel like pressure"),
+                        None,
+                    ),
+                    Some(_) => {}
                 }
                 parsed
             }

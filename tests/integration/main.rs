@@ -2,6 +2,7 @@
 
 mod support;
 
+mod answers;
 mod config_files;
 mod corpus;
 mod daemon;

@@ -1,0 +1,465 @@
+//! Check-ins that are answered, with the real binary: the whole chain (check-in → no answer
+//! → nag → escalation → answer through the signed link → all-clear), a dose answered with
+//! `kithd ack` before its deadline (no escalation), consent and `never_contact`, a restart
+//! in the middle of an escalation, and the answer server's security.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::daemon::{Daemon, cron_in, project, webhook};
+use crate::support::{kithd, text};
+
+const KEY: &str = "0123456789abcdef0123456789abcdef-test-key";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn receiver() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn at(server: &MockServer, path: &str) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == path)
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+async fn wait_n(server: &MockServer, path: &str, n: usize, within: Duration) -> Vec<Value> {
+    let t = Instant::now();
+    loop {
+        let got = at(server, path).await;
+        if got.len() >= n || t.elapsed() > within {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A plan: Alex reached at /me, Sam and Kim (consenting) at /sam and /kim.
+fn plan_text(uri: &str, port: u16, extra_top: &str, items: &str) -> String {
+    format!(
+        "{extra_top}\n[person]\nname = \"Alex\"\ntimezone = \"UTC\"\nphone = \"+4915100000001\"\nreach = [\"me\"]\n\n\
+         [contacts.sam]\nname = \"Sam\"\nrelation = \"friend\"\nreach = [\"sam\"]\nconsent = 2026-11-01\n\n\
+         [contacts.kim]\nname = \"Kim\"\nrelation = \"peer\"\nreach = [\"kim\"]\nconsent = 2026-11-01\n\n\
+         [server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\n{}{}{}\n{items}",
+        webhook("me", &format!("{uri}/me"), ""),
+        webhook("sam", &format!("{uri}/sam"), ""),
+        webhook("kim", &format!("{uri}/kim"), ""),
+    )
+}
+
+fn env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("KITHD_SECRET_ANSWER_KEY", KEY),
+        ("KITHD_SECRET_INBOUND_TOKEN", "inbound-secret-1"),
+    ]
+}
+
+fn link_in(text: &str) -> String {
+    let start = text.find("http://").expect("an answer link in the text");
+    text[start..].split_whitespace().next().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_whole_chain_nag_escalation_answer_all_clear() {
+    let server = receiver().await;
+    let port = free_port();
+    let (_, cron) = cron_in(2);
+    let dir = project(&plan_text(
+        &server.uri(),
+        port,
+        "",
+        &format!(
+            "[[checkin]]\nid = \"evening\"\ncron = \"{cron}\"\nexpect_reply_within = \"5s\"\nnag = \"2s x1\"\nescalate = [\"sam\"]\nmessage = \"How are you, {{person}}? {{answer_url}}\"\n"
+        ),
+    ));
+    let d = Daemon::start(dir.path(), &env());
+    d.wait_log("Answer server listening.", Duration::from_secs(10));
+    // The check-in, then the nag, each with its own link.
+    let me = wait_n(&server, "/me", 2, Duration::from_secs(10)).await;
+    assert_eq!(me.len(), 2, "{}", d.logs());
+    assert!(
+        me[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("How are you, Alex? http://127.0.0.1:")
+    );
+    assert!(
+        me[1]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Reminder: How are you, Alex? http://")
+    );
+    // No answer within 5 s: Sam is alerted, with nothing about health.
+    let sam = wait_n(&server, "/sam", 1, Duration::from_secs(10)).await;
+    assert_eq!(sam.len(), 1, "{}", d.logs());
+    assert_eq!(
+        sam[0]["text"],
+        "Alex hasn't answered a check-in from kithd since 00:00. You agreed to be told: maybe reach out to them?"
+            .replace("00:00", &me[0]["scheduled"].as_str().unwrap()[11..16])
+    );
+    assert_eq!(sam[0]["item"], "");
+    assert_eq!(sam[0]["kind"], "escalate");
+    assert_eq!(sam[0]["title"], "A note from kithd");
+
+    // Answer through the link: GET shows choices and records nothing; POST records.
+    let link = link_in(me[0]["text"].as_str().unwrap());
+    let http = reqwest::Client::new();
+    let page = http.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("<button name=\"value\" value=\"3\">3</button>") && !html.contains("evening"),
+        "{html}"
+    );
+    let status = text(
+        &kithd(
+            dir.path(),
+            &["report", "--state-dir", "state", "--format", "json"],
+        )
+        .stdout,
+    );
+    assert!(
+        status.contains("\"answered\":0"),
+        "a GET must not answer: {status}"
+    );
+    let posted = http
+        .post(&link)
+        .form(&[("value", "3")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+    // The late answer sends an all-clear to Sam.
+    let sam = wait_n(&server, "/sam", 2, Duration::from_secs(10)).await;
+    assert_eq!(sam.len(), 2, "{}", d.logs());
+    assert_eq!(
+        sam[1]["text"],
+        "All clear: Alex has answered now. Thank you for being there."
+    );
+    // The link is single-use, the answer final.
+    assert_eq!(
+        http.post(&link)
+            .form(&[("value", "4")])
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        410
+    );
+    assert_eq!(http.get(&link).send().await.unwrap().status(), 410);
+    let report: Value = serde_json::from_str(&text(
+        &kithd(
+            dir.path(),
+            &["report", "--state-dir", "state", "--format", "json"],
+        )
+        .stdout,
+    ))
+    .unwrap();
+    assert_eq!(report["escalations_sent"], 1);
+    assert_eq!(report["all_clears_sent"], 1);
+    assert_eq!(report["items"][0]["answered"], 1);
+    assert_eq!(report["items"][0]["late"], 1);
+    assert_eq!(report["items"][0]["mood_by_day"][0][1], 3.0);
+    assert_eq!(d.stop().0, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dose_taken_before_the_deadline_is_not_escalated() {
+    let server = receiver().await;
+    let (_, cron) = cron_in(2);
+    let dir = project(&plan_text(
+        &server.uri(),
+        free_port(),
+        "",
+        &format!(
+            "[[medication]]\nid = \"meds\"\nname = \"lithium\"\ncron = \"{cron}\"\nconfirm_within = \"4s\"\nescalate = [\"sam\"]\nmessage = \"Dose time.\"\n"
+        ),
+    ));
+    let d = Daemon::start(dir.path(), &env());
+    assert_eq!(
+        wait_n(&server, "/me", 1, Duration::from_secs(10))
+            .await
+            .len(),
+        1
+    );
+    let out = kithd(
+        dir.path(),
+        &["ack", "meds", "--value", "taken", "--state-dir", "state"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("answered `meds` (due "),
+        "{}",
+        text(&out.stdout)
+    );
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(
+        at(&server, "/sam").await.is_empty(),
+        "Sam was alerted although the dose was taken"
+    );
+    let again = kithd(dir.path(), &["ack", "meds", "--state-dir", "state"]);
+    assert_eq!(again.status.code(), Some(65));
+    assert_eq!(
+        text(&again.stderr),
+        "error: nothing of `meds` is waiting for an answer\n"
+    );
+    let report = text(&kithd(dir.path(), &["report", "--state-dir", "state"]).stdout);
+    assert!(
+        report.contains("meds                 taken 1/1  skipped 0  no answer 0  missed 0"),
+        "{report}"
+    );
+    assert!(report.contains("Escalations sent: 0"), "{report}");
+    assert_eq!(d.stop().0, Some(0));
+}
+
+#[test]
+fn contacts_without_consent_or_on_never_contact_are_refused_by_check() {
+    let dir = project(&plan_text(
+        "http://127.0.0.1:9",
+        free_port(),
+        "never_contact = [\"kim\"]",
+        "[[checkin]]\nid = \"c\"\nat = \"09:00\"\nexpect_reply_within = \"1h\"\nescalate = [\"kim\", \"lee\"]\nto = [\"self\", \"kim\"]\nmessage = \"Hi\"\n\n[contacts.lee]\nname = \"Lee\"\nreach = [\"sam\"]\n",
+    ));
+    let out = kithd(dir.path(), &["check", "plan.toml"]);
+    assert_eq!(out.status.code(), Some(65));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("error: contact `kim` is on the plan's `never_contact` list"),
+        "{err}"
+    );
+    assert!(
+        err.contains("would alert contact `lee`, who has not consented"),
+        "{err}"
+    );
+    assert!(
+        err.contains("would message contact `kim`, who is on the plan's `never_contact` list"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn never_contact_added_by_reload_stops_a_pending_escalation() {
+    let server = receiver().await;
+    let port = free_port();
+    let (_, cron) = cron_in(2);
+    let item = |escalate: &str| {
+        format!(
+            "[[checkin]]\nid = \"c\"\ncron = \"{cron}\"\nexpect_reply_within = \"4s\"\nescalate = [{escalate}]\nmessage = \"Hi\"\n"
+        )
+    };
+    let dir = project(&plan_text(&server.uri(), port, "", &item("\"sam\"")));
+    let d = Daemon::start(dir.path(), &env());
+    assert_eq!(
+        wait_n(&server, "/me", 1, Duration::from_secs(10))
+            .await
+            .len(),
+        1
+    );
+    std::fs::write(
+        dir.path().join("plan.toml"),
+        plan_text(&server.uri(), port, "never_contact = [\"sam\"]", &item("")),
+    )
+    .unwrap();
+    d.hup();
+    d.wait_log("Plan reloaded.", Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(at(&server, "/sam").await.is_empty(), "{}", d.logs());
+    assert!(d.logs().contains("Escalation step skipped"), "{}", d.logs());
+    assert_eq!(d.stop().0, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_mid_escalation_neither_drops_nor_repeats_a_step() {
+    let server = receiver().await;
+    let port = free_port();
+    let (_, cron) = cron_in(2);
+    let dir = project(&plan_text(
+        &server.uri(),
+        port,
+        "",
+        &format!(
+            "[[checkin]]\nid = \"c\"\ncron = \"{cron}\"\nexpect_reply_within = \"3s\"\nescalate = [\"sam\", \"kim\"]\nescalate_every = \"4s\"\nmessage = \"Hi\"\n"
+        ),
+    ));
+    let d = Daemon::start(dir.path(), &env());
+    assert_eq!(
+        wait_n(&server, "/sam", 1, Duration::from_secs(12))
+            .await
+            .len(),
+        1,
+        "{}",
+        d.logs()
+    );
+    d.kill9();
+    let d = Daemon::start(dir.path(), &env());
+    assert_eq!(
+        wait_n(&server, "/kim", 1, Duration::from_secs(12))
+            .await
+            .len(),
+        1,
+        "{}",
+        d.logs()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        at(&server, "/sam").await.len(),
+        1,
+        "Sam's step was repeated"
+    );
+    assert_eq!(
+        at(&server, "/kim").await.len(),
+        1,
+        "Kim's step was repeated"
+    );
+    assert_eq!(at(&server, "/me").await.len(), 1);
+    assert_eq!(d.stop().0, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_answer_server_refuses_forged_reused_expired_and_oversized_requests() {
+    let server = receiver().await;
+    let port = free_port();
+    let (_, cron) = cron_in(2);
+    let dir = project(&plan_text(
+        &server.uri(),
+        port,
+        "",
+        &format!("[[checkin]]\nid = \"secret-item\"\ncron = \"{cron}\"\nmessage = \"Hi {{answer_url}}\"\n\n[[medication]]\nid = \"meds\"\nname = \"x\"\ncron = \"{cron}\"\nmessage = \"Dose {{answer_url}}\"\n"),
+    )
+    .replace("[server]\n", "[server]\nlink_ttl = \"6s\"\n"));
+    let d = Daemon::start(dir.path(), &env());
+    let me = wait_n(&server, "/me", 2, Duration::from_secs(10)).await;
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let checkin = me.iter().find(|m| m["item"] == "secret-item").unwrap();
+    let link = link_in(checkin["text"].as_str().unwrap());
+
+    // Forged: a changed payload or signature.
+    let token = link.rsplit('/').next().unwrap();
+    let (payload, sig) = token.split_once('.').unwrap();
+    let mut bad_sig = sig.to_string();
+    bad_sig.replace_range(0..1, if sig.starts_with('A') { "B" } else { "A" });
+    for forged in [
+        format!("{payload}.{bad_sig}"),
+        format!("{payload}x.{sig}"),
+        "nonsense".into(),
+    ] {
+        let r = http
+            .post(format!("{base}/a/{forged}"))
+            .form(&[("value", "ok")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+        let body = r.text().await.unwrap();
+        assert!(
+            !body.contains("secret-item") && !body.contains("Alex"),
+            "{body}"
+        );
+    }
+    // A medication answer on a check-in link is refused; an oversized body too.
+    assert_eq!(
+        http.post(&link)
+            .form(&[("value", "taken")])
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    let big = format!("value=ok&pad={}", "x".repeat(10_000));
+    let r = http
+        .post(&link)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    // Inbound replies: the shared secret, the person's number, then the answer.
+    let inbound = |auth: &str, from: &str, text: &str| {
+        http.post(format!("{base}/inbound"))
+            .header("authorization", format!("Bearer {auth}"))
+            .body(serde_json::json!({"from": from, "text": text}).to_string())
+            .send()
+    };
+    assert_eq!(
+        inbound("wrong", "+4915100000001", "TAKEN")
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        inbound("inbound-secret-1", "+15550000000", "TAKEN")
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        inbound("inbound-secret-1", "+4915100000001", "maybe")
+            .await
+            .unwrap()
+            .status(),
+        422
+    );
+    let ok = inbound("inbound-secret-1", "+49 151 00000001", "TAKEN")
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(
+        inbound("inbound-secret-1", "+4915100000001", "TAKEN")
+            .await
+            .unwrap()
+            .status(),
+        404,
+        "nothing left to answer"
+    );
+    // Expired: the link lives 6 s.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(http.get(&link).send().await.unwrap().status(), 404);
+    assert_eq!(
+        http.get(format!("{base}/anything"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let report = text(
+        &kithd(
+            dir.path(),
+            &["report", "--state-dir", "state", "--format", "csv"],
+        )
+        .stdout,
+    );
+    assert!(
+        report.contains("meds,medication,1,1,0,1,0,0,0,"),
+        "{report}"
+    );
+    assert!(
+        report.contains("secret-item,checkin,1,0,0,0,0,1,0,"),
+        "{report}"
+    );
+    assert_eq!(d.stop().0, Some(0));
+}
