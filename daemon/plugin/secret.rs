@@ -144,10 +144,14 @@ impl SecretStore {
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         let env = Self::env_name(name);
         if valid {
-            if let Some(dir) = &self.credentials_dir
-                && let Ok(v) = std::fs::read_to_string(dir.join(name))
-            {
-                return Ok(Secret(v.trim_end_matches(['\n', '\r']).to_string()));
+            // `LoadCredential=kithd:/etc/kithd/credentials` loads a directory, naming each
+            // file `kithd_FILE`; a single `LoadCredential=NAME:PATH` keeps NAME.
+            if let Some(dir) = &self.credentials_dir {
+                for file in [name.to_string(), format!("kithd_{name}")] {
+                    if let Ok(v) = std::fs::read_to_string(dir.join(file)) {
+                        return Ok(Secret(v.trim_end_matches(['\n', '\r']).to_string()));
+                    }
+                }
             }
             if let Ok(v) = std::env::var(&env) {
                 return Ok(Secret(v));
@@ -177,11 +181,13 @@ mod tests {
     fn resolves_from_credentials_directory_first() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("tok"), "from-cred\n").unwrap();
+        std::fs::write(dir.path().join("kithd_other"), "from-dir").unwrap();
         let store = SecretStore {
             credentials_dir: Some(dir.path().to_path_buf()),
         };
         let t = SecretText::literal("Bearer ").concat(SecretText::named("tok"));
         assert_eq!(t.resolve(&store).unwrap(), "Bearer from-cred");
+        assert_eq!(store.get("other").unwrap().expose(), "from-dir");
         let e = store.get("missing_one").unwrap_err();
         assert_eq!(e.env, "KITHD_SECRET_MISSING_ONE");
         assert!(store.get("../etc/passwd").is_err());
