@@ -18,8 +18,7 @@ use tracing::{info, warn};
 
 use super::reply::{Answer, parse_answer};
 use super::token::LinkSigner;
-use crate::dispatch::render::delivery_id;
-use crate::schedule::Purpose;
+use crate::dispatch::render::all_clear_id as all_clear_id_for;
 use crate::store::{AnswerResult, Ledger, OpenFiring};
 
 /// Largest request body accepted.
@@ -124,15 +123,7 @@ struct Choice {
 }
 
 fn all_clear_id(firing: &OpenFiring) -> impl Fn(&str, &str) -> String + '_ {
-    move |recipient, channel| {
-        delivery_id(
-            &firing.item,
-            firing.scheduled,
-            Purpose::AllClear,
-            recipient,
-            channel,
-        )
-    }
+    move |recipient, channel| all_clear_id_for(&firing.item, firing.scheduled, recipient, channel)
 }
 
 fn record_answer(

@@ -9,9 +9,8 @@ use std::path::Path;
 use chrono::Utc;
 
 use crate::answer::{Answer, parse_answer};
-use crate::dispatch::render::delivery_id;
+use crate::dispatch::render::all_clear_id;
 use crate::exit;
-use crate::schedule::Purpose;
 use crate::store::{AnswerResult, Ledger, SqliteLedger};
 
 pub fn run(
@@ -62,13 +61,7 @@ pub fn run(
         },
     };
     let all_clear = |recipient: &str, channel: &str| {
-        delivery_id(
-            &firing.item,
-            firing.scheduled,
-            Purpose::AllClear,
-            recipient,
-            channel,
-        )
+        all_clear_id(&firing.item, firing.scheduled, recipient, channel)
     };
     match ledger.answer(&firing, &answer.as_value(), note, "cli", now, &all_clear) {
         Ok(AnswerResult::Recorded { late, all_clear_to }) => {

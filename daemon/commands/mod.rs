@@ -103,6 +103,24 @@ pub fn load_plan(
     }
 }
 
+/// Loads the plugins and the plan for a command, writing any problem to `err`; on failure
+/// returns the exit code.
+pub fn load_with_plugins(
+    plan: &Path,
+    plugin_dir: &Path,
+    err: &mut dyn std::io::Write,
+) -> Result<(crate::plugin::Registry, Loaded, SourceFile), u8> {
+    let registry = crate::plugin::Registry::load(plugin_dir).map_err(|e| {
+        let _ = write!(err, "{}", e.render());
+        exit::DATAERR
+    })?;
+    let (loaded, source) = load_plan(plan, &registry).map_err(|f| {
+        let _ = write!(err, "{}", f.report());
+        f.exit_code()
+    })?;
+    Ok((registry, loaded, source))
+}
+
 /// Renders warnings, if any.
 pub fn render_warnings(source: &SourceFile, warnings: &[Diagnostic]) -> String {
     source.render_all(warnings)

@@ -11,7 +11,6 @@ use chrono_tz::Tz;
 use crate::clock::resolve_local;
 use crate::exit;
 use crate::plan::{Plan, schedule_spec};
-use crate::plugin::Registry;
 use crate::schedule::{self, Purpose};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,20 +149,11 @@ pub struct Args<'a> {
 }
 
 pub fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let registry = match Registry::load(args.plugin_dir) {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = write!(err, "{}", e.render());
-            return exit::DATAERR;
-        }
-    };
-    let (loaded, _source) = match super::load_plan(args.plan, &registry) {
-        Ok(x) => x,
-        Err(f) => {
-            let _ = write!(err, "{}", f.report());
-            return f.exit_code();
-        }
-    };
+    let (_registry, loaded, _source) =
+        match super::load_with_plugins(args.plan, args.plugin_dir, err) {
+            Ok(x) => x,
+            Err(code) => return code,
+        };
     let plan = &loaded.plan;
     let from = match args.from {
         None => args.now,

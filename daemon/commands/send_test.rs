@@ -12,7 +12,7 @@ use crate::exit;
 use crate::plan::SELF_ID;
 use crate::plugin::host::{Host, Timeouts};
 
-use crate::plugin::{Message, Outcome, Registry, SecretStore};
+use crate::plugin::{Message, Outcome, SecretStore};
 
 pub struct Args<'a> {
     pub plan: &'a Path,
@@ -23,19 +23,9 @@ pub struct Args<'a> {
 }
 
 pub fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let registry = match Registry::load(args.plugin_dir) {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = write!(err, "{}", e.render());
-            return exit::DATAERR;
-        }
-    };
-    let (loaded, _) = match super::load_plan(args.plan, &registry) {
+    let (registry, loaded, _) = match super::load_with_plugins(args.plan, args.plugin_dir, err) {
         Ok(x) => x,
-        Err(f) => {
-            let _ = write!(err, "{}", f.report());
-            return f.exit_code();
-        }
+        Err(code) => return code,
     };
     let plan = &loaded.plan;
     let Some(channel) = plan.channels.get(args.channel) else {

@@ -43,6 +43,16 @@ pub fn delivery_id(
     format!("d_{}", &hex::encode(digest)[..24])
 }
 
+/// The id of the all-clear to `recipient` on `channel` after an answer to `item`'s firing.
+pub fn all_clear_id(
+    item: &str,
+    scheduled: DateTime<Utc>,
+    recipient: &str,
+    channel: &str,
+) -> String {
+    delivery_id(item, scheduled, Purpose::AllClear, recipient, channel)
+}
+
 fn humanize(d: PlanDuration) -> String {
     let s = d.as_secs();
     let (n, unit) = if s % 604_800 == 0 {

@@ -3,13 +3,11 @@
 //! `kithd ack` before its deadline (no escalation), consent and `never_contact`, a restart
 //! in the middle of an escalation, and the answer server's security.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::daemon::{Daemon, cron_in, project, webhook};
+use crate::daemon::{Daemon, bodies, cron_in, project, receiver, wait_for, webhook};
 use crate::support::{kithd, text};
 
 const KEY: &str = "0123456789abcdef0123456789abcdef-test-key";
@@ -20,37 +18,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-async fn receiver() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
-    server
-}
-
-async fn at(server: &MockServer, path: &str) -> Vec<Value> {
-    server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.url.path() == path)
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect()
-}
-
-async fn wait_n(server: &MockServer, path: &str, n: usize, within: Duration) -> Vec<Value> {
-    let t = Instant::now();
-    loop {
-        let got = at(server, path).await;
-        if got.len() >= n || t.elapsed() > within {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A plan: Alex reached at /me, Sam and Kim (consenting) at /sam and /kim.
@@ -94,7 +61,7 @@ async fn the_whole_chain_nag_escalation_answer_all_clear() {
     let d = Daemon::start(dir.path(), &env());
     d.wait_log("Answer server listening.", Duration::from_secs(10));
     // The check-in, then the nag, each with its own link.
-    let me = wait_n(&server, "/me", 2, Duration::from_secs(10)).await;
+    let me = wait_for(&server, "/me", 2, Duration::from_secs(10)).await;
     assert_eq!(me.len(), 2, "{}", d.logs());
     assert!(
         me[0]["text"]
@@ -109,7 +76,7 @@ async fn the_whole_chain_nag_escalation_answer_all_clear() {
             .starts_with("Reminder: How are you, Alex? http://")
     );
     // No answer within 5 s: Sam is alerted, with nothing about health.
-    let sam = wait_n(&server, "/sam", 1, Duration::from_secs(10)).await;
+    let sam = wait_for(&server, "/sam", 1, Duration::from_secs(10)).await;
     assert_eq!(sam.len(), 1, "{}", d.logs());
     assert_eq!(
         sam[0]["text"],
@@ -149,7 +116,7 @@ async fn the_whole_chain_nag_escalation_answer_all_clear() {
         .unwrap();
     assert_eq!(posted.status(), 200);
     // The late answer sends an all-clear to Sam.
-    let sam = wait_n(&server, "/sam", 2, Duration::from_secs(10)).await;
+    let sam = wait_for(&server, "/sam", 2, Duration::from_secs(10)).await;
     assert_eq!(sam.len(), 2, "{}", d.logs());
     assert_eq!(
         sam[1]["text"],
@@ -196,7 +163,7 @@ async fn a_dose_taken_before_the_deadline_is_not_escalated() {
     ));
     let d = Daemon::start(dir.path(), &env());
     assert_eq!(
-        wait_n(&server, "/me", 1, Duration::from_secs(10))
+        wait_for(&server, "/me", 1, Duration::from_secs(10))
             .await
             .len(),
         1
@@ -213,7 +180,7 @@ async fn a_dose_taken_before_the_deadline_is_not_escalated() {
     );
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert!(
-        at(&server, "/sam").await.is_empty(),
+        bodies(&server, "/sam").await.is_empty(),
         "Sam was alerted although the dose was taken"
     );
     let again = kithd(dir.path(), &["ack", "meds", "--state-dir", "state"]);
@@ -269,7 +236,7 @@ async fn never_contact_added_by_reload_stops_a_pending_escalation() {
     let dir = project(&plan_text(&server.uri(), port, "", &item("\"sam\"")));
     let d = Daemon::start(dir.path(), &env());
     assert_eq!(
-        wait_n(&server, "/me", 1, Duration::from_secs(10))
+        wait_for(&server, "/me", 1, Duration::from_secs(10))
             .await
             .len(),
         1
@@ -282,7 +249,7 @@ async fn never_contact_added_by_reload_stops_a_pending_escalation() {
     d.hup();
     d.wait_log("Plan reloaded.", Duration::from_secs(5));
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert!(at(&server, "/sam").await.is_empty(), "{}", d.logs());
+    assert!(bodies(&server, "/sam").await.is_empty(), "{}", d.logs());
     assert!(d.logs().contains("Escalation step skipped"), "{}", d.logs());
     assert_eq!(d.stop().0, Some(0));
 }
@@ -302,7 +269,7 @@ async fn a_restart_mid_escalation_neither_drops_nor_repeats_a_step() {
     ));
     let d = Daemon::start(dir.path(), &env());
     assert_eq!(
-        wait_n(&server, "/sam", 1, Duration::from_secs(12))
+        wait_for(&server, "/sam", 1, Duration::from_secs(12))
             .await
             .len(),
         1,
@@ -312,7 +279,7 @@ async fn a_restart_mid_escalation_neither_drops_nor_repeats_a_step() {
     d.kill9();
     let d = Daemon::start(dir.path(), &env());
     assert_eq!(
-        wait_n(&server, "/kim", 1, Duration::from_secs(12))
+        wait_for(&server, "/kim", 1, Duration::from_secs(12))
             .await
             .len(),
         1,
@@ -321,16 +288,16 @@ async fn a_restart_mid_escalation_neither_drops_nor_repeats_a_step() {
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
-        at(&server, "/sam").await.len(),
+        bodies(&server, "/sam").await.len(),
         1,
         "Sam's step was repeated"
     );
     assert_eq!(
-        at(&server, "/kim").await.len(),
+        bodies(&server, "/kim").await.len(),
         1,
         "Kim's step was repeated"
     );
-    assert_eq!(at(&server, "/me").await.len(), 1);
+    assert_eq!(bodies(&server, "/me").await.len(), 1);
     assert_eq!(d.stop().0, Some(0));
 }
 
@@ -347,7 +314,7 @@ async fn the_answer_server_refuses_forged_reused_expired_and_oversized_requests(
     )
     .replace("[server]\n", "[server]\nlink_ttl = \"6s\"\n"));
     let d = Daemon::start(dir.path(), &env());
-    let me = wait_n(&server, "/me", 2, Duration::from_secs(10)).await;
+    let me = wait_for(&server, "/me", 2, Duration::from_secs(10)).await;
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     let checkin = me.iter().find(|m| m["item"] == "secret-item").unwrap();

@@ -191,3 +191,43 @@ pub fn project(plan_text: &str) -> tempfile::TempDir {
     std::fs::write(dir.path().join("plan.toml"), plan_text).unwrap();
     dir
 }
+
+/// A webhook receiver on 127.0.0.1 that answers 200 to every POST.
+pub async fn receiver() -> wiremock::MockServer {
+    use wiremock::{Mock, ResponseTemplate, matchers::method};
+    let server = wiremock::MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The JSON bodies received at `path`.
+pub async fn bodies(server: &wiremock::MockServer, path: &str) -> Vec<serde_json::Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == path)
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+/// Waits until `n` bodies arrived at `path` (or `within` passed) and returns them.
+pub async fn wait_for(
+    server: &wiremock::MockServer,
+    path: &str,
+    n: usize,
+    within: Duration,
+) -> Vec<serde_json::Value> {
+    let t = Instant::now();
+    loop {
+        let b = bodies(server, path).await;
+        if b.len() >= n || t.elapsed() > within {
+            return b;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

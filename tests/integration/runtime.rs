@@ -6,42 +6,10 @@ use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::daemon::{Daemon, cron_in, plan, project, webhook};
-
-async fn receiver() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
-    server
-}
-
-async fn bodies(server: &MockServer, path: &str) -> Vec<Value> {
-    server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.url.path() == path)
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect()
-}
-
-async fn wait_for(server: &MockServer, path: &str, n: usize, within: Duration) -> Vec<Value> {
-    let t = std::time::Instant::now();
-    loop {
-        let b = bodies(server, path).await;
-        if b.len() >= n || t.elapsed() > within {
-            return b;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use crate::daemon::{Daemon, bodies, cron_in, plan, project, receiver, wait_for, webhook};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fires_once_at_the_right_time() {
