@@ -106,7 +106,12 @@ fn hostile_scripts_end_in_clean_errors_within_100ms() {
         }
         let err = err.unwrap();
         let shown = err.to_string();
-        assert!(shown.contains(expect), "{name}: {shown}");
+        // A bomb may meet the wall-clock deadline before its size limit on a loaded machine.
+        let bomb = name.ends_with("-bomb");
+        assert!(
+            shown.contains(expect) || (bomb && shown.contains("Script terminated")),
+            "{name}: {shown}"
+        );
         assert!(
             shown.starts_with(&format!(
                 "{}:",
