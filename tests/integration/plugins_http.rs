@@ -387,3 +387,47 @@ fn on_response(response, message, settings) {
     );
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
+
+#[test]
+fn ntfy_adds_answer_buttons_when_there_is_an_answer_link() {
+    use kithd::plugin::{Message, Registry, Request, contract::Body};
+    let registry = Registry::load(std::path::Path::new("/nonexistent")).unwrap();
+    let ntfy = registry.get("ntfy").unwrap();
+    let mut settings = rhai::Map::new();
+    settings.insert("server".into(), "http://127.0.0.1:9".into());
+    let message = |kind: &str, url: Option<&str>| Message {
+        delivery_id: "d_1".into(),
+        item: "x".into(),
+        kind: kind.into(),
+        scheduled: "2026-12-01T09:00:00+01:00".into(),
+        text: "t".into(),
+        title: "T".into(),
+        recipient: "self".into(),
+        recipient_name: "Alex".into(),
+        address: Some("topic".into()),
+        urgent: false,
+        answer_url: url.map(str::to_string),
+        choices: Vec::new(),
+    };
+    let json = |m: &Message| match ntfy.send(&registry.sandbox, m, &settings).unwrap() {
+        Request::Http(h) => match h.body {
+            Body::Json(v) => v,
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+    let dose = json(&message("medication", Some("https://k.example/a/tok")));
+    let labels: Vec<&str> = dose["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, vec!["Taken", "Skipped", "Answer"]);
+    assert_eq!(dose["actions"][0]["body"], "value=taken");
+    assert_eq!(dose["actions"][0]["method"], "POST");
+    assert_eq!(dose["actions"][2]["action"], "view");
+    let checkin = json(&message("checkin", Some("https://k.example/a/tok")));
+    assert_eq!(checkin["actions"][0]["label"], "I'm OK");
+    assert!(json(&message("checkin", None)).get("actions").is_none());
+}
