@@ -1,7 +1,7 @@
 //! `kithd ack ITEM [--value VALUE] [--note TEXT]`: answers the latest open check-in or dose
 //! of an item (mood 1–5 or `ok` for a check-in; `taken` or `skipped` for a dose). Works while
 //! the daemon runs; an answer after an escalation queues an all-clear to every contact who
-//! was alerted (the daemon sends it within seconds).
+//! was alerted (the daemon picks it up within 15 seconds).
 
 use std::io::Write;
 use std::path::Path;
