@@ -145,6 +145,63 @@ pub fn step_records(
 mod tests {
     use super::*;
 
+    struct Console;
+    impl crate::plan::PluginCatalog for Console {
+        fn lookup(&self, _: &str) -> Option<crate::plan::PluginInfo> {
+            Some(crate::plan::PluginInfo { address: None })
+        }
+        fn names(&self) -> Vec<String> {
+            vec![]
+        }
+    }
+
+    fn plan(urgent: bool) -> Plan {
+        let text = format!(
+            "[person]\nname = \"A\"\ntimezone = \"UTC\"\nreach = [\"c\"]\n\
+             [contacts.sam]\nname = \"S\"\ntimezone = \"UTC\"\nquiet_hours = \"22:00-07:00\"\nreach = [\"c\"]\nconsent = 2026-01-01\n\
+             [contacts.kim]\nname = \"K\"\nreach = [\"c\"]\n\
+             [channels.c]\nplugin = \"console\"\n\
+             [[checkin]]\nid = \"x\"\nat = \"21:00\"\nurgent = {urgent}\nexpect_reply_within = \"1h\"\nnag = \"10m x2\"\nescalate = [\"sam\"]\nmessage = \"m\"\n"
+        );
+        crate::plan::load(&crate::diagnostic::SourceFile::new("t", text), &Console)
+            .unwrap()
+            .plan
+    }
+
+    #[test]
+    fn escalation_steps_wait_for_a_contacts_quiet_hours_unless_urgent() {
+        let at: DateTime<Utc> = "2026-12-01T21:00:00Z".parse().unwrap();
+        let now: DateTime<Utc> = "2026-12-01T22:05:00Z".parse().unwrap();
+        let p = plan(false);
+        let item = &p.items[0];
+        let (f, _) = records(&p, item, at, Purpose::Main, false, at);
+        assert_eq!(f.deadline, Some(at + chrono::Duration::hours(1)));
+        let steps: Vec<(&str, u32, String)> = f
+            .watches
+            .iter()
+            .map(|w| (w.action.as_str(), w.step, w.due.format("%H:%M").to_string()))
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                ("nag", 1, "21:10".into()),
+                ("nag", 2, "21:20".into()),
+                ("escalate", 0, "22:00".into())
+            ]
+        );
+        let (_, d) = step_records(&p, item, at, Purpose::Escalate(0), "sam", now).unwrap();
+        assert_eq!(
+            d[0].due.to_rfc3339(),
+            "2026-12-02T07:00:00+00:00",
+            "deferred to the end of Sam's quiet hours"
+        );
+        let p = plan(true);
+        let (_, d) = step_records(&p, &p.items[0], at, Purpose::Escalate(0), "sam", now).unwrap();
+        assert_eq!(d[0].due, now, "urgent items are not deferred");
+        // A contact without consent is never stepped to.
+        assert!(step_records(&p, &p.items[0], at, Purpose::Escalate(0), "kim", now).is_none());
+    }
+
     #[test]
     fn purposes_round_trip() {
         for p in [
