@@ -4,7 +4,8 @@
 //! - plan: load + validate generated plans of 1k/10k/100k items, and their next 24 h.
 //! - plugin: cost of one `webhook` plugin call (compiled once), request building included.
 //! - scheduler: 100,000 reminders due within one minute, driven by the heap scheduler and a
-//!   sleep loop like the daemon's: fire latency (scheduled instant → plugin call), lost and
+//!   sleep loop like the daemon's (2 worker threads; `BENCH_WORKERS` changes it): fire
+//!   latency (scheduled instant → plugin call), lost and
 //!   doubled fires, resident memory, idle CPU.
 //! - ready: time from start to READY=1 of the real `kithd run` on a 10,000-item plan.
 //! - dispatch: sustained deliveries/s of the real daemon (ledger on) through the `webhook`
@@ -226,7 +227,12 @@ fn bench_scheduler(registry: &Registry) {
     // Like the daemon: one loop pops due firings and spawns each delivery as a task on a
     // multi-thread runtime (2 workers on this machine), which calls the plugin.
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(
+            std::env::var("BENCH_WORKERS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(2),
+        )
         .enable_all()
         .build()
         .unwrap();
