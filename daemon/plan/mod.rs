@@ -224,7 +224,7 @@ pub struct Item {
     /// What to do with firings missed while kithd was down.
     pub catch_up: CatchUp,
     /// Check-ins and medication: answers, nags and escalation.
-    pub answer: Option<AnswerPolicy>,
+    pub answer: Option<Box<AnswerPolicy>>,
     /// Kind-specific text fields available to templates (`name`, `dose`, `title`, …).
     pub fields: BTreeMap<String, String>,
     /// Followups (required) and appointments (optional): the contact the item is about.

@@ -176,8 +176,8 @@ pub(super) fn validate(src: &str, catalog: &dyn PluginCatalog) -> Result<Loaded,
         }
         return Err(v.finish_errors());
     }
-    let doc = doc.into_inner();
-    let plan = v.plan(&doc, catalog);
+    let mut doc = doc.into_inner();
+    let plan = v.plan(&mut doc, catalog);
     let has_error = v.diags.iter().any(Diagnostic::is_error);
     match plan {
         Some(plan) if !has_error => {
@@ -468,7 +468,7 @@ impl<'s> Validator<'s> {
         q
     }
 
-    fn plan(&mut self, doc: &Table, catalog: &dyn PluginCatalog) -> Option<Plan> {
+    fn plan(&mut self, doc: &mut Table, catalog: &dyn PluginCatalog) -> Option<Plan> {
         self.check_keys(doc, "the plan", TOP_KEYS, &|_| false);
         if let Some((v, span)) = self.get(doc, "version") {
             let ok = v
@@ -943,9 +943,11 @@ impl<'s> Validator<'s> {
         out
     }
 
+    /// Items are taken out of the document one by one and each table is dropped once read,
+    /// so a large plan's parse tree is freed while its items are built.
     fn items(
         &mut self,
-        doc: &Table,
+        doc: &mut Table,
         person: Option<&Recipient>,
         contacts: &BTreeMap<String, Recipient>,
         person_tz: Tz,
@@ -953,10 +955,12 @@ impl<'s> Validator<'s> {
         let mut out = Vec::new();
         let mut ids: HashMap<String, Span> = HashMap::new();
         for kind in Kind::ALL {
-            let Some((v, span)) = self.get(doc, kind.as_str()) else {
+            let Some(key) = doc.keys().find(|k| k.get_ref().as_ref() == kind.as_str()).cloned() else {
                 continue;
             };
-            let Some(arr) = v.get_ref().as_array() else {
+            let Some(v) = doc.remove(&key) else { continue };
+            let span = v.span();
+            let DeValue::Array(arr) = v.into_inner() else {
                 self.error(
                     span,
                     format!("`{kind}` must be a list of items"),
@@ -964,14 +968,12 @@ impl<'s> Validator<'s> {
                 );
                 continue;
             };
-            for e in arr.iter() {
+            for e in arr {
                 let Some(t) = e.get_ref().as_table() else {
                     self.type_error(e.span(), kind.as_str(), "a table", e.get_ref());
                     continue;
                 };
-                if let Some(item) =
-                    self.item(kind, t, &e.span(), person, contacts, person_tz, &mut ids)
-                {
+                if let Some(item) = self.item(kind, t, &e.span(), person, contacts, person_tz, &mut ids) {
                     out.push(Arc::new(item));
                 }
             }
@@ -1239,7 +1241,7 @@ impl<'s> Validator<'s> {
             return None;
         }
         Some(Item {
-            answer,
+            answer: answer.map(Box::new),
             id: id?.0,
             kind,
             schedule: schedule?,
