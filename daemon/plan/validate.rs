@@ -955,7 +955,11 @@ impl<'s> Validator<'s> {
         let mut out = Vec::new();
         let mut ids: HashMap<String, Span> = HashMap::new();
         for kind in Kind::ALL {
-            let Some(key) = doc.keys().find(|k| k.get_ref().as_ref() == kind.as_str()).cloned() else {
+            let Some(key) = doc
+                .keys()
+                .find(|k| k.get_ref().as_ref() == kind.as_str())
+                .cloned()
+            else {
                 continue;
             };
             let Some(v) = doc.remove(&key) else { continue };
@@ -973,7 +977,9 @@ impl<'s> Validator<'s> {
                     self.type_error(e.span(), kind.as_str(), "a table", e.get_ref());
                     continue;
                 };
-                if let Some(item) = self.item(kind, t, &e.span(), person, contacts, person_tz, &mut ids) {
+                if let Some(item) =
+                    self.item(kind, t, &e.span(), person, contacts, person_tz, &mut ids)
+                {
                     out.push(Arc::new(item));
                 }
             }
