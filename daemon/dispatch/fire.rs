@@ -145,16 +145,6 @@ pub fn step_records(
 mod tests {
     use super::*;
 
-    struct Console;
-    impl crate::plan::PluginCatalog for Console {
-        fn lookup(&self, _: &str) -> Option<crate::plan::PluginInfo> {
-            Some(crate::plan::PluginInfo { address: None })
-        }
-        fn names(&self) -> Vec<String> {
-            vec![]
-        }
-    }
-
     fn plan(urgent: bool) -> Plan {
         let text = format!(
             "[person]\nname = \"A\"\ntimezone = \"UTC\"\nreach = [\"c\"]\n\
@@ -163,9 +153,7 @@ mod tests {
              [channels.c]\nplugin = \"console\"\n\
              [[checkin]]\nid = \"x\"\nat = \"21:00\"\nurgent = {urgent}\nexpect_reply_within = \"1h\"\nnag = \"10m x2\"\nescalate = [\"sam\"]\nmessage = \"m\"\n"
         );
-        crate::plan::load(&crate::diagnostic::SourceFile::new("t", text), &Console)
-            .unwrap()
-            .plan
+        crate::plan::catalog::test_plan(&text)
     }
 
     #[test]

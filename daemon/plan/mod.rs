@@ -268,20 +268,10 @@ pub fn load(source: &SourceFile, catalog: &dyn PluginCatalog) -> Result<Loaded, 
 mod tests {
     use super::*;
 
-    struct Console;
-    impl PluginCatalog for Console {
-        fn lookup(&self, _: &str) -> Option<PluginInfo> {
-            Some(PluginInfo { address: None })
-        }
-        fn names(&self) -> Vec<String> {
-            vec![]
-        }
-    }
-
     #[test]
     fn the_answer_server_listens_on_loopback_unless_told_otherwise() {
         let text = "[person]\nname = \"A\"\ntimezone = \"UTC\"\nreach = [\"c\"]\n[server]\npublic_url = \"https://k.example/\"\n[channels.c]\nplugin = \"console\"\n";
-        let plan = load(&SourceFile::new("p", text), &Console).unwrap().plan;
+        let plan = catalog::test_plan(text);
         let server = plan.server.unwrap();
         assert!(server.listen.ip().is_loopback());
         assert_eq!(server.listen.port(), 8750);

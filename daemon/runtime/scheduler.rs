@@ -188,27 +188,12 @@ impl Scheduler for HeapScheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnostic::SourceFile;
-    use crate::plan::{PluginCatalog, PluginInfo};
-
-    struct Console;
-    impl PluginCatalog for Console {
-        fn lookup(&self, _: &str) -> Option<PluginInfo> {
-            Some(PluginInfo { address: None })
-        }
-        fn names(&self) -> Vec<String> {
-            vec![]
-        }
-    }
 
     fn items(src: &str) -> Vec<Arc<Item>> {
         let text = format!(
             "[person]\nname = \"A\"\ntimezone = \"UTC\"\nreach = [\"c\"]\n[channels.c]\nplugin = \"console\"\n{src}"
         );
-        crate::plan::load(&SourceFile::new("t", text), &Console)
-            .unwrap()
-            .plan
-            .items
+        crate::plan::catalog::test_plan(&text).items
     }
 
     #[test]

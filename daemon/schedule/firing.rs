@@ -172,26 +172,12 @@ pub fn upcoming(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnostic::SourceFile;
-    use crate::plan::{PluginCatalog, PluginInfo};
-
-    struct Console;
-    impl PluginCatalog for Console {
-        fn lookup(&self, name: &str) -> Option<PluginInfo> {
-            (name == "console").then_some(PluginInfo { address: None })
-        }
-        fn names(&self) -> Vec<String> {
-            vec!["console".into()]
-        }
-    }
 
     fn plan(zone: &str, item: &str) -> Plan {
         let text = format!(
             "[person]\nname = \"A\"\ntimezone = \"{zone}\"\nreach = [\"c\"]\n[channels.c]\nplugin = \"console\"\n{item}"
         );
-        crate::plan::load(&SourceFile::new("t", text), &Console)
-            .expect("valid plan")
-            .plan
+        crate::plan::catalog::test_plan(&text)
     }
 
     fn at(s: &str) -> DateTime<Utc> {

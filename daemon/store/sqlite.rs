@@ -102,25 +102,36 @@ impl SqliteLedger {
             .map_err(open_err)?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
             .map_err(open_err)?;
-        let conn = Connection::open_with_flags(
-            &path,
+        Self::connect(
+            path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            Some(lock),
+            true,
         )
-        .map_err(|e| StoreError::Open {
+    }
+
+    /// Opens the SQLite file at `path` with `flags` and checks it (and, when `writable`,
+    /// switches to WAL and migrates).
+    fn connect(
+        path: PathBuf,
+        flags: OpenFlags,
+        lock: Option<File>,
+        writable: bool,
+    ) -> Result<Self, StoreError> {
+        let conn = Connection::open_with_flags(&path, flags).map_err(|e| StoreError::Open {
             path: path.clone(),
             message: e.to_string(),
         })?;
         let ledger = Self {
             conn: Mutex::new(conn),
             path,
-            _lock: Some(lock),
+            _lock: lock,
         };
-        ledger.prepare(true)?;
+        ledger.prepare(writable)?;
         Ok(ledger)
     }
 
-    /// Opens an existing ledger read-only, for `status` and `history` while the daemon runs.
-    pub fn open_read_only(state_dir: &Path) -> Result<Self, StoreError> {
+    fn existing(state_dir: &Path) -> Result<PathBuf, StoreError> {
         let path = state_dir.join(DB_FILE);
         if !path.exists() {
             return Err(StoreError::Open {
@@ -128,45 +139,28 @@ impl SqliteLedger {
                 message: "no ledger here yet (has `kithd run` used this state directory?)".into(),
             });
         }
-        let conn =
-            Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| {
-                StoreError::Open {
-                    path: path.clone(),
-                    message: e.to_string(),
-                }
-            })?;
-        let ledger = Self {
-            conn: Mutex::new(conn),
-            path,
-            _lock: None,
-        };
-        ledger.prepare(false)?;
-        Ok(ledger)
+        Ok(path)
+    }
+
+    /// Opens an existing ledger read-only, for `status` and `history` while the daemon runs.
+    pub fn open_read_only(state_dir: &Path) -> Result<Self, StoreError> {
+        Self::connect(
+            Self::existing(state_dir)?,
+            OpenFlags::SQLITE_OPEN_READ_ONLY,
+            None,
+            false,
+        )
     }
 
     /// Opens an existing ledger for writing without the daemon's lock, for `kithd ack`
     /// while the daemon runs (SQLite serialises the writers).
     pub fn open_client(state_dir: &Path) -> Result<Self, StoreError> {
-        let path = state_dir.join(DB_FILE);
-        if !path.exists() {
-            return Err(StoreError::Open {
-                path,
-                message: "no ledger here yet (has `kithd run` used this state directory?)".into(),
-            });
-        }
-        let conn =
-            Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(|e| {
-                StoreError::Open {
-                    path: path.clone(),
-                    message: e.to_string(),
-                }
-            })?;
-        let ledger = Self {
-            conn: Mutex::new(conn),
-            path,
-            _lock: None,
-        };
-        ledger.prepare(false)?;
+        let ledger = Self::connect(
+            Self::existing(state_dir)?,
+            OpenFlags::SQLITE_OPEN_READ_WRITE,
+            None,
+            false,
+        )?;
         let version: i64 = ledger
             .conn()
             .query_row("PRAGMA user_version", [], |r| r.get(0))?;
