@@ -25,7 +25,7 @@ pub fn run(plan_path: &Path, plugin_dir: &Path, out: &mut dyn Write, err: &mut d
                 }
             }
             if !loaded.warnings.is_empty() {
-                let _ = writeln!(err, "{}", super::render_warnings(&source, &loaded.warnings));
+                let _ = writeln!(err, "{}", source.render_all(&loaded.warnings));
             }
             if !problems.is_empty() {
                 for p in &problems {

@@ -11,7 +11,7 @@ pub mod status;
 
 use std::path::{Path, PathBuf};
 
-use crate::diagnostic::{Diagnostic, SourceFile};
+use crate::diagnostic::SourceFile;
 use crate::exit;
 use crate::plan::{self, Loaded, PluginCatalog};
 
@@ -119,9 +119,4 @@ pub fn load_with_plugins(
         f.exit_code()
     })?;
     Ok((registry, loaded, source))
-}
-
-/// Renders warnings, if any.
-pub fn render_warnings(source: &SourceFile, warnings: &[Diagnostic]) -> String {
-    source.render_all(warnings)
 }

@@ -57,6 +57,9 @@ pub struct Line {
     pub before: Option<String>,
     #[serde(skip)]
     sort_key: (DateTime<Utc>, usize),
+    /// `at` and `deferred_from` as times, for the text form.
+    #[serde(skip)]
+    local: (DateTime<Tz>, Option<DateTime<Tz>>),
 }
 
 /// Computes preview lines for `(from, …]`.
@@ -99,6 +102,10 @@ pub fn lines(plan: &Plan, from: DateTime<Utc>, horizon: Horizon) -> Vec<Line> {
                     _ => None,
                 },
                 sort_key: (dt.at, firing.item),
+                local: (
+                    dt.at.with_timezone(&tz),
+                    dt.deferred.then(|| firing.at.with_timezone(&tz)),
+                ),
             });
         }
         out.extend(groups);
@@ -110,12 +117,8 @@ pub fn lines(plan: &Plan, from: DateTime<Utc>, horizon: Horizon) -> Vec<Line> {
     out
 }
 
-fn text_line(plan: &Plan, l: &Line) -> String {
-    let tz = plan.item(&l.item).map(|i| i.timezone).unwrap_or(Tz::UTC);
-    let at = DateTime::parse_from_rfc3339(&l.at).map(|t| t.with_timezone(&tz));
-    let when = at
-        .map(|t| t.format("%a %Y-%m-%d %H:%M %:z").to_string())
-        .unwrap_or_else(|_| l.at.clone());
+fn text_line(l: &Line) -> String {
+    let when = l.local.0.format("%a %Y-%m-%d %H:%M %:z");
     let mut s = format!("{when}  {:<11} {}", l.kind, l.item);
     match (&l.before, l.purpose) {
         (Some(b), _) => s.push_str(&format!(" (reminder, {b} before)")),
@@ -130,11 +133,11 @@ fn text_line(plan: &Plan, l: &Line) -> String {
     if l.urgent {
         s.push_str("  [urgent]");
     }
-    if let Some(from) = &l.deferred_from {
-        let orig = DateTime::parse_from_rfc3339(from)
-            .map(|t| t.with_timezone(&tz).format("%H:%M").to_string())
-            .unwrap_or_default();
-        s.push_str(&format!("  [quiet hours: moved from {orig}]"));
+    if let Some(from) = l.local.1 {
+        s.push_str(&format!(
+            "  [quiet hours: moved from {}]",
+            from.format("%H:%M")
+        ));
     }
     s
 }
@@ -171,7 +174,7 @@ pub fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     for l in lines(plan, from, args.horizon) {
         let text = match args.format {
             Format::Json => serde_json::to_string(&l).unwrap_or_default(),
-            Format::Text => text_line(plan, &l),
+            Format::Text => text_line(&l),
         };
         if writeln!(out, "{text}").is_err() {
             return exit::OK; // a closed pipe (`| head`) is not an error

@@ -137,13 +137,13 @@ pub fn render_text(
     }
 }
 
-/// The plugin message for one delivery.
+/// The plugin message for one delivery, under its ledger id.
 pub fn message(
     plan: &Plan,
     item: &Item,
     firing: &Firing,
     recipient: &Recipient,
-    channel: &str,
+    delivery_id: &str,
     address: Option<String>,
     answer_url: Option<String>,
 ) -> Message {
@@ -161,7 +161,7 @@ pub fn message(
         ],
     };
     Message {
-        delivery_id: delivery_id(&item.id, firing.at, firing.purpose, &recipient.id, channel),
+        delivery_id: delivery_id.to_string(),
         // A contact's message names neither the item nor its kind.
         item: if about_person {
             String::new()

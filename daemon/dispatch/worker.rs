@@ -131,16 +131,8 @@ impl Dispatcher {
             }
             _ => None,
         };
-        let mut message = render::message(
-            plan,
-            item,
-            &firing,
-            recipient,
-            &channel.id,
-            address,
-            answer_url,
-        );
-        message.delivery_id = d.id.clone();
+        let mut message =
+            render::message(plan, item, &firing, recipient, &d.id, address, answer_url);
         let planned = item_delivery_times(plan, item, d.scheduled)
             .into_iter()
             .find(|t| t.recipient == recipient.id)

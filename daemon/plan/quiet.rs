@@ -1,7 +1,7 @@
 //! Quiet hours (`"22:00-07:30"`): a daily local window in which non-urgent messages wait.
 //! Owns the window arithmetic; it must not decide which items respect it.
 
-use chrono::{DateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 
 use crate::clock::resolve_local;
@@ -55,11 +55,6 @@ impl std::fmt::Display for QuietHours {
     }
 }
 
-/// Convenience for tests and callers holding a zone and a UTC instant.
-pub fn local_time(at: DateTime<Utc>, tz: Tz) -> NaiveTime {
-    tz.from_utc_datetime(&at.naive_utc()).time()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,10 +73,6 @@ mod tests {
         );
         let day = "2026-06-02T10:00:00Z".parse::<DateTime<Utc>>().unwrap();
         assert_eq!(q.defer(day, tz), None);
-        assert_eq!(
-            local_time(day, tz),
-            NaiveTime::from_hms_opt(12, 0, 0).unwrap()
-        );
         assert!(QuietHours::parse("22:00-22:00").is_none());
         assert!(QuietHours::parse("22:00").is_none());
     }

@@ -485,24 +485,9 @@ impl<'s> Validator<'s> {
             }
         }
         let channels = self.channels(doc, catalog);
-        let address_keys: BTreeSet<String> = channels
-            .values()
-            .filter_map(|c| c.address.clone())
-            .collect();
-        let person = self.person(doc, &address_keys);
+        let person = self.person(doc, &channels);
         let person_tz = person.as_ref().map(|p| p.timezone).unwrap_or(Tz::UTC);
-        let contacts = self.contacts(doc, &address_keys, person_tz);
-        // Reach lists refer to channels, and the channel must find its address.
-        if let Some(p) = &person {
-            self.check_reach(doc, p, "[person]", &channels, None);
-        }
-        if let Some((contacts_v, _)) = self.get(doc, "contacts")
-            && let Some(ct) = contacts_v.get_ref().as_table()
-        {
-            for (id, c) in &contacts {
-                self.check_reach(ct, c, &format!("[contacts.{id}]"), &channels, Some(id));
-            }
-        }
+        let contacts = self.contacts(doc, &channels, person_tz);
         let server = self.server(doc);
         self.has_server = server.is_some();
         let never_contact = self.never_contact(doc, &contacts);
@@ -518,27 +503,19 @@ impl<'s> Validator<'s> {
         })
     }
 
+    /// Reads `reach`: each entry must name a channel, once, whose address field the
+    /// recipient has. Returns the channel ids.
     fn check_reach(
         &mut self,
-        parent: &Table,
-        r: &Recipient,
+        table: &Table,
+        addresses: &BTreeMap<String, String>,
         section: &str,
         channels: &BTreeMap<String, Channel>,
-        contact_key: Option<&String>,
-    ) {
-        // Locate the recipient's table to find the `reach` value spans.
-        let table = match contact_key {
-            None => self
-                .get(parent, "person")
-                .and_then(|(v, _)| v.get_ref().as_table().cloned()),
-            Some(id) => self
-                .get(parent, id)
-                .and_then(|(v, _)| v.get_ref().as_table().cloned()),
+    ) -> Vec<String> {
+        let Some(entries) = self.strings(table, "reach") else {
+            return Vec::new();
         };
-        let Some(table) = table else { return };
-        let Some(entries) = self.strings(&table, "reach") else {
-            return;
-        };
+        let reach = entries.iter().map(|(c, _)| c.clone()).collect();
         let mut seen = BTreeSet::new();
         for (ch, span) in entries {
             if !seen.insert(ch.clone()) {
@@ -566,7 +543,7 @@ impl<'s> Validator<'s> {
                 }
                 Some(c) => {
                     if let Some(field) = &c.address
-                        && !r.addresses.contains_key(field)
+                        && !addresses.contains_key(field)
                     {
                         self.error(
                             span,
@@ -577,6 +554,7 @@ impl<'s> Validator<'s> {
                 }
             }
         }
+        reach
     }
 
     fn channels(&mut self, doc: &Table, catalog: &dyn PluginCatalog) -> BTreeMap<String, Channel> {
@@ -744,9 +722,10 @@ impl<'s> Validator<'s> {
         id: &str,
         section: &str,
         header: &Span,
-        address_keys: &BTreeSet<String>,
+        channels: &BTreeMap<String, Channel>,
         default_tz: Option<Tz>,
     ) -> Option<Recipient> {
+        let address_keys = &address_fields(channels);
         let name = self.required_string(table, "name", section, header);
         let timezone = if default_tz.is_none() && self.get(table, "timezone").is_none() {
             self.error(
@@ -795,10 +774,7 @@ impl<'s> Validator<'s> {
                 }
             }
         }
-        let reach = self
-            .strings(table, "reach")
-            .map(|v| v.into_iter().map(|(s, _)| s).collect())
-            .unwrap_or_default();
+        let reach = self.check_reach(table, &addresses, section, channels);
         // Keep going with placeholders when name or zone failed (their errors are already
         // recorded, so the plan won't load), so later checks still see this recipient.
         Some(Recipient {
@@ -841,7 +817,8 @@ impl<'s> Validator<'s> {
         out
     }
 
-    fn person(&mut self, doc: &Table, address_keys: &BTreeSet<String>) -> Option<Recipient> {
+    fn person(&mut self, doc: &Table, channels: &BTreeMap<String, Channel>) -> Option<Recipient> {
+        let address_keys = &address_fields(channels);
         let Some((v, span)) = self.get(doc, "person") else {
             self.error(
                 0..0,
@@ -861,15 +838,16 @@ impl<'s> Validator<'s> {
         self.check_keys(table, "[person]", PERSON_KEYS, &|k| {
             address_keys.contains(k) || extra.contains(k)
         });
-        self.recipient_common(table, SELF_ID, "[person]", &span, address_keys, None)
+        self.recipient_common(table, SELF_ID, "[person]", &span, channels, None)
     }
 
     fn contacts(
         &mut self,
         doc: &Table,
-        address_keys: &BTreeSet<String>,
+        channels: &BTreeMap<String, Channel>,
         default_tz: Tz,
     ) -> BTreeMap<String, Recipient> {
+        let address_keys = &address_fields(channels);
         let mut out = BTreeMap::new();
         let Some((v, span)) = self.get(doc, "contacts") else {
             return out;
@@ -933,7 +911,7 @@ impl<'s> Validator<'s> {
                 d
             });
             if let Some(mut r) =
-                self.recipient_common(ct, &id, &section, &header, address_keys, Some(default_tz))
+                self.recipient_common(ct, &id, &section, &header, channels, Some(default_tz))
             {
                 r.relation = relation;
                 r.consent = consent;
@@ -1783,6 +1761,14 @@ impl<'s> Validator<'s> {
         };
         ok.then_some(ScheduleSpec::At { times, days })
     }
+}
+
+/// The recipient address fields the plan's channels deliver to.
+fn address_fields(channels: &BTreeMap<String, Channel>) -> BTreeSet<String> {
+    channels
+        .values()
+        .filter_map(|c| c.address.clone())
+        .collect()
 }
 
 fn is_free_address(key: &str, v: &DeValue) -> bool {

@@ -139,10 +139,6 @@ impl Host {
         }
     }
 
-    pub fn timeouts(&self) -> Timeouts {
-        self.timeouts
-    }
-
     /// Asks the plugin what to send and performs it. Plugin errors are permanent for this
     /// channel (a broken script won't fix itself by retrying).
     pub async fn deliver(

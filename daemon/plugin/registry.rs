@@ -267,7 +267,6 @@ impl Plugin {
 pub struct Registry {
     pub sandbox: Arc<Sandbox>,
     plugins: BTreeMap<String, Arc<Plugin>>,
-    pub dir: PathBuf,
 }
 
 impl std::fmt::Debug for Registry {
@@ -327,20 +326,12 @@ impl Registry {
             let p = Plugin::compile(&sandbox, &name, file, text)?;
             plugins.insert(name, Arc::new(p));
         }
-        Ok(Self {
-            sandbox,
-            plugins,
-            dir: dir.to_path_buf(),
-        })
+        Ok(Self { sandbox, plugins })
     }
 
     /// A plugin by name (`twilio` or `twilio.rhai`).
     pub fn get(&self, name: &str) -> Option<&Arc<Plugin>> {
         self.plugins.get(name.strip_suffix(".rhai").unwrap_or(name))
-    }
-
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.plugins.keys().map(String::as_str)
     }
 }
 

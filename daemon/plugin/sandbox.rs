@@ -121,10 +121,6 @@ impl Sandbox {
         Self { engine }
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
     /// Compiles a script (once, at load).
     pub fn compile(&self, script: &str) -> Result<AST, ScriptError> {
         self.engine.compile(script).map_err(|e| {

@@ -37,12 +37,12 @@ pub fn catch_up(
         };
         let mut missed: Vec<(DateTime<Utc>, Purpose)> = Vec::new();
         let mut t = *cursor;
-        while let Some(f) = next_after(item, 0, t) {
-            if f.at > now || missed.len() >= MAX_SCAN {
+        while let Some((at, purpose)) = next_after(item, t) {
+            if at > now || missed.len() >= MAX_SCAN {
                 break;
             }
-            missed.push((f.at, f.purpose));
-            t = f.at;
+            missed.push((at, purpose));
+            t = at;
         }
         // The most recent missed firing of each purpose may be delivered late.
         let mut latest: HashMap<String, DateTime<Utc>> = HashMap::new();

@@ -21,6 +21,7 @@ use crate::commands::status::{NEXT_FILE, NextFiring};
 use crate::dispatch::fire::{records, step_records};
 use crate::dispatch::worker::Dispatcher;
 use crate::exit;
+use crate::plan::Item;
 use crate::plugin::SecretStore;
 use crate::plugin::host::{Host, Timeouts};
 use crate::schedule::Purpose;
@@ -200,13 +201,16 @@ impl Daemon {
 
     /// Writes the next firings (time, item, kind; never text) for `kithd status`.
     fn publish_next(&self) {
-        let snap = self.dispatcher.snapshot();
         let now = self.clock.now();
+        // Seeded from the scheduler's ten earliest items rather than the whole plan: this
+        // runs after every firing.
+        let seeds = self.scheduler.earliest(10);
+        let items: Vec<&Item> = seeds.iter().map(|i| i.as_ref()).collect();
         let next: Vec<NextFiring> =
-            crate::schedule::upcoming(&snap.plan, now, now + chrono::Duration::days(7), 10)
+            crate::schedule::upcoming_of(&items, now, now + chrono::Duration::days(7), 10)
                 .into_iter()
                 .map(|f| {
-                    let item = &snap.plan.items[f.item];
+                    let item = items[f.item];
                     NextFiring {
                         at: f.at.with_timezone(&item.timezone).to_rfc3339(),
                         item: item.id.clone(),
@@ -350,15 +354,22 @@ impl Daemon {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
                 _ = watchdog.tick(), if watchdog_every.is_some() => self.notifier.watchdog(),
-                Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => match done {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        error!(error = %e, "The delivery ledger failed; stopping so that a restart can recover.");
-                        self.shutdown().await;
-                        return exit::IOERR;
+                Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                    // Collect every delivery that has finished, so a burst of completions
+                    // costs one pass of the loop (and its ledger queries), not one each.
+                    let mut done = Some(done);
+                    while let Some(result) = done.take().or_else(|| self.tasks.try_join_next()) {
+                        match result {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => {
+                                error!(error = %e, "The delivery ledger failed; stopping so that a restart can recover.");
+                                self.shutdown().await;
+                                return exit::IOERR;
+                            }
+                            Err(e) => error!(error = %e, "A delivery task failed; the delivery will be retried when its claim ends."),
+                        }
                     }
-                    Err(e) => error!(error = %e, "A delivery task failed; the delivery will be retried when its claim ends."),
-                },
+                }
             }
         }
         self.shutdown().await;

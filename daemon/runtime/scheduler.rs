@@ -67,11 +67,30 @@ impl HeapScheduler {
 
     fn push_next(&mut self, slot: u32, after: DateTime<Utc>) {
         let s = &mut self.slots[slot as usize];
-        s.pending = next_after(&s.item, 0, after).map(|f| (f.at, f.purpose));
+        s.pending = next_after(&s.item, after);
         if let Some((at, _)) = s.pending {
             self.heap
                 .push(Reverse((at.timestamp_millis(), slot, s.generation)));
         }
+    }
+
+    /// The items with the `n` earliest pending firings (an item has one), earliest first.
+    /// Every one of the `n` earliest firings overall belongs to one of them.
+    pub fn earliest(&self, n: usize) -> Vec<Arc<Item>> {
+        let mut live: Vec<(i64, u32)> = self
+            .heap
+            .iter()
+            .filter(|e| self.is_live(e))
+            .map(|Reverse((at, slot, _))| (*at, *slot))
+            .collect();
+        if live.len() > n {
+            live.select_nth_unstable(n);
+            live.truncate(n);
+        }
+        live.sort_unstable();
+        live.into_iter()
+            .map(|(_, slot)| self.slots[slot as usize].item.clone())
+            .collect()
     }
 
     fn is_live(&self, e: &Entry) -> bool {
@@ -210,6 +229,9 @@ mod tests {
             s.next_due().unwrap().to_rfc3339(),
             "2026-12-01T08:00:00+00:00"
         );
+        let ids = |v: Vec<Arc<Item>>| v.iter().map(|i| i.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(s.earliest(1)), vec!["a"]);
+        assert_eq!(ids(s.earliest(5)), vec!["a", "b"]);
         let mut due = s.pop_due("2026-12-01T20:00:00Z".parse().unwrap());
         // Not advanced yet: only the first firing of each item.
         assert_eq!(due.len(), 2);

@@ -78,8 +78,8 @@ pub fn appointment_firings(item: &Item) -> Vec<(DateTime<Utc>, Purpose)> {
     out
 }
 
-/// The first firing of `item` strictly after `t`, if any.
-pub fn next_after(item: &Item, index: usize, t: DateTime<Utc>) -> Option<Firing> {
+/// The first firing of `item` strictly after `t`, if any: its instant and purpose.
+pub fn next_after(item: &Item, t: DateTime<Utc>) -> Option<(DateTime<Utc>, Purpose)> {
     let tz = item.timezone;
     let (at, purpose) = match &item.schedule {
         ScheduleSpec::At { times, days } => {
@@ -135,11 +135,7 @@ pub fn next_after(item: &Item, index: usize, t: DateTime<Utc>) -> Option<Firing>
             .into_iter()
             .find(|(at, _)| *at > t)?,
     };
-    Some(Firing {
-        at,
-        item: index,
-        purpose,
-    })
+    Some((at, purpose))
 }
 
 /// Firings of every item in `(from, until]`, in time order (ties by item order), at most
@@ -150,19 +146,30 @@ pub fn upcoming(
     until: DateTime<Utc>,
     limit: usize,
 ) -> Vec<Firing> {
-    let mut heap = BinaryHeap::new();
-    for (i, item) in plan.items.iter().enumerate() {
-        if let Some(f) = next_after(item, i, from) {
-            heap.push(Reverse(f));
-        }
-    }
+    let items: Vec<&Item> = plan.items.iter().map(|i| i.as_ref()).collect();
+    upcoming_of(&items, from, until, limit)
+}
+
+/// As `upcoming`, over `items` only; `Firing::item` indexes `items`.
+pub fn upcoming_of(
+    items: &[&Item],
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: usize,
+) -> Vec<Firing> {
+    let firing = |item: usize, (at, purpose)| Reverse(Firing { at, item, purpose });
+    let mut heap: BinaryHeap<_> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| next_after(item, from).map(|n| firing(i, n)))
+        .collect();
     let mut out = Vec::new();
     while let Some(Reverse(f)) = heap.pop() {
         if f.at > until || out.len() >= limit {
             break;
         }
-        if let Some(next) = next_after(&plan.items[f.item], f.item, f.at) {
-            heap.push(Reverse(next));
+        if let Some(next) = next_after(items[f.item], f.at) {
+            heap.push(firing(f.item, next));
         }
         out.push(f);
     }
@@ -185,8 +192,8 @@ mod tests {
     }
 
     fn next(p: &Plan, from: &str) -> String {
-        let f = next_after(&p.items[0], 0, at(from)).unwrap();
-        f.at.with_timezone(&p.items[0].timezone).to_rfc3339()
+        let (next, _) = next_after(&p.items[0], at(from)).unwrap();
+        next.with_timezone(&p.items[0].timezone).to_rfc3339()
     }
 
     #[test]
@@ -297,6 +304,6 @@ mod tests {
             next(&p, "2027-03-28T09:00:00+02:00"),
             "2027-03-29T07:00:00+02:00"
         );
-        assert!(next_after(&p.items[0], 0, at("2027-03-29T07:00:00+02:00")).is_none());
+        assert!(next_after(&p.items[0], at("2027-03-29T07:00:00+02:00")).is_none());
     }
 }

@@ -62,6 +62,66 @@ fn delivery(row: &Row) -> rusqlite::Result<Delivery> {
     })
 }
 
+/// Records a firing once (a second record of the same item, instant and purpose is
+/// ignored) with its deliveries and, the first time, its nag/escalation steps. Returns the
+/// ids of the deliveries that were new. Runs inside the caller's transaction.
+fn insert_firing(
+    conn: &Connection,
+    firing: &NewFiring,
+    deliveries: &[NewDelivery],
+    outcome: &str,
+    now: i64,
+) -> rusqlite::Result<Vec<String>> {
+    let inserted = conn.prepare_cached(
+        "INSERT INTO firings (item, kind, purpose, scheduled, recorded, outcome, deadline) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (item, scheduled, purpose) DO NOTHING",
+    )?
+    .execute(params![firing.item, firing.kind, firing.purpose, ms(firing.scheduled), now, outcome, firing.deadline.map(ms)])?;
+    let firing_id: i64 = conn
+        .prepare_cached(
+            "SELECT id FROM firings WHERE item = ?1 AND scheduled = ?2 AND purpose = ?3",
+        )?
+        .query_row(
+            params![firing.item, ms(firing.scheduled), firing.purpose],
+            |r| r.get(0),
+        )?;
+    let mut new = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO deliveries (id, firing, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, late, created, updated)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?11, ?12, ?12)
+         ON CONFLICT (id) DO NOTHING",
+    )?;
+    for d in deliveries {
+        let n = stmt.execute(params![
+            d.id,
+            firing_id,
+            firing.item,
+            firing.kind,
+            firing.purpose,
+            ms(firing.scheduled),
+            d.recipient,
+            d.channel,
+            d.channel_index,
+            ms(d.due),
+            d.late as i64,
+            now
+        ])?;
+        if n == 1 {
+            new.push(d.id.clone());
+        }
+    }
+    if inserted == 1 {
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO watches (firing, action, step, recipient, due, state) VALUES (?1, ?2, ?3, ?4, ?5, 'pending')
+             ON CONFLICT (firing, action, step) DO NOTHING",
+        )?;
+        for w in &firing.watches {
+            stmt.execute(params![firing_id, w.action, w.step, w.recipient, ms(w.due)])?;
+        }
+    }
+    Ok(new)
+}
+
 impl SqliteLedger {
     /// Opens (creating and migrating) the ledger in `state_dir` for the daemon: takes the
     /// lock file so a second daemon on the same directory fails clearly.
@@ -175,10 +235,6 @@ impl SqliteLedger {
         Ok(ledger)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock can't leave a half-applied transaction (SQLite
         // rolls it back), so a poisoned lock is safe to reuse.
@@ -244,62 +300,14 @@ impl Ledger for SqliteLedger {
         let now = now_ms();
         let mut new = Vec::new();
         for (firing, deliveries) in batch {
-            let inserted = tx.execute(
-            "INSERT INTO firings (item, kind, purpose, scheduled, recorded, outcome, deadline) VALUES (?1, ?2, ?3, ?4, ?5, 'dispatched', ?6)
-             ON CONFLICT (item, scheduled, purpose) DO NOTHING",
-            params![firing.item, firing.kind, firing.purpose, ms(firing.scheduled), now, firing.deadline.map(ms)],
-        )?;
-            let firing_id: i64 = tx.query_row(
-                "SELECT id FROM firings WHERE item = ?1 AND scheduled = ?2 AND purpose = ?3",
-                params![firing.item, ms(firing.scheduled), firing.purpose],
-                |r| r.get(0),
-            )?;
-            {
-                let mut stmt = tx.prepare_cached(
-                "INSERT INTO deliveries (id, firing, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, late, created, updated)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?11, ?12, ?12)
-                 ON CONFLICT (id) DO NOTHING",
-            )?;
-                for d in deliveries {
-                    let n = stmt.execute(params![
-                        d.id,
-                        firing_id,
-                        firing.item,
-                        firing.kind,
-                        firing.purpose,
-                        ms(firing.scheduled),
-                        d.recipient,
-                        d.channel,
-                        d.channel_index,
-                        ms(d.due),
-                        d.late as i64,
-                        now
-                    ])?;
-                    if n == 1 {
-                        new.push(d.id.clone());
-                    }
-                }
-            }
-            if inserted == 1 {
-                let mut stmt = tx.prepare_cached(
-                    "INSERT INTO watches (firing, action, step, recipient, due, state) VALUES (?1, ?2, ?3, ?4, ?5, 'pending')
-                     ON CONFLICT (firing, action, step) DO NOTHING",
-                )?;
-                for w in &firing.watches {
-                    stmt.execute(params![firing_id, w.action, w.step, w.recipient, ms(w.due)])?;
-                }
-            }
+            new.extend(insert_firing(&tx, firing, deliveries, "dispatched", now)?);
         }
         tx.commit()?;
         Ok(new)
     }
 
     fn record_missed(&self, firing: &NewFiring) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT INTO firings (item, kind, purpose, scheduled, recorded, outcome) VALUES (?1, ?2, ?3, ?4, ?5, 'missed')
-             ON CONFLICT (item, scheduled, purpose) DO NOTHING",
-            params![firing.item, firing.kind, firing.purpose, ms(firing.scheduled), now_ms()],
-        )?;
+        insert_firing(&self.conn(), firing, &[], "missed", now_ms())?;
         Ok(())
     }
 
@@ -528,25 +536,7 @@ impl Ledger for SqliteLedger {
             return Ok(false);
         }
         let (firing, deliveries) = step;
-        let now = now_ms();
-        tx.execute(
-            "INSERT INTO firings (item, kind, purpose, scheduled, recorded, outcome) VALUES (?1, ?2, ?3, ?4, ?5, 'dispatched')
-             ON CONFLICT (item, scheduled, purpose) DO NOTHING",
-            params![firing.item, firing.kind, firing.purpose, ms(firing.scheduled), now],
-        )?;
-        let firing_id: i64 = tx.query_row(
-            "SELECT id FROM firings WHERE item = ?1 AND scheduled = ?2 AND purpose = ?3",
-            params![firing.item, ms(firing.scheduled), firing.purpose],
-            |r| r.get(0),
-        )?;
-        for d in deliveries {
-            tx.execute(
-                "INSERT INTO deliveries (id, firing, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, late, created, updated)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, 0, ?11, ?11)
-                 ON CONFLICT (id) DO NOTHING",
-                params![d.id, firing_id, firing.item, firing.kind, firing.purpose, ms(firing.scheduled), d.recipient, d.channel, d.channel_index, ms(d.due), now],
-            )?;
-        }
+        insert_firing(&tx, firing, deliveries, "dispatched", now_ms())?;
         tx.execute(
             "UPDATE watches SET state = 'done' WHERE id = ?1",
             params![id],
@@ -671,24 +661,24 @@ impl Ledger for SqliteLedger {
             }
         }
         if !all_clear_to.is_empty() {
-            tx.execute(
-                "INSERT INTO firings (item, kind, purpose, scheduled, recorded, outcome) VALUES (?1, ?2, 'allclear', ?3, ?4, 'dispatched')
-                 ON CONFLICT (item, scheduled, purpose) DO NOTHING",
-                params![firing.item, firing.kind, ms(firing.scheduled), ms(now)],
-            )?;
-            let fid: i64 = tx.query_row(
-                "SELECT id FROM firings WHERE item = ?1 AND scheduled = ?2 AND purpose = 'allclear'",
-                params![firing.item, ms(firing.scheduled)],
-                |r| r.get(0),
-            )?;
-            for (recipient, channel) in &all_clear_to {
-                tx.execute(
-                    "INSERT INTO deliveries (id, firing, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, late, created, updated)
-                     VALUES (?1, ?2, ?3, ?4, 'allclear', ?5, ?6, ?7, 0, 'pending', ?8, 0, ?8, ?8)
-                     ON CONFLICT (id) DO NOTHING",
-                    params![all_clear_id(recipient, channel), fid, firing.item, firing.kind, ms(firing.scheduled), recipient, channel, ms(now)],
-                )?;
-            }
+            let all_clear = NewFiring::new(
+                &firing.item,
+                &firing.kind,
+                "allclear".into(),
+                firing.scheduled,
+            );
+            let deliveries: Vec<NewDelivery> = all_clear_to
+                .iter()
+                .map(|(recipient, channel)| NewDelivery {
+                    id: all_clear_id(recipient, channel),
+                    recipient: recipient.clone(),
+                    channel: channel.clone(),
+                    channel_index: 0,
+                    due: now,
+                    late: false,
+                })
+                .collect();
+            insert_firing(&tx, &all_clear, &deliveries, "dispatched", ms(now))?;
         }
         tx.commit()?;
         Ok(AnswerResult::Recorded {

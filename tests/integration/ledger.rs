@@ -137,8 +137,14 @@ async fn a_failing_receiver_is_retried_with_backoff_until_it_recovers() {
     let status = text(&kithd(dir.path(), &["status", "--state-dir", "state"]).stdout);
     assert!(status.contains("Pending or retrying (1):"), "{status}");
     assert!(status.contains("attempt 1 failed: HTTP 500"), "{status}");
+    let errors = status
+        .split("Last error per channel:\n")
+        .nth(1)
+        .unwrap_or("");
     assert!(
-        status.contains("hook  500") || status.contains("Last error per channel:\n  hook  "),
+        errors
+            .lines()
+            .any(|l| l.starts_with("  hook  ") && l.ends_with("  HTTP 500")),
         "{status}"
     );
     d.wait_log("Delivered.", Duration::from_secs(30));
