@@ -49,12 +49,12 @@ enum Command {
         /// Start: RFC 3339, or a local date-time in the person's zone (default: now).
         #[arg(long, value_name = "DATETIME")]
         from: Option<String>,
-        /// How many days to show (default 7).
-        #[arg(long, conflicts_with = "count")]
+        /// How many days to show (default 7, at most 3660).
+        #[arg(long, conflicts_with = "count", value_parser = clap::value_parser!(u32).range(1..=3660))]
         days: Option<u32>,
-        /// How many firings to show.
-        #[arg(long)]
-        count: Option<usize>,
+        /// How many firings to show (at most 100000).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        count: Option<u64>,
         #[arg(long, value_enum, default_value = "text")]
         format: FormatArg,
         #[arg(long, value_name = "DIR")]
@@ -104,7 +104,8 @@ enum Command {
     },
     /// Adherence per medication, check-in answers and mood, escalations and all-clears.
     Report {
-        #[arg(long, default_value_t = 30)]
+        /// How many days back (at most 36600).
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=36_600))]
         days: u32,
         #[arg(long, value_enum, default_value = "text")]
         format: ReportFormat,
@@ -158,7 +159,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
         } => {
             let dir = plugins.unwrap_or_else(commands::default_plugin_dir);
             let horizon = match (days, count) {
-                (_, Some(n)) => preview::Horizon::Count(n),
+                (_, Some(n)) => preview::Horizon::Count(n as usize),
                 (Some(d), None) => preview::Horizon::Days(d),
                 (None, None) => preview::Horizon::Days(7),
             };

@@ -122,7 +122,7 @@ impl SourceFile {
     /// ```
     pub fn render(&self, d: &Diagnostic) -> String {
         let pos = self.position(d.span.start);
-        let line = self.line_text(pos.line);
+        let whole = self.line_text(pos.line);
         let gutter = pos.line.to_string().len();
         let pad = " ".repeat(gutter);
         let label = match d.severity {
@@ -131,13 +131,16 @@ impl SourceFile {
         };
         // Caret length: the span's characters on this line, at least one.
         let line_start = self.line_starts[pos.line - 1];
-        let line_end = line_start + line.len();
+        let line_end = line_start + whole.len();
         let span_end = self.clamp(d.span.end.min(line_end).max(d.span.start));
         let span_start = self.clamp(d.span.start);
         let width = self.text[span_start..span_end].chars().count().max(1);
+        // A very long line is echoed as a window around the caret, so that thousands of
+        // problems on one line can't print the line thousands of times.
+        let (line, column, width) = window(whole, pos.column, width);
         let indent: String = line
             .chars()
-            .take(pos.column - 1)
+            .take(column - 1)
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
         let mut out = String::new();
@@ -152,14 +155,56 @@ impl SourceFile {
         out
     }
 
-    /// Renders many diagnostics in source order, separated by blank lines.
+    /// Renders diagnostics in source order, separated by blank lines: at most
+    /// `MAX_SHOWN`, then a line saying how many more there are.
     pub fn render_all(&self, diagnostics: &[Diagnostic]) -> String {
-        diagnostics
+        let mut out = diagnostics
             .iter()
+            .take(MAX_SHOWN)
             .map(|d| self.render(d))
             .collect::<Vec<_>>()
-            .join("\n")
+            .join("\n");
+        if diagnostics.len() > MAX_SHOWN {
+            let _ = writeln!(
+                out,
+                "\n... and {} more problem{} not shown",
+                diagnostics.len() - MAX_SHOWN,
+                if diagnostics.len() - MAX_SHOWN == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            );
+        }
+        out
     }
+}
+
+/// At most this many diagnostics are printed in full.
+pub const MAX_SHOWN: usize = 50;
+/// Lines longer than this many characters are echoed as a window around the caret.
+const MAX_ECHO: usize = 120;
+
+/// Cuts a long line to a window around the caret: returns the text to echo, the caret's
+/// 1-based column in it and the caret width.
+fn window(line: &str, column: usize, width: usize) -> (String, usize, usize) {
+    let chars = line.chars().count();
+    if chars <= MAX_ECHO {
+        return (line.to_string(), column, width);
+    }
+    let width = width.min(MAX_ECHO / 2);
+    let start = column.saturating_sub(1 + MAX_ECHO / 3);
+    let end = (start + MAX_ECHO).min(chars);
+    let mut text: String = line.chars().skip(start).take(end - start).collect();
+    let mut column = column - start;
+    if start > 0 {
+        text.insert(0, '…');
+        column += 1;
+    }
+    if end < chars {
+        text.push('…');
+    }
+    (text, column, width)
 }
 
 /// The closest candidate to `word`, if it is close enough to be a likely typo.
@@ -213,6 +258,29 @@ mod tests {
                 .render(&Diagnostic::error(0..0, "x"))
                 .contains("p:1:1")
         );
+    }
+
+    #[test]
+    fn long_lines_and_many_problems_are_bounded() {
+        let line = format!("x = \"{}\"", "{bad}".repeat(20_000));
+        let src = SourceFile::new("p.toml", line.clone());
+        let diags: Vec<_> = (0..20_000)
+            .map(|i| Diagnostic::error(5 + i * 5..10 + i * 5, "unknown placeholder"))
+            .collect();
+        let out = src.render_all(&diags);
+        assert!(out.len() < 50 * 600, "{} bytes", out.len());
+        assert!(
+            out.contains("... and 19950 more problems not shown"),
+            "{out}"
+        );
+        let one = src.render(&diags[10_000]);
+        let echoed = one.lines().nth(3).unwrap();
+        let caret = one.lines().nth(4).unwrap();
+        assert!(echoed.chars().count() < 140, "{echoed}");
+        // The caret still sits under the `{bad}` it names.
+        let col = caret.find('^').unwrap();
+        let under: String = echoed.chars().skip(col).take(5).collect();
+        assert_eq!(under, "{bad}", "{one}");
     }
 
     #[test]

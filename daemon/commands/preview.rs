@@ -2,6 +2,7 @@
 //! recipients, channels and quiet-hour moves. `--format json` prints one object per line
 //! (a contract later tests build on). Pure apart from reading the plan and the clock.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -62,15 +63,57 @@ pub struct Line {
     local: (DateTime<Tz>, Option<DateTime<Tz>>),
 }
 
-/// Computes preview lines for `(from, …]`.
+/// The furthest `preview` looks, whatever it is asked.
+pub const MAX_DAYS: u32 = 3660;
+
+/// Computes preview lines for `(from, …]`, in delivery order.
 pub fn lines(plan: &Plan, from: DateTime<Utc>, horizon: Horizon) -> Vec<Line> {
-    let (until, limit) = match horizon {
-        Horizon::Days(d) => (from + Duration::days(i64::from(d)), usize::MAX),
-        Horizon::Count(n) => (DateTime::<Utc>::MAX_UTC, n),
-    };
     let mut out = Vec::new();
-    for firing in schedule::upcoming(plan, from, until, limit) {
-        let item = &plan.items[firing.item];
+    stream(plan, from, horizon, |l| {
+        out.push(l);
+        true
+    });
+    out
+}
+
+/// Streams preview lines for `(from, …]` to `emit` in delivery order, in bounded memory:
+/// a line is held back only until no later firing can produce an earlier line (quiet
+/// hours move a delivery later, never earlier). Stops when `emit` returns false.
+pub fn stream(
+    plan: &Plan,
+    from: DateTime<Utc>,
+    horizon: Horizon,
+    mut emit: impl FnMut(Line) -> bool,
+) {
+    let (days, limit) = match horizon {
+        Horizon::Days(d) => (d.min(MAX_DAYS), usize::MAX),
+        Horizon::Count(n) => (MAX_DAYS, n),
+    };
+    let until = from
+        .checked_add_signed(Duration::days(i64::from(days)))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let items: Vec<&crate::plan::Item> = plan.items.iter().map(|i| i.as_ref()).collect();
+    let mut held = BTreeMap::new();
+    let mut seq = 0u64;
+    let mut emitted = 0usize;
+    type Held = BTreeMap<(DateTime<Utc>, usize, u64), Line>;
+    let mut flush = |held: &mut Held, before: Option<DateTime<Utc>>| -> bool {
+        while let Some(entry) = held.first_entry() {
+            if before.is_some_and(|b| entry.key().0 >= b) {
+                break;
+            }
+            if emitted >= limit || !emit(entry.remove()) {
+                return false;
+            }
+            emitted += 1;
+        }
+        emitted < limit
+    };
+    for firing in schedule::Upcoming::new(&items, from) {
+        if firing.at > until || !flush(&mut held, Some(firing.at)) {
+            break;
+        }
+        let item = items[firing.item];
         let tz = item.timezone;
         let mut groups: Vec<Line> = Vec::new();
         for dt in schedule::delivery_times(plan, &firing) {
@@ -108,13 +151,12 @@ pub fn lines(plan: &Plan, from: DateTime<Utc>, horizon: Horizon) -> Vec<Line> {
                 ),
             });
         }
-        out.extend(groups);
+        for g in groups {
+            seq += 1;
+            held.insert((g.sort_key.0, g.sort_key.1, seq), g);
+        }
     }
-    out.sort_by_key(|l| l.sort_key);
-    if let Horizon::Count(n) = horizon {
-        out.truncate(n);
-    }
-    out
+    flush(&mut held, None);
 }
 
 fn text_line(l: &Line) -> String {
@@ -171,14 +213,13 @@ pub fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             }
         },
     };
-    for l in lines(plan, from, args.horizon) {
+    // A closed pipe (`| head`) is not an error: stop quietly.
+    stream(plan, from, args.horizon, |l| {
         let text = match args.format {
             Format::Json => serde_json::to_string(&l).unwrap_or_default(),
             Format::Text => text_line(&l),
         };
-        if writeln!(out, "{text}").is_err() {
-            return exit::OK; // a closed pipe (`| head`) is not an error
-        }
-    }
+        writeln!(out, "{text}").is_ok()
+    });
     exit::OK
 }

@@ -73,11 +73,21 @@ impl RetryPolicy {
         let factor = 0.8 + 0.4 * jitter.clamp(0.0, 1.0);
         let mut wait = exp.mul_f64(factor);
         if let Some(ra) = retry_after {
+            if self.waits_too_long(ra) {
+                return None;
+            }
             wait = wait.max(ra);
         }
-        let at = now + chrono::Duration::from_std(wait).ok()?;
-        let deadline = scheduled + chrono::Duration::from_std(self.give_up_after).ok()?;
+        let at = now.checked_add_signed(chrono::Duration::from_std(wait).ok()?)?;
+        let deadline =
+            scheduled.checked_add_signed(chrono::Duration::from_std(self.give_up_after).ok()?)?;
         (at <= deadline).then_some(at)
+    }
+
+    /// Whether a gateway's Retry-After is longer than this channel may take to deliver:
+    /// then the channel can't deliver in time and the next one should be tried at once.
+    pub fn waits_too_long(&self, retry_after: Duration) -> bool {
+        retry_after > self.give_up_after
     }
 }
 
@@ -101,5 +111,14 @@ mod tests {
         let lo = (p.next_attempt(1, t, t, None, 0.0).unwrap() - t).num_seconds();
         let hi = (p.next_attempt(1, t, t, None, 0.999).unwrap() - t).num_seconds();
         assert!(lo == 24 && hi == 35, "{lo} {hi}");
+        // Any Retry-After, however absurd, gives a time or a clean "give up here".
+        for secs in [10_000_000_000_000u64, u64::MAX, 6 * 3600 + 1] {
+            assert_eq!(
+                p.next_attempt(1, t, t, Some(Duration::from_secs(secs)), 0.5),
+                None
+            );
+        }
+        let far: DateTime<Utc> = DateTime::<Utc>::MAX_UTC;
+        assert_eq!(p.next_attempt(1, far, far, None, 0.5), None);
     }
 }

@@ -179,6 +179,13 @@ impl Dispatcher {
             Outcome::Retry { after, reason } => {
                 let policy = RetryPolicy::for_settings(&channel.settings);
                 let attempts = d.attempts + 1;
+                if let Some(ra) = after.filter(|ra| policy.waits_too_long(*ra)) {
+                    let reason = format!(
+                        "{reason}: the gateway asked to wait {}s, longer than this channel's give_up_after",
+                        ra.as_secs()
+                    );
+                    return self.fail_over(plan, &d, &reason, now);
+                }
                 match policy.next_attempt(attempts, now, d.scheduled, after, rand::random::<f64>())
                 {
                     Some(at) => {

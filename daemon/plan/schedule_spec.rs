@@ -82,14 +82,28 @@ pub fn parse_local_datetime(s: &str) -> Option<NaiveDateTime> {
         "%Y-%m-%d %H:%M:%S",
     ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
-            return Some(t);
+            return in_range(t.date()).then_some(t);
         }
     }
     None
 }
 
+/// Parses `YYYY-MM-DD` between `MIN_YEAR` and `MAX_YEAR`.
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .ok()
+        .filter(|d| in_range(*d))
+}
+
+/// Dates in a plan lie in these years; the bound keeps every computation on them (a
+/// reminder a week before, a follow-up a year after) far from chrono's limits.
+pub const MIN_YEAR: i32 = 1970;
+pub const MAX_YEAR: i32 = 9999;
+/// Said in hints about dates.
+pub const YEAR_RANGE: &str = "dates lie between the years 1970 and 9999";
+
+fn in_range(d: NaiveDate) -> bool {
+    (MIN_YEAR..=MAX_YEAR).contains(&chrono::Datelike::year(&d))
 }
 
 /// A problem inside a cron expression: byte range inside the expression text.
@@ -146,6 +160,23 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, CronProblem> {
             ));
         }
         let first = if fields.len() == 5 { 1 } else { 0 };
+        // Keep the seconds field, but one value only: kithd messages nobody more than once
+        // a minute, as `every` already enforces.
+        if let [(off, secs), ..] = fields.as_slice()
+            && fields.len() == 6
+            && !secs.chars().all(|c| c.is_ascii_digit())
+        {
+            return Err(CronProblem {
+                start: *off,
+                end: off + secs.len(),
+                message: format!(
+                    "the seconds field `{secs}` fires more than once a minute"
+                ),
+                hint: Some(
+                    "kithd won't message anyone more than once a minute: give one second (`0 30 8 * * *`) or drop the seconds field".into(),
+                ),
+            });
+        }
         for (idx, (off, text)) in fields.iter().enumerate() {
             let (name, lo, hi) = CRON_FIELDS[first + idx];
             if let Err((rel, len, message)) = check_cron_field(text, name, lo, hi) {
@@ -259,6 +290,31 @@ mod tests {
         assert!(parse_cron("30 0 8 * * mon-fri").is_ok());
         assert!(parse_cron("@daily").is_ok());
         assert!(parse_cron("0 9 1,15 jan-jun *").is_ok());
+    }
+
+    #[test]
+    fn nothing_fires_more_than_once_a_minute() {
+        for expr in [
+            "* * * * * *",
+            "*/10 * * * * *",
+            "0,30 0 8 * * *",
+            "0-5 0 8 * * *",
+        ] {
+            let e = parse_cron(expr).unwrap_err();
+            assert_eq!(e.start, 0, "{expr}");
+            assert!(e.message.contains("more than once a minute"), "{expr}");
+        }
+        assert!(parse_cron("15 * * * * *").is_ok());
+    }
+
+    #[test]
+    fn dates_are_bounded() {
+        assert!(parse_local_datetime("+262142-12-31T23:59").is_none());
+        assert!(parse_local_datetime("9999-12-31T23:59").is_some());
+        assert!(parse_local_datetime("10000-01-01T00:00").is_none());
+        assert!(parse_local_datetime("1969-12-31T23:59").is_none());
+        assert!(parse_date("1970-01-01").is_some());
+        assert!(parse_date("0001-01-01").is_none());
     }
 
     #[test]

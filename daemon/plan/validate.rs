@@ -905,7 +905,10 @@ impl<'s> Validator<'s> {
                     self.error(
                         cspan,
                         format!("`consent` must be the date the contact agreed, found `{c}`"),
-                        Some("write it as a date, e.g. `consent = 2026-11-02`".into()),
+                        Some(format!(
+                            "write it as a date, e.g. `consent = 2026-11-02`; {}",
+                            schedule_spec::YEAR_RANGE
+                        )),
                     );
                 }
                 d
@@ -1652,7 +1655,10 @@ impl<'s> Validator<'s> {
                             self.error(
                                 sspan,
                                 format!("bad `start` `{s}`"),
-                                Some("write a local date-time, e.g. `\"2026-12-01T08:00\"`".into()),
+                                Some(format!(
+                                    "write a local date-time, e.g. `\"2026-12-01T08:00\"`; {}",
+                                    schedule_spec::YEAR_RANGE
+                                )),
                             );
                             return None;
                         }
@@ -1669,9 +1675,10 @@ impl<'s> Validator<'s> {
                         self.error(
                             span,
                             format!("bad `when` `{text}`"),
-                            Some(
-                                "write the local date and time, e.g. `\"2026-12-03T15:00\"`".into(),
-                            ),
+                            Some(format!(
+                                "write the local date and time, e.g. `\"2026-12-03T15:00\"`; {}",
+                                schedule_spec::YEAR_RANGE
+                            )),
                         );
                         None
                     }

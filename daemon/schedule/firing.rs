@@ -157,23 +157,52 @@ pub fn upcoming_of(
     until: DateTime<Utc>,
     limit: usize,
 ) -> Vec<Firing> {
-    let firing = |item: usize, (at, purpose)| Reverse(Firing { at, item, purpose });
-    let mut heap: BinaryHeap<_> = items
-        .iter()
-        .enumerate()
-        .filter_map(|(i, item)| next_after(item, from).map(|n| firing(i, n)))
-        .collect();
-    let mut out = Vec::new();
-    while let Some(Reverse(f)) = heap.pop() {
-        if f.at > until || out.len() >= limit {
-            break;
-        }
-        if let Some(next) = next_after(items[f.item], f.at) {
-            heap.push(firing(f.item, next));
-        }
-        out.push(f);
+    Upcoming::new(items, from)
+        .take_while(|f| f.at <= until)
+        .take(limit)
+        .collect()
+}
+
+/// Every firing after an instant, in time order (ties by item order), computed lazily:
+/// memory stays one entry per item however far it is followed.
+pub struct Upcoming<'a> {
+    items: &'a [&'a Item],
+    heap: BinaryHeap<Reverse<Firing>>,
+}
+
+impl<'a> Upcoming<'a> {
+    pub fn new(items: &'a [&'a Item], from: DateTime<Utc>) -> Self {
+        let heap = items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| {
+                next_after(item, from).map(|(at, purpose)| {
+                    Reverse(Firing {
+                        at,
+                        item: i,
+                        purpose,
+                    })
+                })
+            })
+            .collect();
+        Self { items, heap }
     }
-    out
+}
+
+impl Iterator for Upcoming<'_> {
+    type Item = Firing;
+
+    fn next(&mut self) -> Option<Firing> {
+        let Reverse(f) = self.heap.pop()?;
+        if let Some((at, purpose)) = next_after(self.items[f.item], f.at) {
+            self.heap.push(Reverse(Firing {
+                at,
+                item: f.item,
+                purpose,
+            }));
+        }
+        Some(f)
+    }
 }
 
 #[cfg(test)]

@@ -6,5 +6,5 @@
 mod firing;
 mod quiet;
 
-pub use firing::{Firing, Purpose, next_after, upcoming, upcoming_of};
+pub use firing::{Firing, Purpose, Upcoming, next_after, upcoming, upcoming_of};
 pub use quiet::{DeliveryTime, delivery_times, item_delivery_times};
