@@ -108,6 +108,7 @@ pub fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         &prepared.plugin,
         &message,
         &prepared.settings,
+        &tokio::sync::Semaphore::new(1),
     ));
     let _ = out.flush();
     match outcome {

@@ -3,11 +3,11 @@
 //! (sent, retry later, fall back to the next channel, dead letter). It must not own timers
 //! or signals; the runtime hands it deliveries and reads the ledger.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Duration, Utc};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{error, info, warn};
 
 use super::channel::ChannelSet;
@@ -19,12 +19,14 @@ use crate::plan::{Kind, Plan, SELF_ID};
 use crate::plugin::host::Host;
 use crate::plugin::{Outcome, Registry};
 use crate::schedule::{Firing, Purpose, item_delivery_times};
-use crate::store::{Delivery, Ledger, NewDelivery, StoreError};
+use crate::store::{Delivery, Fence, Ledger, NewDelivery, StoreError};
 
 /// Deliveries more than this late (after quiet hours) say so in their text.
 const LATE_AFTER: Duration = Duration::minutes(10);
 /// Concurrent requests per channel unless the channel sets `concurrency`.
 const DEFAULT_CONCURRENCY: usize = 16;
+/// Script calls of one channel running at once on the blocking pool.
+const SCRIPT_SLOTS: usize = 2;
 
 /// What the dispatcher works from; swapped whole on reload.
 pub struct Snapshot {
@@ -39,7 +41,33 @@ pub struct Dispatcher {
     ledger: Arc<dyn Ledger>,
     host: Host,
     snapshot: RwLock<Arc<Snapshot>>,
-    limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+    limits: Mutex<HashMap<String, Limits>>,
+    /// Claims being worked on now, whose leases the runtime renews.
+    in_flight: Arc<Mutex<HashSet<Fence>>>,
+}
+
+/// One channel's slots: deliveries in flight, and script calls at once.
+#[derive(Clone)]
+struct Limits {
+    sends: Arc<Semaphore>,
+    scripts: Arc<Semaphore>,
+}
+
+/// Removes a claim from the in-flight set however its task ends.
+/// Keyed by the claim, not the delivery: a newer claim of the same delivery (after a
+/// takeover) stays held when the older one's task ends.
+struct Held {
+    in_flight: Arc<Mutex<HashSet<Fence>>>,
+    fence: Fence,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.fence);
+    }
 }
 
 impl Dispatcher {
@@ -49,6 +77,7 @@ impl Dispatcher {
             host,
             snapshot: RwLock::new(snapshot),
             limits: Mutex::new(HashMap::new()),
+            in_flight: Arc::new(Mutex::new(HashSet::new())),
         }
     }
 
@@ -59,52 +88,112 @@ impl Dispatcher {
             .clone()
     }
 
+    /// Swaps in a reloaded plan. Channels keep their slots (deliveries in flight hold
+    /// them); a changed `concurrency` applies to channels first used after the reload.
     pub fn replace(&self, snapshot: Arc<Snapshot>) {
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = snapshot;
-        self.limits
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
     }
 
-    fn limit(&self, channel: &str, settings: &rhai::Map) -> Arc<Semaphore> {
+    fn limits(&self, channel: &str) -> Limits {
         let mut limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
         limits
             .entry(channel.to_string())
             .or_insert_with(|| {
-                let n = settings
-                    .get("concurrency")
+                let n = self
+                    .snapshot()
+                    .channels
+                    .channels
+                    .get(channel)
+                    .and_then(|c| c.settings.get("concurrency"))
                     .and_then(|v| v.as_int().ok())
                     .map(|n| n.clamp(1, 256) as usize)
                     .unwrap_or(DEFAULT_CONCURRENCY);
-                Arc::new(Semaphore::new(n))
+                Limits {
+                    sends: Arc::new(Semaphore::new(n)),
+                    scripts: Arc::new(Semaphore::new(SCRIPT_SLOTS)),
+                }
             })
             .clone()
     }
 
+    /// A free send slot on this channel, if there is one: a delivery is claimed only
+    /// with a slot in hand, so nothing waits for a slot under a lease.
+    pub fn try_reserve(&self, channel: &str) -> Option<OwnedSemaphorePermit> {
+        self.limits(channel).sends.try_acquire_owned().ok()
+    }
+
+    /// Channels with no free send slot now.
+    pub fn full_channels(&self) -> Vec<String> {
+        self.limits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, l)| l.sends.available_permits() == 0)
+            .map(|(c, _)| c.clone())
+            .collect()
+    }
+
+    /// The claims being worked on now.
+    pub fn held(&self) -> Vec<Fence> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Records an outcome under the delivery's fence; a fence that no longer holds means
+    /// the lease was taken over, and the outcome is left to the claim that holds it now.
+    fn fenced(&self, d: &Delivery, recorded: Result<bool, StoreError>) -> Result<(), StoreError> {
+        if !recorded? {
+            warn!(delivery = %d.id, item = %d.item, channel = %d.channel, "This claim's lease was taken over; its outcome is not recorded (the delivery is handled under its newer claim).");
+        }
+        Ok(())
+    }
+
     /// Performs one claimed delivery and records its outcome. Ledger failures are returned
     /// (the runtime treats them as fatal: a restart's catch-up recovers).
-    pub async fn deliver(&self, d: Delivery) -> Result<(), StoreError> {
+    pub async fn deliver(&self, d: Delivery, slot: OwnedSemaphorePermit) -> Result<(), StoreError> {
+        let fence = d.fence();
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(fence.clone());
+        let _held = Held {
+            in_flight: self.in_flight.clone(),
+            fence: fence.clone(),
+        };
+        let result = self.perform(&d, &fence).await;
+        drop(slot);
+        result
+    }
+
+    async fn perform(&self, d: &Delivery, fence: &Fence) -> Result<(), StoreError> {
+        let d = d.clone();
         let snap = self.snapshot();
         let plan = &snap.plan;
         let Some(item) = plan.item(&d.item) else {
             info!(delivery = %d.id, item = %d.item, "Delivery cancelled: its item is no longer in the plan.");
-            return self.ledger.cancel(&d.id, "item no longer in the plan");
+            return self.fenced(&d, self.ledger.cancel(fence, "item no longer in the plan"));
         };
         let Some(recipient) = plan.recipient(&d.recipient) else {
             info!(delivery = %d.id, item = %d.item, "Delivery cancelled: its recipient is no longer in the plan.");
-            return self.ledger.cancel(&d.id, "recipient no longer in the plan");
+            return self.fenced(
+                &d,
+                self.ledger.cancel(fence, "recipient no longer in the plan"),
+            );
         };
         if plan.never_contact.contains(&recipient.id) {
             warn!(delivery = %d.id, item = %d.item, recipient = %d.recipient, "Delivery cancelled: the contact is on `never_contact`.");
-            return self.ledger.cancel(&d.id, "contact is on never_contact");
+            return self.fenced(&d, self.ledger.cancel(fence, "contact is on never_contact"));
         }
         if recipient.id != SELF_ID && recipient.consent.is_none() {
             warn!(delivery = %d.id, item = %d.item, recipient = %d.recipient, "Delivery cancelled: the contact has no consent in the plan.");
-            return self.ledger.cancel(&d.id, "contact has not consented");
+            return self.fenced(&d, self.ledger.cancel(fence, "contact has not consented"));
         }
         let Some(purpose) = parse_purpose(&d.purpose) else {
-            return self.ledger.cancel(&d.id, "unknown purpose");
+            return self.fenced(&d, self.ledger.cancel(fence, "unknown purpose"));
         };
         let now = Utc::now();
         let Some(channel) = snap.channels.channels.get(&d.channel) else {
@@ -150,10 +239,7 @@ impl Dispatcher {
                 message.text
             );
         }
-        let permit = self
-            .limit(&channel.id, &channel.settings)
-            .acquire_owned()
-            .await;
+        let gate = self.limits(&channel.id).scripts;
         let outcome = self
             .host
             .deliver(
@@ -161,20 +247,22 @@ impl Dispatcher {
                 &channel.plugin,
                 &message,
                 &channel.settings,
+                &gate,
             )
             .await;
-        drop(permit);
         let now = Utc::now();
         match outcome {
             Outcome::Sent { gateway_id } => {
-                self.ledger.mark_sent(&d.id, gateway_id.as_deref(), now)?;
+                if !self.ledger.mark_sent(fence, gateway_id.as_deref(), now)? {
+                    return self.fenced(&d, Ok(false));
+                }
                 let latency_ms = (now - planned).num_milliseconds();
                 info!(delivery = %d.id, item = %d.item, channel = %d.channel, recipient = %d.recipient, latency_ms, "Delivered.");
                 Ok(())
             }
             Outcome::Skipped => {
                 info!(delivery = %d.id, item = %d.item, channel = %d.channel, "The plugin skipped this delivery.");
-                self.ledger.cancel(&d.id, "skipped by the plugin")
+                self.fenced(&d, self.ledger.cancel(fence, "skipped by the plugin"))
             }
             Outcome::Retry { after, reason } => {
                 let policy = RetryPolicy::for_settings(&channel.settings);
@@ -190,7 +278,7 @@ impl Dispatcher {
                 {
                     Some(at) => {
                         warn!(delivery = %d.id, item = %d.item, channel = %d.channel, attempt = attempts, next_attempt = %at.to_rfc3339(), error = %reason, "Delivery failed; will retry.");
-                        self.ledger.mark_retry(&d.id, at, &reason)
+                        self.fenced(&d, self.ledger.mark_retry(fence, at, &reason))
                     }
                     None => self.fail_over(
                         plan,
@@ -227,11 +315,11 @@ impl Dispatcher {
                     late: d.late,
                 };
                 warn!(delivery = %d.id, item = %d.item, channel = %d.channel, next_channel = %channel, error = %reason, "Delivery failed on this channel; trying the next one.");
-                self.ledger.fail_over(&d.id, reason, Some(&nd))
+                self.fenced(d, self.ledger.fail_over(&d.fence(), reason, Some(&nd)))
             }
             None => {
                 error!(delivery = %d.id, item = %d.item, channel = %d.channel, recipient = %d.recipient, error = %reason, "Delivery failed on every channel; dead-lettered.");
-                self.ledger.fail_over(&d.id, reason, None)
+                self.fenced(d, self.ledger.fail_over(&d.fence(), reason, None))
             }
         }
     }

@@ -110,6 +110,16 @@ pub fn is_loopback(host: &str) -> bool {
             .unwrap_or(false)
 }
 
+/// Runs a script call on tokio's blocking pool once `gate` has a slot; `None` if the call
+/// could not run or did not return (the sandbox already turns engine panics into errors).
+async fn off_thread<T: Send + 'static>(
+    gate: &tokio::sync::Semaphore,
+    call: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let _slot = gate.acquire().await.ok()?;
+    tokio::task::spawn_blocking(call).await.ok()
+}
+
 fn permanent(reason: impl Into<String>) -> Outcome {
     Outcome::Permanent {
         reason: reason.into(),
@@ -140,17 +150,30 @@ impl Host {
     }
 
     /// Asks the plugin what to send and performs it. Plugin errors are permanent for this
-    /// channel (a broken script won't fix itself by retrying).
+    /// channel (a broken script won't fix itself by retrying). Script calls run on the
+    /// blocking pool, at most as many at once per channel as `gate` allows, so a slow
+    /// plugin can't stall the timer, other channels or the answer server.
     pub async fn deliver(
         &self,
-        sandbox: &Sandbox,
-        plugin: &Plugin,
+        sandbox: &Arc<Sandbox>,
+        plugin: &Arc<Plugin>,
         message: &Message,
         settings: &Map,
+        gate: &tokio::sync::Semaphore,
     ) -> Outcome {
-        let request = match plugin.send(sandbox, message, settings) {
-            Ok(r) => r,
-            Err(e) => return permanent(format!("plugin error: {e}")),
+        let request = {
+            let (sb, p, m, s) = (
+                sandbox.clone(),
+                plugin.clone(),
+                message.clone(),
+                settings.clone(),
+            );
+            off_thread(gate, move || p.send(&sb, &m, &s)).await
+        };
+        let request = match request {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => return permanent(format!("plugin error: {e}")),
+            None => return permanent("plugin error: the script call was abandoned"),
         };
         match request {
             Request::Skip => Outcome::Skipped,
@@ -164,10 +187,20 @@ impl Host {
             }
             Request::Email(mail) => self.email(mail, message, settings).await,
             Request::Http(req) => match self.http(req, settings).await {
-                Ok(response) => match plugin.classify(sandbox, &response, message, settings) {
-                    Ok(o) => o,
-                    Err(e) => permanent(format!("plugin error in on_response: {e}")),
-                },
+                Ok(response) if !plugin.classifies() => response.default_outcome(),
+                Ok(response) => {
+                    let (sb, p, m, s) = (
+                        sandbox.clone(),
+                        plugin.clone(),
+                        message.clone(),
+                        settings.clone(),
+                    );
+                    match off_thread(gate, move || p.classify(&sb, &response, &m, &s)).await {
+                        Some(Ok(o)) => o,
+                        Some(Err(e)) => permanent(format!("plugin error in on_response: {e}")),
+                        None => permanent("plugin error in on_response: the call was abandoned"),
+                    }
+                }
                 Err(outcome) => outcome,
             },
         }

@@ -235,6 +235,11 @@ impl Plugin {
         })
     }
 
+    /// Whether the plugin classifies responses itself (`fn on_response`).
+    pub fn classifies(&self) -> bool {
+        self.has_on_response
+    }
+
     /// Classifies an HTTP response with the plugin's `on_response`, or the default rule.
     pub fn classify(
         &self,

@@ -32,10 +32,23 @@ use scheduler::{HeapScheduler, Scheduler};
 /// The longest single sleep: the loop re-reads the wall clock at least this often, so a
 /// suspend/resume or an NTP step can't make it oversleep a firing by more than this.
 const MAX_SLEEP: Duration = Duration::from_secs(15);
-/// A claimed delivery comes back if its outcome isn't recorded within this long.
+/// A claimed delivery comes back if its lease is neither renewed nor ended by an outcome
+/// within this long. The daemon renews the leases it holds every third of this.
 const LEASE: chrono::Duration = chrono::Duration::minutes(5);
-/// Deliveries claimed from the ledger per pass.
-const CLAIM_BATCH: usize = 512;
+/// Test-only knob: the lease in seconds (so that the suite can watch a lease end without
+/// waiting five minutes). Not for production use.
+/// Nag and escalation steps taken per pass.
+const WATCH_BATCH: usize = 512;
+const LEASE_ENV: &str = "KITHD_TEST_LEASE_SECS";
+
+fn lease() -> chrono::Duration {
+    std::env::var(LEASE_ENV)
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|s| (1..=3600).contains(s))
+        .map(chrono::Duration::seconds)
+        .unwrap_or(LEASE)
+}
 
 pub struct Options {
     pub plan: PathBuf,
@@ -72,6 +85,7 @@ struct Daemon {
     last_status: String,
     /// Woken by the answer server after an answer (an all-clear may be due now).
     wake: Arc<tokio::sync::Notify>,
+    lease: chrono::Duration,
 }
 
 fn store_exit(e: &StoreError) -> u8 {
@@ -177,6 +191,7 @@ impl Daemon {
             notifier: Notifier::from_env(),
             last_status: String::new(),
             wake,
+            lease: lease(),
         };
         let status = daemon.status_text();
         daemon.notifier.ready(&status);
@@ -257,7 +272,7 @@ impl Daemon {
             self.scheduler.advance(&due);
         }
         // Nag and escalation steps whose time has come (an answer cancels them).
-        let watches = self.ledger.due_watches(now, CLAIM_BATCH)?;
+        let watches = self.ledger.due_watches(now, WATCH_BATCH)?;
         if !watches.is_empty() {
             let snap = self.dispatcher.snapshot();
             for w in watches {
@@ -287,16 +302,47 @@ impl Daemon {
                 }
             }
         }
-        loop {
-            let claimed = self.ledger.claim_due(now, CLAIM_BATCH, now + LEASE)?;
-            let n = claimed.len();
-            for d in claimed {
-                let dispatcher = self.dispatcher.clone();
-                self.tasks.spawn(async move { dispatcher.deliver(d).await });
-            }
-            if n < CLAIM_BATCH {
-                break;
-            }
+        // Claim only what can be sent now: each claimed delivery takes a free slot on its
+        // channel with it, so none waits for a slot while its lease runs.
+        let mut slots = std::collections::HashMap::new();
+        let dispatcher = self.dispatcher.clone();
+        let claimed = self
+            .ledger
+            .claim_due(
+                now,
+                now + self.lease,
+                &mut |d| match dispatcher.try_reserve(&d.channel) {
+                    Some(slot) => {
+                        slots.insert(d.id.clone(), slot);
+                        true
+                    }
+                    None => false,
+                },
+            )?;
+        for d in claimed {
+            let Some(slot) = slots.remove(&d.id) else {
+                continue;
+            };
+            let dispatcher = self.dispatcher.clone();
+            self.tasks
+                .spawn(async move { dispatcher.deliver(d, slot).await });
+        }
+        Ok(())
+    }
+
+    /// Extends the leases of the deliveries in flight.
+    fn renew_leases(&self) -> Result<(), StoreError> {
+        let held = self.dispatcher.held();
+        if held.is_empty() {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let lost = self.ledger.renew(&held, now, now + self.lease)?;
+        if !lost.is_empty() {
+            warn!(
+                deliveries = lost.len(),
+                "Leases ended before they could be renewed (was kithd stalled?); those deliveries are claimed again."
+            );
         }
         Ok(())
     }
@@ -305,7 +351,11 @@ impl Daemon {
         let now = self.clock.now();
         let next = [
             self.scheduler.next_due(),
-            self.ledger.next_due().ok().flatten(),
+            // A channel with no free slot waits for a delivery to finish, not for a time.
+            self.ledger
+                .next_due(&self.dispatcher.full_channels())
+                .ok()
+                .flatten(),
             self.ledger.next_watch_due().ok().flatten(),
         ]
         .into_iter()
@@ -333,6 +383,11 @@ impl Daemon {
         let watchdog_every = self.notifier.watchdog_interval();
         let mut watchdog =
             tokio::time::interval(watchdog_every.unwrap_or(Duration::from_secs(3600)));
+        let renew_every = (self.lease / 3)
+            .to_std()
+            .unwrap_or(Duration::from_secs(100));
+        let mut renew = tokio::time::interval(renew_every.max(Duration::from_millis(200)));
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if let Err(e) = self.tick() {
                 // Nothing is lost: the next start catches up from the last recorded firing.
@@ -354,6 +409,13 @@ impl Daemon {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
                 _ = watchdog.tick(), if watchdog_every.is_some() => self.notifier.watchdog(),
+                _ = renew.tick() => {
+                    if let Err(e) = self.renew_leases() {
+                        error!(error = %e, "The delivery ledger failed; stopping so that a restart can recover.");
+                        self.shutdown().await;
+                        return exit::IOERR;
+                    }
+                }
                 Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
                     // Collect every delivery that has finished, so a burst of completions
                     // costs one pass of the loop (and its ledger queries), not one each.

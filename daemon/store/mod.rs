@@ -167,6 +167,28 @@ pub struct Delivery {
     pub gateway_id: Option<String>,
     pub updated: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// The fencing token of the latest claim: it grows by one with every claim.
+    #[serde(skip)]
+    pub claim: i64,
+}
+
+impl Delivery {
+    /// The fence that must still hold for this claim's outcome to be recorded.
+    pub fn fence(&self) -> Fence {
+        Fence {
+            id: self.id.clone(),
+            claim: self.claim,
+        }
+    }
+}
+
+/// One claim of a delivery: its id and the claim's fencing token. An outcome is recorded
+/// only while the delivery is pending under this very claim, so an owner whose lease ran
+/// out and was taken over can't complete (or fail) what the new owner now holds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Fence {
+    pub id: String,
+    pub claim: i64,
 }
 
 fn ser_state<S: serde::Serializer>(s: &State, ser: S) -> Result<S::Ok, S::Error> {
@@ -230,36 +252,56 @@ pub trait Ledger: Send + Sync {
     fn record_missed(&self, firing: &NewFiring) -> Result<(), StoreError>;
     /// The latest recorded firing instant per item (the catch-up cursor).
     fn last_scheduled(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError>;
-    /// Claims pending deliveries due at or before `now`, oldest first: each is leased until
-    /// `lease_until` (its due time moves there), so it is not handed out twice. A
-    /// delivery whose outcome is never recorded comes back when the lease ends.
+    /// Claims pending deliveries due at or before `now`, oldest first, but only those
+    /// `admit` takes: it is asked once per delivery and says `false` when the delivery's
+    /// channel has no free slot, so nothing waits under a lease for a slot (the rest of
+    /// that channel's deliveries stay unclaimed). Each claimed delivery is leased until
+    /// `lease_until` (its due time moves there) with a new fencing token; one whose lease
+    /// ends without an outcome or a renewal comes back.
     fn claim_due(
         &self,
         now: DateTime<Utc>,
-        limit: usize,
         lease_until: DateTime<Utc>,
+        admit: &mut dyn FnMut(&Delivery) -> bool,
     ) -> Result<Vec<Delivery>, StoreError>;
+    /// Extends the leases still held under these fences to `lease_until`; a lease that has
+    /// already ended (at `now`) is not renewed, since another claim may take it. Returns
+    /// the fences that were not renewed.
+    fn renew(
+        &self,
+        held: &[Fence],
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Fence>, StoreError>;
     /// At start: every claim left by a previous run (in flight at a crash) is due now.
     fn release_claims(&self, now: DateTime<Utc>) -> Result<usize, StoreError>;
-    /// The earliest due time of any pending delivery.
-    fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// The earliest due time of any pending delivery, leaving out the channels named
+    /// (those with no free slot: their deliveries wait for a slot, not for a time).
+    fn next_due(&self, except_channels: &[String]) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// The outcome-recording calls below return `false`, changing nothing, when the fence
+    /// no longer holds (the lease was taken over, or the delivery is no longer pending).
     fn mark_sent(
         &self,
-        id: &str,
+        fence: &Fence,
         gateway_id: Option<&str>,
         at: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
     /// Schedules another attempt on the same channel.
-    fn mark_retry(&self, id: &str, due: DateTime<Utc>, error: &str) -> Result<(), StoreError>;
+    fn mark_retry(
+        &self,
+        fence: &Fence,
+        due: DateTime<Utc>,
+        error: &str,
+    ) -> Result<bool, StoreError>;
     /// Marks the delivery failed on its channel and, in the same transaction, records the
     /// delivery on the next channel, or dead-letters it when there is none.
     fn fail_over(
         &self,
-        id: &str,
+        fence: &Fence,
         error: &str,
         next: Option<&NewDelivery>,
-    ) -> Result<(), StoreError>;
-    fn cancel(&self, id: &str, reason: &str) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
+    fn cancel(&self, fence: &Fence, reason: &str) -> Result<bool, StoreError>;
     /// Deliveries in a state, newest first.
     fn in_state(&self, state: State, limit: usize) -> Result<Vec<Delivery>, StoreError>;
     fn history(&self, filter: &HistoryFilter) -> Result<Vec<Delivery>, StoreError>;

@@ -63,6 +63,8 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX watches_pending ON watches (state, due);
     CREATE TABLE used_tokens (nonce TEXT PRIMARY KEY, used INTEGER NOT NULL);",
+    // 2 → 3: fencing tokens for claims.
+    "ALTER TABLE deliveries ADD COLUMN claim INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

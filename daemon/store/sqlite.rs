@@ -13,8 +13,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use super::schema::{MIGRATIONS, VERSION};
 use super::{
-    AnswerResult, Delivery, HistoryFilter, JournalEntry, Ledger, Missed, NewDelivery, NewFiring,
-    OpenFiring, State, StoreError, Watch,
+    AnswerResult, Delivery, Fence, HistoryFilter, JournalEntry, Ledger, Missed, NewDelivery,
+    NewFiring, OpenFiring, State, StoreError, Watch,
 };
 
 const DB_FILE: &str = "kithd.db";
@@ -38,7 +38,11 @@ fn now_ms() -> i64 {
     ms(Utc::now())
 }
 
-const DELIVERY_COLUMNS: &str = "id, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, attempts, late, last_error, gateway_id, updated, sent_at";
+const DELIVERY_COLUMNS: &str = "id, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, attempts, late, last_error, gateway_id, updated, sent_at, claim";
+/// Due deliveries read per claiming query.
+const CLAIM_PAGE: usize = 512;
+/// The condition under which a claim's outcome may still be recorded.
+const FENCED: &str = "id = ?1 AND claim = ?2 AND state = 'pending'";
 
 fn delivery(row: &Row) -> rusqlite::Result<Delivery> {
     let state: String = row.get(8)?;
@@ -59,6 +63,7 @@ fn delivery(row: &Row) -> rusqlite::Result<Delivery> {
         gateway_id: row.get(13)?,
         updated: from_ms(row.get(14)?),
         sent_at: row.get::<_, Option<i64>>(15)?.map(from_ms),
+        claim: row.get(16)?,
     })
 }
 
@@ -321,27 +326,82 @@ impl Ledger for SqliteLedger {
     fn claim_due(
         &self,
         now: DateTime<Utc>,
-        limit: usize,
         lease_until: DateTime<Utc>,
+        admit: &mut dyn FnMut(&Delivery) -> bool,
     ) -> Result<Vec<Delivery>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let rows: Vec<Delivery> = {
-            let mut stmt = tx.prepare_cached(&format!(
-                "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'pending' AND due <= ?1 ORDER BY due, id LIMIT ?2"
-            ))?;
-            let rows = stmt.query_map(params![ms(now), limit as i64], delivery)?;
-            rows.collect::<Result<_, _>>()?
-        };
-        {
-            let mut claim =
-                tx.prepare_cached("UPDATE deliveries SET due = ?2, claimed = 1 WHERE id = ?1")?;
-            for d in &rows {
+        let mut claimed = Vec::new();
+        // Channels without a free slot are left out of later pages, so a long backlog on
+        // one channel can't hide the due deliveries of another. Every row read is either
+        // claimed or fills its channel, so this ends.
+        let mut full: Vec<String> = Vec::new();
+        loop {
+            let placeholders = (0..full.len())
+                .map(|i| format!("?{}", i + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'pending' AND due <= ?1 AND channel NOT IN ({placeholders}) ORDER BY due, id LIMIT ?2"
+            );
+            let rows: Vec<Delivery> = {
+                let mut stmt = tx.prepare(&sql)?;
+                let mut args: Vec<&dyn rusqlite::ToSql> = Vec::new();
+                let (now_ms, page) = (ms(now), CLAIM_PAGE as i64);
+                args.push(&now_ms);
+                args.push(&page);
+                for c in &full {
+                    args.push(c);
+                }
+                let rows = stmt.query_map(args.as_slice(), delivery)?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let read = rows.len();
+            let mut claim = tx.prepare_cached(
+                "UPDATE deliveries SET due = ?2, claimed = 1, claim = claim + 1 WHERE id = ?1",
+            )?;
+            for mut d in rows {
+                if full.contains(&d.channel) {
+                    continue;
+                }
+                if !admit(&d) {
+                    full.push(d.channel.clone());
+                    continue;
+                }
                 claim.execute(params![d.id, ms(lease_until)])?;
+                d.claim += 1;
+                d.due = lease_until;
+                claimed.push(d);
+            }
+            if read < CLAIM_PAGE {
+                break;
             }
         }
         tx.commit()?;
-        Ok(rows)
+        Ok(claimed)
+    }
+
+    fn renew(
+        &self,
+        held: &[Fence],
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Fence>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut lost = Vec::new();
+        {
+            let mut stmt = tx.prepare_cached(&format!(
+                "UPDATE deliveries SET due = ?3 WHERE {FENCED} AND claimed = 1 AND due > ?4"
+            ))?;
+            for f in held {
+                if stmt.execute(params![f.id, f.claim, ms(lease_until), ms(now)])? == 0 {
+                    lost.push(f.clone());
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(lost)
     }
 
     fn release_claims(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
@@ -351,14 +411,17 @@ impl Ledger for SqliteLedger {
         )?)
     }
 
-    fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let v: Option<i64> = self
-            .conn()
-            .query_row(
-                "SELECT MIN(due) FROM deliveries WHERE state = 'pending'",
-                [],
-                |r| r.get(0),
-            )
+    fn next_due(&self, except_channels: &[String]) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let placeholders = (0..except_channels.len())
+            .map(|i| format!("?{}", i + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT MIN(due) FROM deliveries WHERE state = 'pending' AND channel NOT IN ({placeholders})"
+        ))?;
+        let v: Option<i64> = stmt
+            .query_row(rusqlite::params_from_iter(except_channels), |r| r.get(0))
             .optional()?
             .flatten();
         Ok(v.map(from_ms))
@@ -366,57 +429,65 @@ impl Ledger for SqliteLedger {
 
     fn mark_sent(
         &self,
-        id: &str,
+        fence: &Fence,
         gateway_id: Option<&str>,
         at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, gateway_id = ?2, sent_at = ?3, updated = ?3, claimed = 0 WHERE id = ?1",
-            params![id, gateway_id, ms(at)],
+    ) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            &format!("UPDATE deliveries SET state = 'sent', attempts = attempts + 1, gateway_id = ?3, sent_at = ?4, updated = ?4, claimed = 0 WHERE {FENCED}"),
+            params![fence.id, fence.claim, gateway_id, ms(at)],
         )?;
-        Ok(())
+        Ok(n == 1)
     }
 
-    fn mark_retry(&self, id: &str, due: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE deliveries SET attempts = attempts + 1, due = ?2, last_error = ?3, updated = ?4, claimed = 0 WHERE id = ?1",
-            params![id, ms(due), error, now_ms()],
+    fn mark_retry(
+        &self,
+        fence: &Fence,
+        due: DateTime<Utc>,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            &format!("UPDATE deliveries SET attempts = attempts + 1, due = ?3, last_error = ?4, updated = ?5, claimed = 0 WHERE {FENCED}"),
+            params![fence.id, fence.claim, ms(due), error, now_ms()],
         )?;
-        Ok(())
+        Ok(n == 1)
     }
 
     fn fail_over(
         &self,
-        id: &str,
+        fence: &Fence,
         error: &str,
         next: Option<&NewDelivery>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let now = now_ms();
         let state = if next.is_some() { "failed" } else { "dead" };
-        tx.execute(
-            "UPDATE deliveries SET state = ?2, attempts = attempts + 1, last_error = ?3, updated = ?4, claimed = 0 WHERE id = ?1",
-            params![id, state, error, now],
+        let n = tx.execute(
+            &format!("UPDATE deliveries SET state = ?3, attempts = attempts + 1, last_error = ?4, updated = ?5, claimed = 0 WHERE {FENCED}"),
+            params![fence.id, fence.claim, state, error, now],
         )?;
+        if n == 0 {
+            return Ok(false);
+        }
         if let Some(n) = next {
             tx.execute(
                 "INSERT INTO deliveries (id, firing, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, late, created, updated)
                  SELECT ?2, firing, item, kind, purpose, scheduled, ?3, ?4, ?5, 'pending', ?6, late, ?7, ?7 FROM deliveries WHERE id = ?1
                  ON CONFLICT (id) DO NOTHING",
-                params![id, n.id, n.recipient, n.channel, n.channel_index, ms(n.due), now],
+                params![fence.id, n.id, n.recipient, n.channel, n.channel_index, ms(n.due), now],
             )?;
         }
         tx.commit()?;
-        Ok(())
+        Ok(true)
     }
 
-    fn cancel(&self, id: &str, reason: &str) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE deliveries SET state = 'cancelled', last_error = ?2, updated = ?3, claimed = 0 WHERE id = ?1 AND state = 'pending'",
-            params![id, reason, now_ms()],
+    fn cancel(&self, fence: &Fence, reason: &str) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            &format!("UPDATE deliveries SET state = 'cancelled', last_error = ?3, updated = ?4, claimed = 0 WHERE {FENCED}"),
+            params![fence.id, fence.claim, reason, now_ms()],
         )?;
-        Ok(())
+        Ok(n == 1)
     }
 
     fn in_state(&self, state: State, limit: usize) -> Result<Vec<Delivery>, StoreError> {
@@ -751,6 +822,72 @@ mod tests {
     }
 
     #[test]
+    fn a_lease_taken_over_fences_out_its_old_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = SqliteLedger::open(dir.path()).unwrap();
+        let t0: DateTime<Utc> = "2026-12-01T08:00:00Z".parse().unwrap();
+        let secs = |s| t0 + chrono::Duration::seconds(s);
+        let batch = vec![(
+            firing("2026-12-01T08:00:00Z"),
+            vec![delivery("d1", "sms", 0, "2026-12-01T08:00:00Z")],
+        )];
+        l.record_firings(&batch).unwrap();
+        let all = &mut |_: &Delivery| true;
+        let old = l.claim_due(t0, secs(2), all).unwrap().remove(0);
+        // Renewed while held: not claimable at t0+3 s.
+        assert!(
+            l.renew(&[old.fence()], secs(1), secs(4))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(l.claim_due(secs(3), secs(5), all).unwrap().is_empty());
+        // Not renewed in time (the owner stalled): the lease ends and is taken over.
+        assert_eq!(
+            l.renew(&[old.fence()], secs(5), secs(8)).unwrap(),
+            vec![old.fence()]
+        );
+        let new = l.claim_due(secs(5), secs(7), all).unwrap().remove(0);
+        assert!(!l.mark_sent(&old.fence(), Some("old"), secs(6)).unwrap());
+        assert!(!l.mark_retry(&old.fence(), secs(9), "x").unwrap());
+        assert!(!l.fail_over(&old.fence(), "x", None).unwrap());
+        assert!(!l.cancel(&old.fence(), "x").unwrap());
+        assert_eq!(l.in_state(State::Pending, 10).unwrap().len(), 1, "not lost");
+        assert!(l.mark_sent(&new.fence(), Some("new"), secs(6)).unwrap());
+        let sent = l.in_state(State::Sent, 10).unwrap();
+        assert_eq!(
+            (sent.len(), sent[0].gateway_id.as_deref(), sent[0].attempts),
+            (1, Some("new"), 1)
+        );
+    }
+
+    #[test]
+    fn a_full_channel_is_not_claimed_and_does_not_hide_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = SqliteLedger::open(dir.path()).unwrap();
+        let mut deliveries: Vec<NewDelivery> = (0..1200)
+            .map(|i| delivery(&format!("slow{i:04}"), "slow", 0, "2026-12-01T08:00:00Z"))
+            .collect();
+        deliveries.push(delivery("fast", "fast", 0, "2026-12-01T08:00:01Z"));
+        l.record_firings(&[(firing("2026-12-01T08:00:00Z"), deliveries)])
+            .unwrap();
+        let now: DateTime<Utc> = "2026-12-01T08:00:02Z".parse().unwrap();
+        let lease = now + chrono::Duration::minutes(5);
+        let mut slots = 1;
+        let claimed = l
+            .claim_due(now, lease, &mut |d| {
+                if d.channel == "fast" {
+                    return true;
+                }
+                slots -= 1;
+                slots >= 0
+            })
+            .unwrap();
+        let ids: Vec<&str> = claimed.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["slow0000", "fast"]);
+        assert_eq!(l.in_state(State::Pending, 2000).unwrap().len(), 1201);
+    }
+
+    #[test]
     fn records_idempotently_and_walks_the_states() {
         let dir = tempfile::tempdir().unwrap();
         let l = SqliteLedger::open(dir.path()).unwrap();
@@ -770,36 +907,53 @@ mod tests {
         );
         let now: DateTime<Utc> = "2026-12-01T08:00:01Z".parse().unwrap();
         let lease: DateTime<Utc> = "2026-12-01T08:05:00Z".parse().unwrap();
-        assert_eq!(l.claim_due(now, 10, lease).unwrap().len(), 1);
+        let all = &mut |_: &Delivery| true;
+        let first = l.claim_due(now, lease, all).unwrap();
+        assert_eq!(first.len(), 1);
         assert!(
-            l.claim_due(now, 10, lease).unwrap().is_empty(),
+            l.claim_due(now, lease, all).unwrap().is_empty(),
             "a claimed delivery is not handed out twice"
         );
         assert_eq!(l.release_claims(now).unwrap(), 1);
-        assert_eq!(
-            l.claim_due(now, 10, lease).unwrap().len(),
-            1,
-            "a crash's claims come back"
+        let again = l.claim_due(now, lease, all).unwrap();
+        assert_eq!(again.len(), 1, "a crash's claims come back");
+        assert_eq!(again[0].claim, first[0].claim + 1, "each claim fences anew");
+        assert!(
+            !l.mark_sent(&first[0].fence(), None, now).unwrap(),
+            "the crashed run's claim can't complete it"
         );
-        l.mark_retry("d1", "2026-12-01T08:01:00Z".parse().unwrap(), "HTTP 500")
-            .unwrap();
-        assert!(l.claim_due(now, 10, lease).unwrap().is_empty());
+        assert!(
+            l.mark_retry(
+                &again[0].fence(),
+                "2026-12-01T08:01:00Z".parse().unwrap(),
+                "HTTP 500"
+            )
+            .unwrap()
+        );
+        assert!(l.claim_due(now, lease, all).unwrap().is_empty());
         assert_eq!(
-            l.next_due().unwrap().unwrap().to_rfc3339(),
+            l.next_due(&[]).unwrap().unwrap().to_rfc3339(),
             "2026-12-01T08:01:00+00:00"
         );
+        assert_eq!(l.next_due(&["sms".into()]).unwrap(), None);
+        let later: DateTime<Utc> = "2026-12-01T08:01:30Z".parse().unwrap();
+        let retried = l.claim_due(later, lease, all).unwrap();
         let next = delivery("d2", "mail", 1, "2026-12-01T08:01:00Z");
-        l.fail_over("d1", "HTTP 400", Some(&next)).unwrap();
+        assert!(
+            l.fail_over(&retried[0].fence(), "HTTP 400", Some(&next))
+                .unwrap()
+        );
         let due = l
-            .claim_due("2026-12-01T08:02:00Z".parse().unwrap(), 10, lease)
+            .claim_due("2026-12-01T08:02:00Z".parse().unwrap(), lease, all)
             .unwrap();
         assert_eq!(
             (due.len(), due[0].id.as_str(), due[0].channel.as_str()),
             (1, "d2", "mail")
         );
-        l.fail_over("d2", "HTTP 401", None).unwrap();
+        assert!(l.fail_over(&due[0].fence(), "HTTP 401", None).unwrap());
         let dead = l.in_state(State::Dead, 10).unwrap();
         assert_eq!((dead.len(), dead[0].attempts), (1, 1));
+        assert_eq!(l.in_state(State::Failed, 10).unwrap()[0].attempts, 2);
         assert_eq!(l.last_errors().unwrap().len(), 2);
         assert_eq!(l.last_scheduled().unwrap()[0].0, "meds");
         // A second daemon on the same directory is refused; readers are fine.
@@ -869,10 +1023,10 @@ mod tests {
         );
         let lease = at + chrono::Duration::hours(9);
         for d in l
-            .claim_due(at + chrono::Duration::hours(3), 10, lease)
+            .claim_due(at + chrono::Duration::hours(3), lease, &mut |_| true)
             .unwrap()
         {
-            l.mark_sent(&d.id, None, at).unwrap();
+            assert!(l.mark_sent(&d.fence(), None, at).unwrap());
         }
         let open = l
             .open_firing(

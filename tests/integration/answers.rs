@@ -276,6 +276,9 @@ async fn a_restart_mid_escalation_neither_drops_nor_repeats_a_step() {
         "{}",
         d.logs()
     );
+    // Killed once Sam's alert is recorded as sent: a delivery still in flight at a crash
+    // is sent again by design (at least once), and that is not what this test is about.
+    d.wait_log("recipient=sam latency_ms", Duration::from_secs(5));
     d.kill9();
     let d = Daemon::start(dir.path(), &env());
     assert_eq!(

@@ -7,6 +7,7 @@ mod config_files;
 mod corpus;
 mod daemon;
 mod hostile;
+mod leases;
 mod ledger;
 mod plugins_http;
 mod preview_golden;
