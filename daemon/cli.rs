@@ -36,12 +36,15 @@ enum ReportFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Parse and validate a plan and its plugins (no network); exit 0 valid, 65 invalid, 66 unreadable.
+    /// Validate a plan exactly as `run` loads it: plugins, a dry run of each used channel and its secrets (no network); exit 0 valid, 65 invalid, 66 unreadable.
     Check {
         plan: PathBuf,
         /// Directory of `.rhai` plugins (overrides bundled ones of the same name).
         #[arg(long, value_name = "DIR")]
         plugins: Option<PathBuf>,
+        /// Don't check that the plan's secrets are available (checking a plan on another machine).
+        #[arg(long)]
+        offline: bool,
     },
     /// List upcoming firings in time order, in local time.
     Preview {
@@ -145,9 +148,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
     match cli.command {
-        Command::Check { plan, plugins } => {
+        Command::Check {
+            plan,
+            plugins,
+            offline,
+        } => {
             let dir = plugins.unwrap_or_else(commands::default_plugin_dir);
-            commands::check::run(&plan, &dir, &mut out, &mut err)
+            commands::check::run(&plan, &dir, offline, &mut out, &mut err)
         }
         Command::Preview {
             plan,

@@ -11,10 +11,6 @@ pub mod status;
 
 use std::path::{Path, PathBuf};
 
-use crate::diagnostic::SourceFile;
-use crate::exit;
-use crate::plan::{self, Loaded, PluginCatalog};
-
 /// The default plugin directory: the user's config dir when there is a home, else `/etc`.
 pub fn default_plugin_dir() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
@@ -48,75 +44,31 @@ pub fn default_state_dir() -> PathBuf {
     }
 }
 
-/// Why a plan could not be loaded.
-#[derive(Debug)]
-pub enum LoadFailure {
-    /// The file could not be read.
-    Unreadable(String),
-    /// The plan is invalid; the rendered diagnostics.
-    Invalid { rendered: String, errors: usize },
-}
-
-impl LoadFailure {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            LoadFailure::Unreadable(_) => exit::NOINPUT,
-            LoadFailure::Invalid { .. } => exit::DATAERR,
-        }
-    }
-
-    pub fn report(&self) -> String {
-        match self {
-            LoadFailure::Unreadable(m) => format!("error: {m}\n"),
-            LoadFailure::Invalid { rendered, errors } => {
-                format!(
-                    "{rendered}\nerror: the plan has {errors} problem{}\n",
-                    if *errors == 1 { "" } else { "s" }
-                )
-            }
-        }
-    }
-}
-
-/// Reads and validates a plan file. On success returns the plan and its rendered warnings.
-pub fn load_plan(
-    path: &Path,
-    catalog: &dyn PluginCatalog,
-) -> Result<(Loaded, SourceFile), LoadFailure> {
-    let text = std::fs::read(path).map_err(|e| {
-        LoadFailure::Unreadable(format!("can't read plan `{}`: {e}", path.display()))
-    })?;
-    let text = String::from_utf8(text).map_err(|e| {
-        LoadFailure::Unreadable(format!(
-            "plan `{}` is not UTF-8 text (byte {})",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        ))
-    })?;
-    let source = SourceFile::new(path.display().to_string(), text);
-    match plan::load(&source, catalog) {
-        Ok(loaded) => Ok((loaded, source)),
-        Err(diags) => Err(LoadFailure::Invalid {
-            errors: diags.iter().filter(|d| d.is_error()).count(),
-            rendered: source.render_all(&diags),
-        }),
-    }
-}
-
-/// Loads the plugins and the plan for a command, writing any problem to `err`; on failure
-/// returns the exit code.
-pub fn load_with_plugins(
+/// Runs the load step for a command. Problems go to `err` in the long form; so do
+/// warnings when `show_warnings`. On failure returns the exit code.
+pub fn load(
     plan: &Path,
     plugin_dir: &Path,
+    secrets: crate::load::Secrets,
+    show_warnings: bool,
     err: &mut dyn std::io::Write,
-) -> Result<(crate::plugin::Registry, Loaded, SourceFile), u8> {
-    let registry = crate::plugin::Registry::load(plugin_dir).map_err(|e| {
-        let _ = write!(err, "{}", e.render());
-        exit::DATAERR
-    })?;
-    let (loaded, source) = load_plan(plan, &registry).map_err(|f| {
-        let _ = write!(err, "{}", f.report());
-        f.exit_code()
-    })?;
-    Ok((registry, loaded, source))
+) -> Result<crate::load::Loaded, u8> {
+    let opts = crate::load::Options {
+        plan,
+        plugin_dir,
+        secrets,
+        now: chrono::Utc::now(),
+    };
+    match crate::load::load(&opts) {
+        Ok(loaded) => {
+            if show_warnings && !loaded.warnings.is_empty() {
+                let _ = writeln!(err, "{}", loaded.source.render_all(&loaded.warnings));
+            }
+            Ok(loaded)
+        }
+        Err(f) => {
+            let _ = write!(err, "{}", f.render());
+            Err(f.exit_code())
+        }
+    }
 }

@@ -194,12 +194,18 @@ pub struct Args<'a> {
 }
 
 pub fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let (_registry, loaded, _source) =
-        match super::load_with_plugins(args.plan, args.plugin_dir, err) {
-            Ok(x) => x,
-            Err(code) => return code,
-        };
-    let plan = &loaded.plan;
+    // Secrets don't change what fires when: a preview works on any machine.
+    let loaded = match super::load(
+        args.plan,
+        args.plugin_dir,
+        crate::load::Secrets::Offline,
+        false,
+        err,
+    ) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let plan = &loaded.snapshot.plan;
     let from = match args.from {
         None => args.now,
         Some(text) => match parse_from(text, plan.person.timezone) {

@@ -7,7 +7,6 @@ use std::path::Path;
 
 use chrono::Utc;
 
-use crate::dispatch::channel::prepare;
 use crate::exit;
 use crate::plan::SELF_ID;
 use crate::plugin::host::{Host, Timeouts};
@@ -23,11 +22,19 @@ pub struct Args<'a> {
 }
 
 pub fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let (registry, loaded, _) = match super::load_with_plugins(args.plan, args.plugin_dir, err) {
+    let store = SecretStore::from_env();
+    let loaded = match super::load(
+        args.plan,
+        args.plugin_dir,
+        crate::load::Secrets::Check(&store),
+        false,
+        err,
+    ) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let plan = &loaded.plan;
+    let snap = &loaded.snapshot;
+    let plan = &snap.plan;
     let Some(channel) = plan.channels.get(args.channel) else {
         let _ = writeln!(
             err,
@@ -53,12 +60,8 @@ pub fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         );
         return exit::USAGE;
     }
-    let prepared = match prepare(&registry, channel) {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = writeln!(err, "error: channel `{}`: {e}", channel.id);
-            return exit::CONFIG;
-        }
+    let Some(prepared) = snap.channels.channels.get(&channel.id) else {
+        return exit::SOFTWARE;
     };
     let address = match &prepared.address {
         Some(field) => match recipient.addresses.get(field) {
@@ -104,7 +107,7 @@ pub fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     };
     let host = Host::new(SecretStore::from_env(), Timeouts::default());
     let outcome = runtime.block_on(host.deliver(
-        &registry.sandbox,
+        &snap.registry.sandbox,
         &prepared.plugin,
         &message,
         &prepared.settings,

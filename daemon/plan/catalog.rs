@@ -7,6 +7,9 @@ pub struct PluginInfo {
     /// The recipient address field this plugin delivers to (`email`, `phone`, `ntfy_topic`),
     /// or `None` when it needs no address (console, webhook).
     pub address: Option<String>,
+    /// The channel settings the plugin reads (`fn settings()`), or `None` when it does
+    /// not say (then unknown keys are only warned about).
+    pub settings: Option<Vec<String>>,
 }
 
 /// A lookup of plugin names (bundled names or `.rhai` files in the plugin directory).
@@ -23,7 +26,10 @@ pub(crate) struct AnyPlugin;
 #[cfg(test)]
 impl PluginCatalog for AnyPlugin {
     fn lookup(&self, _: &str) -> Option<PluginInfo> {
-        Some(PluginInfo { address: None })
+        Some(PluginInfo {
+            address: None,
+            settings: None,
+        })
     }
 
     fn names(&self) -> Vec<String> {

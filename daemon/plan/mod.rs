@@ -57,6 +57,8 @@ pub struct Recipient {
     pub relation: Option<Relation>,
     /// Contacts only: the date they agreed to receive messages.
     pub consent: Option<NaiveDate>,
+    /// Where the recipient's table starts, for diagnostics found after validation.
+    pub span: std::ops::Range<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +97,44 @@ pub struct Channel {
     /// The recipient address field this channel delivers to, if any.
     pub address: Option<String>,
     pub settings: BTreeMap<String, Setting>,
+    /// The host's own settings, typed.
+    pub limits: ChannelLimits,
+    /// Where the channel's `plugin = …` value is, for diagnostics found after validation.
+    pub span: std::ops::Range<usize>,
+    /// Where each setting's value is.
+    pub setting_spans: BTreeMap<String, std::ops::Range<usize>>,
+}
+
+/// The settings the host reads from every channel (the plugin's own are in `settings`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChannelLimits {
+    /// The whole request, connect included.
+    pub timeout: Option<PlanDuration>,
+    pub max_attempts: Option<u32>,
+    /// After this long from the scheduled time the channel stops retrying.
+    pub give_up_after: Option<PlanDuration>,
+    pub retry_base: Option<PlanDuration>,
+    /// Deliveries in flight at once.
+    pub concurrency: Option<u32>,
+}
+
+impl Channel {
+    /// Every secret name the channel's settings reference, with the setting's key.
+    pub fn secrets(&self) -> Vec<(&str, &str)> {
+        fn walk<'a>(key: &'a str, s: &'a Setting, out: &mut Vec<(&'a str, &'a str)>) {
+            match s {
+                Setting::Secret(name) => out.push((key, name)),
+                Setting::List(l) => l.iter().for_each(|v| walk(key, v, out)),
+                Setting::Table(t) => t.values().for_each(|v| walk(key, v, out)),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        for (k, v) in &self.settings {
+            walk(k, v, &mut out);
+        }
+        out
+    }
 }
 
 /// A channel setting. Secrets are references, resolved only when a request is performed.
@@ -187,6 +227,8 @@ impl CatchUp {
 /// The optional HTTP server for answers (`[server]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
+    /// Where `[server]` is, for diagnostics about its secrets.
+    pub span: std::ops::Range<usize>,
     pub listen: std::net::SocketAddr,
     /// Where people open answer links (no trailing slash).
     pub public_url: String,
@@ -213,6 +255,8 @@ pub struct AnswerPolicy {
 #[derive(Debug, Clone)]
 pub struct Item {
     pub id: String,
+    /// Where the item's `id` is, for diagnostics found after validation.
+    pub span: std::ops::Range<usize>,
     pub kind: Kind,
     pub schedule: ScheduleSpec,
     pub timezone: Tz,

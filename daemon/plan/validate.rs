@@ -16,8 +16,8 @@ use super::quiet::QuietHours;
 use super::schedule_spec::{self, DaySet, ScheduleSpec};
 use super::template::Template;
 use super::{
-    CatchUp, Channel, Item, Kind, Loaded, Plan, PluginCatalog, Recipient, Relation, SELF_ID,
-    Setting,
+    CatchUp, Channel, ChannelLimits, Item, Kind, Loaded, Plan, PluginCatalog, Recipient, Relation,
+    SELF_ID, Setting,
 };
 use crate::diagnostic::{Diagnostic, did_you_mean};
 
@@ -37,6 +37,14 @@ const TOP_KEYS: &[&str] = &[
     "server",
 ];
 const SERVER_KEYS: &[&str] = &["listen", "public_url", "link_ttl"];
+/// Channel settings the host itself reads (besides `plugin` and `address`).
+pub(crate) const HOST_CHANNEL_KEYS: &[&str] = &[
+    "timeout",
+    "max_attempts",
+    "give_up_after",
+    "retry_base",
+    "concurrency",
+];
 const ANSWER_KEYS: &[&str] = &[
     "nag",
     "escalate",
@@ -602,13 +610,16 @@ impl<'s> Validator<'s> {
                     ),
                 };
                 self.error(
-                    pspan,
+                    pspan.clone(),
                     format!("unknown plugin `{plugin}` for channel `{id}`"),
                     Some(hint),
                 );
             }
+            let declared = info.as_ref().and_then(|i| i.settings.clone());
             let mut address = info.and_then(|i| i.address);
             let mut settings = BTreeMap::new();
+            let mut setting_spans = BTreeMap::new();
+            let mut limits = ChannelLimits::default();
             for (sk, sv) in ct.iter() {
                 let key = sk.get_ref().to_string();
                 if key == "plugin" {
@@ -626,6 +637,11 @@ impl<'s> Validator<'s> {
                     }
                     continue;
                 }
+                if HOST_CHANNEL_KEYS.contains(&key.as_str()) {
+                    self.channel_limit(&key, sv, &mut limits);
+                } else {
+                    self.undeclared_setting(&key, sk.span(), &plugin, declared.as_deref());
+                }
                 if let Some(s) = self.setting(&key, sv) {
                     if looks_secret(&key) && matches!(s, Setting::String(_)) {
                         let name = format!("{id}_{key}");
@@ -638,6 +654,7 @@ impl<'s> Validator<'s> {
                             )),
                         );
                     }
+                    setting_spans.insert(key.clone(), sv.span());
                     settings.insert(key, s);
                 }
             }
@@ -648,10 +665,117 @@ impl<'s> Validator<'s> {
                     plugin,
                     address,
                     settings,
+                    limits,
+                    span: pspan,
+                    setting_spans,
                 },
             );
         }
         out
+    }
+
+    /// A key of a channel that neither the host nor its plugin reads: an error when the
+    /// plugin declares its settings, a warning when it doesn't say.
+    fn undeclared_setting(
+        &mut self,
+        key: &str,
+        span: Span,
+        plugin: &str,
+        declared: Option<&[String]>,
+    ) {
+        let known: Vec<&str> = HOST_CHANNEL_KEYS
+            .iter()
+            .copied()
+            .chain(["plugin", "address"])
+            .chain(declared.unwrap_or_default().iter().map(String::as_str))
+            .collect();
+        if known.contains(&key) {
+            return;
+        }
+        let hint = did_you_mean(key, known.iter().copied()).map(|s| format!("did you mean `{s}`?"));
+        match declared {
+            Some(d) => {
+                let hint = hint.unwrap_or_else(|| {
+                    format!(
+                        "the host reads {}; plugin `{plugin}` reads {}",
+                        list(HOST_CHANNEL_KEYS),
+                        if d.is_empty() {
+                            "nothing else".to_string()
+                        } else {
+                            list_owned(d.iter())
+                        }
+                    )
+                });
+                self.error(
+                    span,
+                    format!("unknown setting `{key}` for plugin `{plugin}`"),
+                    Some(hint),
+                );
+            }
+            None => self.warn(
+                span,
+                format!(
+                    "plugin `{plugin}` does not declare its settings, so `{key}` can't be checked"
+                ),
+                Some(hint.unwrap_or_else(|| {
+                    "a plugin can list the settings it reads with `fn settings() { [\"key\", …] }`"
+                        .into()
+                })),
+            ),
+        }
+    }
+
+    /// One of the host's channel settings, parsed into its typed value.
+    fn channel_limit(&mut self, key: &str, v: &Spanned<DeValue>, limits: &mut ChannelLimits) {
+        let span = v.span();
+        match key {
+            "timeout" | "give_up_after" | "retry_base" => {
+                let DeValue::String(text) = v.get_ref() else {
+                    self.type_error(span, key, "a duration such as \"30s\"", v.get_ref());
+                    return;
+                };
+                let Some(d) = self.duration(text, &span, key) else {
+                    return;
+                };
+                let (lo, hi, range) = match key {
+                    "timeout" => (1, 600, "between 1s and 10m"),
+                    "retry_base" => (1, 86_400, "between 1s and 1d"),
+                    _ => (60, 10 * 366 * 86_400, "at least 1m"),
+                };
+                if !(lo..=hi).contains(&d.as_secs()) {
+                    self.error(span, format!("`{key}` must be {range}"), None);
+                    return;
+                }
+                match key {
+                    "timeout" => limits.timeout = Some(d),
+                    "retry_base" => limits.retry_base = Some(d),
+                    _ => limits.give_up_after = Some(d),
+                }
+            }
+            _ => {
+                let (lo, hi) = if key == "concurrency" {
+                    (1, 256)
+                } else {
+                    (1, 100)
+                };
+                let n = match v.get_ref() {
+                    DeValue::Integer(i) => {
+                        i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok()
+                    }
+                    other => {
+                        self.type_error(span, key, "a whole number", other);
+                        return;
+                    }
+                };
+                match n.filter(|n| (lo..=hi).contains(n)) {
+                    Some(n) if key == "concurrency" => limits.concurrency = Some(n as u32),
+                    Some(n) => limits.max_attempts = Some(n as u32),
+                    None => {
+                        self.error(span, format!("`{key}` must be between {lo} and {hi}"), None)
+                    }
+                }
+            }
+        }
     }
 
     fn setting(&mut self, key: &str, v: &Spanned<DeValue>) -> Option<Setting> {
@@ -786,6 +910,7 @@ impl<'s> Validator<'s> {
             reach,
             relation: None,
             consent: None,
+            span: header.clone(),
         })
     }
 
@@ -1227,9 +1352,11 @@ impl<'s> Validator<'s> {
         if !ok {
             return None;
         }
+        let (id, span) = id?;
         Some(Item {
             answer: answer.map(Box::new),
-            id: id?.0,
+            id,
+            span,
             kind,
             schedule: schedule?,
             timezone: timezone?,
@@ -1286,6 +1413,7 @@ impl<'s> Validator<'s> {
             Some((s, sspan)) => self.duration(&s, &sspan, "link_ttl")?,
         };
         Some(super::ServerConfig {
+            span,
             listen,
             public_url: public_url.trim_end_matches('/').to_string(),
             link_ttl,

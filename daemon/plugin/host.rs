@@ -102,6 +102,37 @@ pub fn allowed_host(settings: &Map) -> Option<String> {
     None
 }
 
+/// Checks where a request may go, without sending it: a URL of this channel's one host,
+/// over https (or plain http to loopback). Used before every request and by the dry run.
+pub fn destination(url_text: &str, settings: &Map) -> Result<url::Url, String> {
+    let url = url::Url::parse(url_text).map_err(|e| format!("bad request URL: {e}"))?;
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_ascii_lowercase();
+    match allowed_host(settings) {
+        Some(allowed) if allowed == host => {}
+        Some(allowed) => {
+            return Err(format!(
+                "the plugin asked for host `{host}`, but this channel may only reach `{allowed}`"
+            ));
+        }
+        None => {
+            return Err(
+                "this channel names no host (set `url`, `api_base`, `server` or `host`)".into(),
+            );
+        }
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&host) => {}
+        "http" => return Err("plain http is allowed only to loopback; use https".into()),
+        other => return Err(format!("unsupported URL scheme `{other}`")),
+    }
+    Ok(url)
+}
+
 pub fn is_loopback(host: &str) -> bool {
     let h = host.trim_matches(['[', ']']);
     h.eq_ignore_ascii_case("localhost")
@@ -214,36 +245,7 @@ impl Host {
     /// Performs an HTTP request; `Err` carries the outcome of a failure before a response.
     pub async fn http(&self, req: HttpRequest, settings: &Map) -> Result<Response, Outcome> {
         let url_text = self.resolve(&req.url)?;
-        let url =
-            url::Url::parse(&url_text).map_err(|e| permanent(format!("bad request URL: {e}")))?;
-        let host = url
-            .host_str()
-            .unwrap_or_default()
-            .trim_matches(['[', ']'])
-            .to_ascii_lowercase();
-        match allowed_host(settings) {
-            Some(allowed) if allowed == host => {}
-            Some(allowed) => {
-                return Err(permanent(format!(
-                    "the plugin asked for host `{host}`, but this channel may only reach `{allowed}`"
-                )));
-            }
-            None => {
-                return Err(permanent(
-                    "this channel names no host (set `url`, `api_base`, `server` or `host`)",
-                ));
-            }
-        }
-        match url.scheme() {
-            "https" => {}
-            "http" if is_loopback(&host) => {}
-            "http" => {
-                return Err(permanent(
-                    "plain http is allowed only to loopback; use https",
-                ));
-            }
-            other => return Err(permanent(format!("unsupported URL scheme `{other}`"))),
-        }
+        let url = destination(&url_text, settings).map_err(permanent)?;
         let method = match req.method {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,

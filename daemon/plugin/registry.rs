@@ -98,6 +98,8 @@ pub struct Plugin {
     pub address: Option<String>,
     /// Default settings (`fn defaults()`), merged under the channel's own.
     pub defaults: Map,
+    /// The settings it reads (`fn settings()`), when it declares them.
+    pub settings: Option<Vec<String>>,
     has_validate: bool,
     has_on_response: bool,
 }
@@ -163,8 +165,29 @@ impl Plugin {
                 }
             },
         };
+        let settings = match call0("settings")? {
+            None => None,
+            Some(v) => {
+                let names = v.clone().try_cast::<rhai::Array>().map(|a| {
+                    a.into_iter()
+                        .map(|n| n.into_string())
+                        .collect::<Result<Vec<_>, _>>()
+                });
+                match (names, v.try_cast::<Map>()) {
+                    (Some(Ok(names)), _) => Some(names),
+                    (_, Some(m)) => Some(m.keys().map(|k| k.to_string()).collect()),
+                    _ => {
+                        return Err(PluginError::plain(
+                            &source.name,
+                            "`fn settings()` must return an array of setting names",
+                        ));
+                    }
+                }
+            }
+        };
         Ok(Self {
             name: name.to_string(),
+            settings,
             has_validate: has_fn(&ast, "validate", 1),
             has_on_response: has_fn(&ast, "on_response", 3),
             source,
@@ -344,6 +367,7 @@ impl PluginCatalog for Registry {
     fn lookup(&self, name: &str) -> Option<PluginInfo> {
         self.get(name).map(|p| PluginInfo {
             address: p.address.clone(),
+            settings: p.settings.clone(),
         })
     }
 

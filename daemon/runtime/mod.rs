@@ -3,7 +3,6 @@
 //! It must not render, send or validate itself: it calls `plan`, `dispatch` and `store`.
 
 pub mod catch_up;
-pub mod load;
 pub mod logging;
 pub mod notify;
 pub mod scheduler;
@@ -86,6 +85,19 @@ struct Daemon {
     /// Woken by the answer server after an answer (an all-clear may be due now).
     wake: Arc<tokio::sync::Notify>,
     lease: chrono::Duration,
+    /// Problems of the last refused reload, until a reload succeeds.
+    reload_refused: Option<usize>,
+}
+
+/// Logs a load failure's problems, one line each, at their own level.
+fn log_problems(failure: &crate::load::Failure) {
+    for (is_error, line) in failure.one_lines() {
+        if is_error {
+            error!("{line}");
+        } else {
+            warn!("{line}");
+        }
+    }
 }
 
 fn store_exit(e: &StoreError) -> u8 {
@@ -99,19 +111,24 @@ fn store_exit(e: &StoreError) -> u8 {
 impl Daemon {
     async fn start(opts: Options) -> u8 {
         let started = std::time::Instant::now();
-        let (snapshot, warnings) = match load::load(&opts.plan, &opts.plugin_dir) {
-            Ok(s) => s,
-            Err(problems) => {
-                for p in &problems {
-                    error!("{p}");
-                }
-                error!(problems = problems.len(), plan = %opts.plan.display(), "The plan can't be loaded; not starting.");
+        let store = SecretStore::from_env();
+        let loaded = match crate::load::load(&crate::load::Options {
+            plan: &opts.plan,
+            plugin_dir: &opts.plugin_dir,
+            secrets: crate::load::Secrets::Check(&store),
+            now: SystemClock.now(),
+        }) {
+            Ok(l) => l,
+            Err(failure) => {
+                log_problems(&failure);
+                error!(plan = %opts.plan.display(), "The plan can't be loaded (`kithd check` shows the same problems); not starting.");
                 return exit::CONFIG;
             }
         };
-        for w in &warnings {
+        for w in crate::load::one_lines(&loaded.source, &loaded.warnings) {
             warn!("{w}");
         }
+        let snapshot = loaded.snapshot;
         let ledger = match SqliteLedger::open(&opts.state_dir) {
             Ok(l) => Arc::new(l),
             Err(e) => {
@@ -156,7 +173,7 @@ impl Daemon {
                 ledger: ledger.clone() as Arc<dyn Ledger>,
                 links: links.clone(),
                 inbound_token: SecretStore::from_env()
-                    .get(load::INBOUND_TOKEN)
+                    .get(crate::load::INBOUND_TOKEN)
                     .ok()
                     .map(|s| s.expose().to_string()),
                 person_phone: snapshot.plan.person.addresses.get("phone").cloned(),
@@ -192,6 +209,7 @@ impl Daemon {
             last_status: String::new(),
             wake,
             lease: lease(),
+            reload_refused: None,
         };
         let status = daemon.status_text();
         daemon.notifier.ready(&status);
@@ -202,6 +220,17 @@ impl Daemon {
     }
 
     fn status_text(&mut self) -> String {
+        let next = self.next_text();
+        match self.reload_refused {
+            Some(n) => format!(
+                "The reloaded plan has {n} problem{} (see the log); the previous plan keeps running. {next}",
+                if n == 1 { "" } else { "s" }
+            ),
+            None => next,
+        }
+    }
+
+    fn next_text(&mut self) -> String {
         match self.scheduler.next_due() {
             Some(at) => {
                 let tz = self.dispatcher.snapshot().plan.person.timezone;
@@ -445,11 +474,21 @@ impl Daemon {
         if let Err(e) = self.tick() {
             error!(error = %e, "The delivery ledger failed during reload.");
         }
-        match load::load(&self.opts.plan, &self.opts.plugin_dir) {
-            Ok((snapshot, warnings)) => {
-                for w in &warnings {
+        // Debian 12's systemd passes no credentials to `ExecReload=`, so the unit's reload
+        // check runs offline and the secrets are checked here, with the daemon's own.
+        let store = SecretStore::from_env();
+        let loaded = crate::load::load(&crate::load::Options {
+            plan: &self.opts.plan,
+            plugin_dir: &self.opts.plugin_dir,
+            secrets: crate::load::Secrets::Check(&store),
+            now: self.clock.now(),
+        });
+        match loaded {
+            Ok(loaded) => {
+                for w in crate::load::one_lines(&loaded.source, &loaded.warnings) {
                     warn!("{w}");
                 }
+                let snapshot = loaded.snapshot;
                 let now = self.clock.now();
                 let old = self.dispatcher.snapshot();
                 for item in &old.plan.items {
@@ -462,16 +501,16 @@ impl Daemon {
                 }
                 let items = snapshot.plan.items.len();
                 self.dispatcher.replace(Arc::new(snapshot));
+                self.reload_refused = None;
                 info!(items, "Plan reloaded.");
             }
-            Err(problems) => {
-                for p in &problems {
-                    error!("{p}");
-                }
+            Err(failure) => {
+                log_problems(&failure);
                 error!(
-                    problems = problems.len(),
+                    problems = failure.errors(),
                     "The new plan has problems; the previous plan keeps running."
                 );
+                self.reload_refused = Some(failure.errors());
             }
         }
         let status = self.status_text();

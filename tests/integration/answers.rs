@@ -36,7 +36,10 @@ fn plan_text(uri: &str, port: u16, extra_top: &str, items: &str) -> String {
 fn env() -> Vec<(&'static str, &'static str)> {
     vec![
         ("KITHD_SECRET_ANSWER_KEY", KEY),
-        ("KITHD_SECRET_INBOUND_TOKEN", "inbound-secret-1"),
+        (
+            "KITHD_SECRET_INBOUND_TOKEN",
+            "inbound-secret-1-for-the-answer-test",
+        ),
     ]
 }
 
@@ -380,28 +383,44 @@ async fn the_answer_server_refuses_forged_reused_expired_and_oversized_requests(
         401
     );
     assert_eq!(
-        inbound("inbound-secret-1", "+15550000000", "TAKEN")
-            .await
-            .unwrap()
-            .status(),
+        inbound(
+            "inbound-secret-1-for-the-answer-test",
+            "+15550000000",
+            "TAKEN"
+        )
+        .await
+        .unwrap()
+        .status(),
         404
     );
     assert_eq!(
-        inbound("inbound-secret-1", "+4915100000001", "maybe")
-            .await
-            .unwrap()
-            .status(),
+        inbound(
+            "inbound-secret-1-for-the-answer-test",
+            "+4915100000001",
+            "maybe"
+        )
+        .await
+        .unwrap()
+        .status(),
         422
     );
-    let ok = inbound("inbound-secret-1", "+49 151 00000001", "TAKEN")
-        .await
-        .unwrap();
+    let ok = inbound(
+        "inbound-secret-1-for-the-answer-test",
+        "+49 151 00000001",
+        "TAKEN",
+    )
+    .await
+    .unwrap();
     assert_eq!(ok.status(), 200);
     assert_eq!(
-        inbound("inbound-secret-1", "+4915100000001", "TAKEN")
-            .await
-            .unwrap()
-            .status(),
+        inbound(
+            "inbound-secret-1-for-the-answer-test",
+            "+4915100000001",
+            "TAKEN"
+        )
+        .await
+        .unwrap()
+        .status(),
         404,
         "nothing left to answer"
     );

@@ -187,9 +187,10 @@ fn check_runs_the_plugins_validate() {
     );
     let out = kithd(sb.path(), &["check", "plan.toml", "--plugins", "plugins"]);
     assert_eq!(out.status.code(), Some(65));
+    // Located at the channel's `plugin` line, like every other plan problem.
     assert!(
-        text(&out.stderr).ends_with(
-            "\nerror: channel `sms`: <bundled>/twilio.rhai: `account_sid` is required\n"
+        text(&out.stderr).contains(
+            "\nerror: channel `sms`: <bundled>/twilio.rhai: `account_sid` is required\n  --> plan.toml:21:10\n"
         ),
         "{}",
         text(&out.stderr)
