@@ -1,6 +1,7 @@
 //! kithd's integration tests: one crate, driving the real `kithd` binary.
 
 mod support;
+mod truth;
 
 mod answers;
 mod config_files;
