@@ -79,6 +79,9 @@ enum Command {
     Status {
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
+        /// One line for monitoring: exit 0 healthy, 1 degraded, 2 no running daemon or an unreadable ledger.
+        #[arg(long)]
+        check: bool,
     },
     /// Show what was sent, when, to whom and through which channel, and what was missed.
     History {
@@ -229,11 +232,14 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
             &mut out,
             &mut err,
         ),
-        Command::Status { state_dir } => commands::status::run(
-            &state_dir.unwrap_or_else(commands::default_state_dir),
-            &mut out,
-            &mut err,
-        ),
+        Command::Status { state_dir, check } => {
+            let dir = state_dir.unwrap_or_else(commands::default_state_dir);
+            if check {
+                commands::status::check(&dir, &mut out)
+            } else {
+                commands::status::run(&dir, &mut out, &mut err)
+            }
+        }
         Command::History {
             state_dir,
             since,

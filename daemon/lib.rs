@@ -11,6 +11,7 @@ pub mod commands;
 pub mod diagnostic;
 pub mod dispatch;
 pub mod exit;
+pub mod health;
 pub mod load;
 pub mod plan;
 pub mod plugin;

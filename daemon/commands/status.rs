@@ -19,6 +19,41 @@ pub struct NextFiring {
     pub kind: String,
 }
 
+/// `kithd status --check`, for monitoring systems (the Nagios/Icinga plugin convention):
+/// one line, exit 0 healthy, 1 degraded, 2 no running daemon or an unreadable ledger.
+pub fn check(state_dir: &Path, out: &mut dyn Write) -> u8 {
+    if !SqliteLedger::daemon_running(state_dir) {
+        let _ = writeln!(
+            out,
+            "KITHD CRITICAL - no kithd is running on {}",
+            state_dir.display()
+        );
+        return 2;
+    }
+    let health = SqliteLedger::open_read_only(state_dir).and_then(|l| {
+        crate::health::assess(
+            &l,
+            chrono::Utc::now(),
+            None,
+            &crate::health::read_own(state_dir),
+        )
+    });
+    match health {
+        Err(e) => {
+            let _ = writeln!(out, "KITHD CRITICAL - the ledger can't be read: {e}");
+            2
+        }
+        Ok(h) if h.is_degraded() => {
+            let _ = writeln!(out, "KITHD WARNING - {}", h.summary());
+            1
+        }
+        Ok(_) => {
+            let _ = writeln!(out, "KITHD OK - healthy");
+            0
+        }
+    }
+}
+
 pub fn run(state_dir: &Path, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let ledger = match SqliteLedger::open_read_only(state_dir) {
         Ok(l) => l,
@@ -28,6 +63,23 @@ pub fn run(state_dir: &Path, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         }
     };
     let result = (|| -> Result<(), crate::store::StoreError> {
+        let running = SqliteLedger::daemon_running(state_dir);
+        let health = crate::health::assess(
+            &ledger,
+            chrono::Utc::now(),
+            None,
+            &crate::health::read_own(state_dir),
+        )?;
+        let _ = writeln!(
+            out,
+            "Health: {}{}\n",
+            health.summary(),
+            if running {
+                ""
+            } else {
+                " (no kithd is running on this state directory)"
+            }
+        );
         let _ = writeln!(out, "Next firings:");
         match std::fs::read(state_dir.join(NEXT_FILE))
             .ok()

@@ -37,6 +37,8 @@ pub struct Plan {
     pub never_contact: Vec<String>,
     /// The answer server, when the plan has `[server]`.
     pub server: Option<ServerConfig>,
+    /// Pings to an outside monitor, when the plan has `[heartbeat]`.
+    pub heartbeat: Option<Heartbeat>,
     /// Shared so that the scheduler and dispatcher hold items without copying them.
     pub items: Vec<Arc<Item>>,
 }
@@ -234,6 +236,14 @@ pub struct ServerConfig {
     pub public_url: String,
     /// How long an answer link stays valid.
     pub link_ttl: PlanDuration,
+}
+
+/// `[heartbeat]`: kithd pings `url` (Healthchecks.io protocol) at start and every `every`,
+/// `url/fail` while degraded, so that an outside monitor notices when kithd is down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heartbeat {
+    pub url: String,
+    pub every: PlanDuration,
 }
 
 /// How a check-in or dose is answered and what happens when it isn't.

@@ -35,8 +35,10 @@ const TOP_KEYS: &[&str] = &[
     "appointment",
     "never_contact",
     "server",
+    "heartbeat",
 ];
 const SERVER_KEYS: &[&str] = &["listen", "public_url", "link_ttl"];
+const HEARTBEAT_KEYS: &[&str] = &["url", "every"];
 /// Channel settings the host itself reads (besides `plugin` and `address`).
 pub(crate) const HOST_CHANNEL_KEYS: &[&str] = &[
     "timeout",
@@ -498,6 +500,7 @@ impl<'s> Validator<'s> {
         let contacts = self.contacts(doc, &channels, person_tz);
         let server = self.server(doc);
         self.has_server = server.is_some();
+        let heartbeat = self.heartbeat(doc);
         let never_contact = self.never_contact(doc, &contacts);
         self.never_contact = never_contact.iter().cloned().collect();
         let items = self.items(doc, person.as_ref(), &contacts, person_tz);
@@ -508,6 +511,54 @@ impl<'s> Validator<'s> {
             items,
             never_contact,
             server,
+            heartbeat,
+        })
+    }
+
+    /// `[heartbeat]`: a Healthchecks-style ping URL and how often to ping it.
+    fn heartbeat(&mut self, doc: &Table) -> Option<super::Heartbeat> {
+        let (v, span) = self.get(doc, "heartbeat")?;
+        let Some(t) = v.get_ref().as_table() else {
+            self.type_error(span, "heartbeat", "a table", v.get_ref());
+            return None;
+        };
+        self.check_keys(t, "[heartbeat]", HEARTBEAT_KEYS, &|_| false);
+        let (url, uspan) = self.required_string(t, "url", "[heartbeat]", &span)?;
+        let parsed = url::Url::parse(&url).ok().filter(|u| {
+            let host = u.host_str().unwrap_or_default();
+            u.scheme() == "https"
+                || (u.scheme() == "http"
+                    && (host == "localhost"
+                        || host
+                            .trim_matches(['[', ']'])
+                            .parse::<std::net::IpAddr>()
+                            .is_ok_and(|ip| ip.is_loopback())))
+        });
+        if parsed.is_none() || !url.is_ascii() {
+            self.error(
+                uspan,
+                format!("`url` `{url}` is not an https URL"),
+                Some(
+                    "the ping URL your monitor gave you, e.g. `\"https://hc-ping.com/<uuid>\"` (plain http only to loopback)"
+                        .into(),
+                ),
+            );
+            return None;
+        }
+        let every = match self.string(t, "every") {
+            None => PlanDuration::from_secs(300),
+            Some((s, sspan)) => {
+                let d = self.duration(&s, &sspan, "every")?;
+                if d.as_secs() < 60 {
+                    self.error(sspan, "`every` must be at least one minute", None);
+                    return None;
+                }
+                d
+            }
+        };
+        Some(super::Heartbeat {
+            url: url.trim_end_matches('/').to_string(),
+            every,
         })
     }
 

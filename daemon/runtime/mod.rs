@@ -3,6 +3,7 @@
 //! It must not render, send or validate itself: it calls `plan`, `dispatch` and `store`.
 
 pub mod catch_up;
+pub mod heartbeat;
 pub mod logging;
 pub mod notify;
 pub mod scheduler;
@@ -36,6 +37,8 @@ const MAX_SLEEP: Duration = Duration::from_secs(15);
 const LEASE: chrono::Duration = chrono::Duration::minutes(5);
 /// Test-only knob: the lease in seconds (so that the suite can watch a lease end without
 /// waiting five minutes). Not for production use.
+/// Health is judged again at most this often after deliveries finish.
+const ASSESS_EVERY: Duration = Duration::from_secs(1);
 /// Nag and escalation steps taken per pass.
 const WATCH_BATCH: usize = 512;
 const LEASE_ENV: &str = "KITHD_TEST_LEASE_SECS";
@@ -87,6 +90,12 @@ struct Daemon {
     lease: chrono::Duration,
     /// Problems of the last refused reload, until a reload succeeds.
     reload_refused: Option<usize>,
+    /// The latest judgement, and when it was made.
+    health: crate::health::Health,
+    assessed_at: Option<std::time::Instant>,
+    /// Deliveries finished since the last judgement.
+    health_due: bool,
+    pinger: Option<heartbeat::Pinger>,
 }
 
 /// Logs a load failure's problems, one line each, at their own level.
@@ -210,7 +219,24 @@ impl Daemon {
             wake,
             lease: lease(),
             reload_refused: None,
+            health: Default::default(),
+            assessed_at: None,
+            health_due: false,
+            pinger: None,
         };
+        daemon.pinger = daemon
+            .dispatcher
+            .snapshot()
+            .plan
+            .heartbeat
+            .as_ref()
+            .map(heartbeat::Pinger::new);
+        // A previous run's reasons are not this run's.
+        let _ = crate::health::publish_own(&daemon.opts.state_dir, &[]);
+        if let Err(e) = daemon.assess(true) {
+            error!(error = %e, "The delivery ledger can't be read; not starting.");
+            return store_exit(&e);
+        }
         let status = daemon.status_text();
         daemon.notifier.ready(&status);
         daemon.last_status = status;
@@ -221,13 +247,55 @@ impl Daemon {
 
     fn status_text(&mut self) -> String {
         let next = self.next_text();
-        match self.reload_refused {
-            Some(n) => format!(
-                "The reloaded plan has {n} problem{} (see the log); the previous plan keeps running. {next}",
-                if n == 1 { "" } else { "s" }
-            ),
-            None => next,
+        if self.health.is_degraded() {
+            format!("{}. {next}", self.health.summary())
+        } else {
+            next
         }
+    }
+
+    /// Judges health again (at most once a second unless `force`). A change is logged,
+    /// published for `status --check` and, with `[heartbeat]`, pinged at once.
+    fn assess(&mut self, force: bool) -> Result<(), StoreError> {
+        let now = std::time::Instant::now();
+        // Also once a minute, so that a dead letter ageing past 24 h clears by itself.
+        let stale = self
+            .assessed_at
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+        if !force && !stale && (!self.health_due || self.assess_wait().is_some()) {
+            return Ok(());
+        }
+        self.assessed_at = Some(now);
+        self.health_due = false;
+        let own: Vec<String> = self
+            .reload_refused
+            .map(|n| {
+                format!(
+                    "the reloaded plan has {n} problem{} (see the log), the previous plan keeps running",
+                    if n == 1 { "" } else { "s" }
+                )
+            })
+            .into_iter()
+            .collect();
+        let snap = self.dispatcher.snapshot();
+        let in_plan = |c: &str| snap.plan.channels.contains_key(c);
+        let health =
+            crate::health::assess(self.ledger.as_ref(), self.clock.now(), Some(&in_plan), &own)?;
+        if health != self.health {
+            if health.is_degraded() {
+                warn!(health = %health.summary(), "kithd is degraded.");
+            } else {
+                info!("kithd is healthy again.");
+            }
+            if let Err(e) = crate::health::publish_own(&self.opts.state_dir, &own) {
+                warn!(error = %e, "Could not publish health for `kithd status --check`.");
+            }
+            self.health = health;
+            if let Some(p) = &self.pinger {
+                p.ping(self.health.is_degraded().then(|| self.health.summary()));
+            }
+        }
+        Ok(())
     }
 
     fn next_text(&mut self) -> String {
@@ -376,6 +444,12 @@ impl Daemon {
         Ok(())
     }
 
+    /// How long until health may be judged again, if it may not be now.
+    fn assess_wait(&self) -> Option<Duration> {
+        let since = self.assessed_at?.elapsed();
+        ASSESS_EVERY.checked_sub(since).filter(|d| !d.is_zero())
+    }
+
     fn wake_in(&mut self) -> Duration {
         let now = self.clock.now();
         let next = [
@@ -390,10 +464,14 @@ impl Daemon {
         .into_iter()
         .flatten()
         .min();
-        match next {
+        let sleep = match next {
             Some(at) if at <= now => Duration::ZERO,
             Some(at) => (at - now).to_std().unwrap_or(MAX_SLEEP).min(MAX_SLEEP),
             None => MAX_SLEEP,
+        };
+        match self.health_due {
+            true => sleep.min(self.assess_wait().unwrap_or(Duration::ZERO)),
+            false => sleep,
         }
     }
 
@@ -412,6 +490,14 @@ impl Daemon {
         let watchdog_every = self.notifier.watchdog_interval();
         let mut watchdog =
             tokio::time::interval(watchdog_every.unwrap_or(Duration::from_secs(3600)));
+        let beat_every = self
+            .pinger
+            .as_ref()
+            .map(|p| p.every)
+            .unwrap_or(Duration::from_secs(3600));
+        let mut beat_period = beat_every;
+        let mut beat = tokio::time::interval(beat_every);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let renew_every = (self.lease / 3)
             .to_std()
             .unwrap_or(Duration::from_secs(100));
@@ -424,11 +510,23 @@ impl Daemon {
                 self.shutdown().await;
                 return exit::IOERR;
             }
+            if let Err(e) = self.assess(false) {
+                error!(error = %e, "The delivery ledger failed; stopping so that a restart can recover.");
+                self.shutdown().await;
+                return exit::IOERR;
+            }
             let status = self.status_text();
             if status != self.last_status {
                 self.notifier.status(&status);
                 self.last_status = status;
                 self.publish_next();
+            }
+            // A reload may have changed `[heartbeat] every`.
+            let period = self.pinger.as_ref().map(|p| p.every);
+            if let Some(p) = period.filter(|p| *p != beat_period) {
+                beat_period = p;
+                beat = tokio::time::interval_at(tokio::time::Instant::now() + p, p);
+                beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             }
             let sleep = self.wake_in();
             tokio::select! {
@@ -438,6 +536,17 @@ impl Daemon {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
                 _ = watchdog.tick(), if watchdog_every.is_some() => self.notifier.watchdog(),
+                // The first tick is at once: a ping at start.
+                _ = beat.tick(), if self.pinger.is_some() => {
+                    if let Err(e) = self.assess(true) {
+                        error!(error = %e, "The delivery ledger failed; stopping so that a restart can recover.");
+                        self.shutdown().await;
+                        return exit::IOERR;
+                    }
+                    if let Some(p) = &self.pinger {
+                        p.ping(self.health.is_degraded().then(|| self.health.summary()));
+                    }
+                }
                 _ = renew.tick() => {
                     if let Err(e) = self.renew_leases() {
                         error!(error = %e, "The delivery ledger failed; stopping so that a restart can recover.");
@@ -448,6 +557,7 @@ impl Daemon {
                 Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
                     // Collect every delivery that has finished, so a burst of completions
                     // costs one pass of the loop (and its ledger queries), not one each.
+                    self.health_due = true;
                     let mut done = Some(done);
                     while let Some(result) = done.take().or_else(|| self.tasks.try_join_next()) {
                         match result {
@@ -500,6 +610,7 @@ impl Daemon {
                     self.scheduler.upsert(item, now);
                 }
                 let items = snapshot.plan.items.len();
+                self.pinger = snapshot.plan.heartbeat.as_ref().map(heartbeat::Pinger::new);
                 self.dispatcher.replace(Arc::new(snapshot));
                 self.reload_refused = None;
                 info!(items, "Plan reloaded.");
@@ -512,6 +623,9 @@ impl Daemon {
                 );
                 self.reload_refused = Some(failure.errors());
             }
+        }
+        if let Err(e) = self.assess(true) {
+            error!(error = %e, "The delivery ledger failed during reload.");
         }
         let status = self.status_text();
         self.notifier.ready(&status);

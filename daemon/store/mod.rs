@@ -182,6 +182,14 @@ impl Delivery {
     }
 }
 
+/// Facts from the ledger that make kithd degraded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthFacts {
+    pub dead_letters: u64,
+    /// Channel ids, sorted.
+    pub failing_channels: Vec<String>,
+}
+
 /// One claim of a delivery: its id and the claim's fencing token. An outcome is recorded
 /// only while the delivery is pending under this very claim, so an owner whose lease ran
 /// out and was taken over can't complete (or fail) what the new owner now holds.
@@ -306,6 +314,9 @@ pub trait Ledger: Send + Sync {
     fn in_state(&self, state: State, limit: usize) -> Result<Vec<Delivery>, StoreError>;
     fn history(&self, filter: &HistoryFilter) -> Result<Vec<Delivery>, StoreError>;
     fn missed(&self, filter: &HistoryFilter) -> Result<Vec<Missed>, StoreError>;
+    /// What `health` needs: dead letters since `since`, and the channels whose latest
+    /// finished attempt failed permanently.
+    fn health(&self, since: DateTime<Utc>) -> Result<HealthFacts, StoreError>;
     /// The most recent error per channel.
     fn last_errors(&self) -> Result<Vec<(String, DateTime<Utc>, String)>, StoreError>;
 

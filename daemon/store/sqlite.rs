@@ -13,8 +13,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use super::schema::{MIGRATIONS, VERSION};
 use super::{
-    AnswerResult, Delivery, Fence, HistoryFilter, JournalEntry, Ledger, Missed, NewDelivery,
-    NewFiring, OpenFiring, State, StoreError, Watch,
+    AnswerResult, Delivery, Fence, HealthFacts, HistoryFilter, JournalEntry, Ledger, Missed,
+    NewDelivery, NewFiring, OpenFiring, State, StoreError, Watch,
 };
 
 const DB_FILE: &str = "kithd.db";
@@ -205,6 +205,15 @@ impl SqliteLedger {
             });
         }
         Ok(path)
+    }
+
+    /// Whether a daemon holds the lock on `state_dir` now. Taking the lock for a moment to
+    /// find out is harmless: a daemon starting in that moment fails clearly (exit 69).
+    pub fn daemon_running(state_dir: &Path) -> bool {
+        match File::open(state_dir.join(LOCK_FILE)) {
+            Ok(f) => f.try_lock_shared().is_err(),
+            Err(_) => false,
+        }
     }
 
     /// Opens an existing ledger read-only, for `status` and `history` while the daemon runs.
@@ -536,6 +545,31 @@ impl Ledger for SqliteLedger {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn health(&self, since: DateTime<Utc>) -> Result<HealthFacts, StoreError> {
+        let conn = self.conn();
+        let dead_letters: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM deliveries WHERE state = 'dead' AND updated >= ?1",
+            params![ms(since)],
+            |r| r.get(0),
+        )?;
+        // SQLite returns the bare columns of the row that holds the MAX.
+        let mut stmt = conn.prepare_cached(
+            "SELECT channel, state, MAX(updated) FROM deliveries WHERE state IN ('sent', 'failed', 'dead') GROUP BY channel ORDER BY channel",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut failing_channels = Vec::new();
+        for row in rows {
+            let (channel, state) = row?;
+            if state != "sent" {
+                failing_channels.push(channel);
+            }
+        }
+        Ok(HealthFacts {
+            dead_letters: dead_letters as u64,
+            failing_channels,
+        })
     }
 
     fn last_errors(&self) -> Result<Vec<(String, DateTime<Utc>, String)>, StoreError> {
