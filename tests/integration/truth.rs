@@ -390,7 +390,7 @@ async fn a_reload_missing_a_secret_keeps_the_old_plan_and_says_so() {
     let status = recv_until("previous plan keeps running");
     assert!(status.contains("READY=1"), "{status}");
     assert!(
-        status.contains("STATUS=The reloaded plan has 1 problem"),
+        status.contains("STATUS=degraded: the reloaded plan has 1 problem"),
         "{status}"
     );
     let (code, _, _) = d.stop();
