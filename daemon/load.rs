@@ -188,6 +188,17 @@ fn read(path: &Path) -> Result<SourceFile, Failure> {
 pub fn load(opts: &Options) -> Result<Loaded, Failure> {
     let source = read(opts.plan)?;
     let registry = Registry::load(opts.plugin_dir).map_err(|e| Failure::Plugins(e.render()))?;
+    load_source(source, registry, opts.secrets, opts.now)
+}
+
+/// The load step on a plan already read and plugins already compiled (fuzzing and
+/// property tests start here).
+pub fn load_source(
+    source: SourceFile,
+    registry: Registry,
+    check_secrets: Secrets,
+    now: DateTime<Utc>,
+) -> Result<Loaded, Failure> {
     let loaded = match plan::load(&source, &registry) {
         Ok(l) => l,
         Err(diagnostics) => {
@@ -214,11 +225,11 @@ pub fn load(opts: &Options) -> Result<Loaded, Failure> {
     if let Some(channels) = &channels {
         dry_run(&plan, &registry, channels, &mut diags);
     }
-    let links = match opts.secrets {
+    let links = match check_secrets {
         Secrets::Check(store) => secrets(&plan, store, &mut diags),
         Secrets::Offline => None,
     };
-    dated_warnings(&plan, opts.now, &mut diags);
+    dated_warnings(&plan, now, &mut diags);
     diags.sort_by_key(|d| (d.span.start, d.severity));
     match channels {
         Some(channels) if !diags.iter().any(Diagnostic::is_error) => Ok(Loaded {
@@ -483,4 +494,49 @@ fn quiet_hour_warnings(plan: &Plan, now: DateTime<Utc>, diags: &mut Vec<Diagnost
             }
         }
     }
+}
+
+/// Walks what `run` does with a loaded plan for its first `limit` firings or ten years,
+/// whichever comes first: firing times, ledger records (with nag and escalation steps),
+/// delivery times, and every message rendered and handed to its plugin's `send` (no
+/// request is performed). For fuzzing and property tests: it must never panic or loop.
+/// Returns the number of messages rendered.
+pub fn rehearse(snapshot: &Snapshot, from: DateTime<Utc>, limit: usize) -> usize {
+    use crate::dispatch::{fire, render};
+    let plan = &snapshot.plan;
+    let until = from + chrono::Duration::days(3660);
+    let items: Vec<&plan::Item> = plan.items.iter().map(|i| i.as_ref()).collect();
+    let mut messages = 0;
+    for f in crate::schedule::Upcoming::new(&items, from).take(limit) {
+        if f.at > until {
+            break;
+        }
+        let item = items[f.item];
+        let (firing, deliveries) = fire::records(plan, item, f.at, f.purpose, false, from);
+        for w in &firing.watches {
+            let purpose = match w.action.as_str() {
+                "nag" => crate::schedule::Purpose::Nag(w.step),
+                _ => crate::schedule::Purpose::Escalate(w.step),
+            };
+            let _ = fire::step_records(plan, item, f.at, purpose, &w.recipient, from);
+        }
+        for d in deliveries {
+            let (Some(r), Some(channel)) = (
+                plan.recipient(&d.recipient),
+                snapshot.channels.channels.get(&d.channel),
+            ) else {
+                continue;
+            };
+            let address = channel
+                .address
+                .as_ref()
+                .and_then(|a| r.addresses.get(a).cloned());
+            let m = render::message(plan, item, &f, r, &d.id, address, None);
+            let _ = channel
+                .plugin
+                .send(&snapshot.registry.sandbox, &m, &channel.settings);
+            messages += 1;
+        }
+    }
+    messages
 }

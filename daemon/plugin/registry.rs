@@ -291,7 +291,8 @@ impl Plugin {
     }
 }
 
-/// All plugins available to a plan.
+/// All plugins available to a plan (cheap to clone: everything in it is shared).
+#[derive(Clone)]
 pub struct Registry {
     pub sandbox: Arc<Sandbox>,
     plugins: BTreeMap<String, Arc<Plugin>>,

@@ -13,6 +13,7 @@ mod leases;
 mod ledger;
 mod plugins_http;
 mod preview_golden;
+mod properties;
 mod runtime;
 mod smtp;
 mod systemd;
