@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need (Debian packages
 # for the real SMTP server, faketime, systemd-analyze, openssl), then checks formatting and
-# lints and runs every test. CI (.ci/run) runs exactly this.
+# lints and runs every test, then a bounded fuzz run of every target (30 s each; set
+# FUZZ_SECONDS to change it, 0 to skip). CI (.ci/run) runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,3 +21,6 @@ fi
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked
+if [ "${FUZZ_SECONDS:-30}" != 0 ]; then
+    ./scripts/fuzz.sh
+fi
