@@ -734,10 +734,11 @@ impl<'s> Validator<'s> {
         plugin: &str,
         declared: Option<&[String]>,
     ) {
+        // The host also reads the setting that names where requests may go.
         let known: Vec<&str> = HOST_CHANNEL_KEYS
             .iter()
             .copied()
-            .chain(["plugin", "address"])
+            .chain(["plugin", "address", "url", "api_base", "server", "host"])
             .chain(declared.unwrap_or_default().iter().map(String::as_str))
             .collect();
         if known.contains(&key) {
