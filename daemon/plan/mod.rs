@@ -41,6 +41,8 @@ pub struct Plan {
     pub heartbeat: Option<Heartbeat>,
     /// Shared so that the scheduler and dispatcher hold items without copying them.
     pub items: Vec<Arc<Item>>,
+    /// Item id → position in `items`: `item()` is called per firing and per delivery.
+    index: std::collections::HashMap<String, usize>,
 }
 
 /// The person, or one of their contacts.
@@ -301,7 +303,34 @@ impl Plan {
     }
 
     pub fn item(&self, id: &str) -> Option<&Item> {
-        self.items.iter().find(|i| i.id == id).map(|i| i.as_ref())
+        self.index.get(id).map(|i| self.items[*i].as_ref())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        person: Recipient,
+        contacts: BTreeMap<String, Recipient>,
+        channels: BTreeMap<String, Channel>,
+        items: Vec<Arc<Item>>,
+        never_contact: Vec<String>,
+        server: Option<ServerConfig>,
+        heartbeat: Option<Heartbeat>,
+    ) -> Self {
+        let index = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (item.id.clone(), i))
+            .collect();
+        Self {
+            person,
+            contacts,
+            channels,
+            never_contact,
+            server,
+            heartbeat,
+            items,
+            index,
+        }
     }
 }
 

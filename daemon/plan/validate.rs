@@ -504,15 +504,15 @@ impl<'s> Validator<'s> {
         let never_contact = self.never_contact(doc, &contacts);
         self.never_contact = never_contact.iter().cloned().collect();
         let items = self.items(doc, person.as_ref(), &contacts, person_tz);
-        Some(Plan {
-            person: person?,
+        Some(Plan::new(
+            person?,
             contacts,
             channels,
             items,
             never_contact,
             server,
             heartbeat,
-        })
+        ))
     }
 
     /// `[heartbeat]`: a Healthchecks-style ping URL and how often to ping it.
