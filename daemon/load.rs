@@ -275,11 +275,11 @@ fn dry_run(plan: &Plan, registry: &Registry, channels: &ChannelSet, diags: &mut 
                 .send(&registry.sandbox, &message, &channel.settings)
             {
                 Err(e) => Some(e.to_string()),
-                Ok(Request::Http(req)) => match req.url.plain() {
-                    // A URL built with a secret is checked when it is sent.
-                    None => None,
-                    Some(url) => crate::plugin::host::destination(&url, &channel.settings).err(),
-                },
+                Ok(Request::Http(req)) => channel.grant.destination(&req.url).err().or_else(|| {
+                    req.secret_texts()
+                        .into_iter()
+                        .find_map(|t| channel.grant.check_secrets(t).err())
+                }),
                 Ok(_) => None,
             };
             if let Some(p) = problem {

@@ -112,6 +112,7 @@ pub fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         &message,
         &prepared.settings,
         &tokio::sync::Semaphore::new(1),
+        &prepared.grant,
     ));
     let _ = out.flush();
     match outcome {

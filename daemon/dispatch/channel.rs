@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rhai::{Array, Dynamic, Map};
 
 use crate::plan::{Channel, Plan, Setting};
-use crate::plugin::{Plugin, PluginError, Registry, SecretText};
+use crate::plugin::{Grant, Plugin, PluginError, Registry, SecretText};
 
 /// A channel ready to send.
 #[derive(Debug, Clone)]
@@ -17,6 +17,8 @@ pub struct PreparedChannel {
     pub plugin: Arc<Plugin>,
     pub settings: Map,
     pub address: Option<String>,
+    /// The secrets it may use and where its requests may go.
+    pub grant: Grant,
 }
 
 /// All channels of a plan, prepared.
@@ -59,12 +61,24 @@ pub fn prepare(registry: &Registry, channel: &Channel) -> Result<PreparedChannel
         own.insert(k.as_str().into(), setting_to_dynamic(v));
     }
     let settings = plugin.effective_settings(&own);
+    let secrets = channel
+        .secrets()
+        .into_iter()
+        .map(|(_, name)| name.to_string())
+        .collect();
+    let grant =
+        Grant::for_channel(&own, &plugin.defaults, secrets).map_err(|message| PluginError {
+            file: channel.plugin.clone(),
+            message,
+            location: None,
+        })?;
     plugin.validate(&registry.sandbox, &settings)?;
     Ok(PreparedChannel {
         id: channel.id.clone(),
         address: channel.address.clone(),
         plugin,
         settings,
+        grant,
     })
 }
 

@@ -248,6 +248,7 @@ impl Dispatcher {
                 &message,
                 &channel.settings,
                 &gate,
+                &channel.grant,
             )
             .await;
         let now = Utc::now();

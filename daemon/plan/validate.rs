@@ -880,6 +880,16 @@ impl<'s> Validator<'s> {
                         );
                         return None;
                     }
+                    // kithd's own keys (`plugin::grant::RESERVED_SECRETS`): no script may
+                    // reach them, so no channel may name them.
+                    if ["answer_key", "inbound_token"].contains(&name.as_str()) {
+                        self.error(
+                            span,
+                            format!("`{name}` is kithd's own secret; a channel can't use it"),
+                            Some("give the channel a secret of its own".into()),
+                        );
+                        return None;
+                    }
                     Setting::Secret(name)
                 } else {
                     let mut out = BTreeMap::new();

@@ -115,6 +115,23 @@ pub struct HttpRequest {
     pub sign: Option<Signing>,
 }
 
+impl HttpRequest {
+    /// Every text of the request that may hold a secret.
+    pub fn secret_texts(&self) -> Vec<&SecretText> {
+        let mut out = vec![&self.url];
+        out.extend(self.headers.iter().map(|(_, v)| v));
+        if let Body::Form(pairs) = &self.body {
+            out.extend(pairs.iter().map(|(_, v)| v));
+        }
+        if let Some((u, p)) = &self.basic_auth {
+            out.extend([u, p]);
+        }
+        out.extend(&self.bearer);
+        out.extend(self.sign.as_ref().map(|s| &s.key));
+        out
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmailRequest {
     pub to: String,
@@ -453,20 +470,51 @@ impl Response {
                 reason: format!("HTTP {}", self.status),
             },
             s => Outcome::Permanent {
-                reason: format!("HTTP {s}{}", short_body(&self.body)),
+                reason: format!("HTTP {s}{}", gateway_code(&self.body)),
             },
         }
     }
 }
 
-fn short_body(body: &str) -> String {
-    let b: String = body.chars().take(200).collect();
-    let b = b.trim();
-    if b.is_empty() {
-        String::new()
-    } else {
-        format!(": {b}")
+/// A gateway's own error code from a JSON error body (`code`, `error_code`, `errorCode`),
+/// as ` (gateway code X)`: never the body's text, which may echo the message back.
+fn gateway_code(body: &str) -> String {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+        return String::new();
+    };
+    let found = ["code", "error_code", "errorCode"].iter().find_map(|k| {
+        let c = v.get(k).or_else(|| v.get("error").and_then(|e| e.get(k)))?;
+        let c = match c {
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::String(s) => s.clone(),
+            _ => return None,
+        };
+        let short = c.len() <= 32
+            && c.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'));
+        short.then_some(c)
+    });
+    found
+        .map(|c| format!(" (gateway code {c})"))
+        .unwrap_or_default()
+}
+
+/// Keeps a failure reason fit for the log and the ledger: one line, at most 160
+/// characters, and withheld when it repeats the message text (health data).
+pub fn scrub_reason(reason: &str, message_text: &str) -> String {
+    let one_line: String = reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let probe: String = message_text.trim().chars().take(24).collect();
+    if probe.chars().count() >= 8 && one_line.contains(&probe) {
+        return "(reason withheld: it repeated the message text)".into();
     }
+    let mut out: String = one_line.trim().chars().take(160).collect();
+    if one_line.trim().chars().count() > 160 {
+        out.push('…');
+    }
+    out
 }
 
 /// Reads what `on_response` returned; `()` means "use the default classification".

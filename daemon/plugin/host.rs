@@ -4,7 +4,6 @@
 //! decide retries or fallback (that is `dispatch`) and never logs secrets or bodies.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use sha2::Sha256;
 use super::contract::{
     Body, EmailRequest, HttpRequest, Message, Method, Outcome, Request, Response,
 };
+use super::grant::Grant;
 use super::registry::Plugin;
 use super::sandbox::Sandbox;
 use super::secret::{SecretStore, SecretText};
@@ -74,72 +74,7 @@ pub struct Host {
     timeouts: Timeouts,
 }
 
-/// The settings keys that name the one host a channel may talk to.
-pub const HOST_KEYS: [&str; 4] = ["url", "api_base", "server", "host"];
-
-/// The host a channel's requests may go to: that of the first of `url`, `api_base`,
-/// `server` or `host` it sets.
-pub fn allowed_host(settings: &Map) -> Option<String> {
-    for key in HOST_KEYS {
-        let Some(v) = settings.get(key) else { continue };
-        let Some(text) = v
-            .clone()
-            .try_cast::<SecretText>()
-            .and_then(|t| t.plain())
-            .or_else(|| v.clone().into_string().ok())
-        else {
-            continue;
-        };
-        if key == "host" {
-            return Some(text.trim().to_ascii_lowercase());
-        }
-        if let Ok(u) = url::Url::parse(&text) {
-            return u
-                .host_str()
-                .map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase());
-        }
-    }
-    None
-}
-
-/// Checks where a request may go, without sending it: a URL of this channel's one host,
-/// over https (or plain http to loopback). Used before every request and by the dry run.
-pub fn destination(url_text: &str, settings: &Map) -> Result<url::Url, String> {
-    let url = url::Url::parse(url_text).map_err(|e| format!("bad request URL: {e}"))?;
-    let host = url
-        .host_str()
-        .unwrap_or_default()
-        .trim_matches(['[', ']'])
-        .to_ascii_lowercase();
-    match allowed_host(settings) {
-        Some(allowed) if allowed == host => {}
-        Some(allowed) => {
-            return Err(format!(
-                "the plugin asked for host `{host}`, but this channel may only reach `{allowed}`"
-            ));
-        }
-        None => {
-            return Err(
-                "this channel names no host (set `url`, `api_base`, `server` or `host`)".into(),
-            );
-        }
-    }
-    match url.scheme() {
-        "https" => {}
-        "http" if is_loopback(&host) => {}
-        "http" => return Err("plain http is allowed only to loopback; use https".into()),
-        other => return Err(format!("unsupported URL scheme `{other}`")),
-    }
-    Ok(url)
-}
-
-pub fn is_loopback(host: &str) -> bool {
-    let h = host.trim_matches(['[', ']']);
-    h.eq_ignore_ascii_case("localhost")
-        || h.parse::<IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
-}
+pub use super::grant::is_loopback;
 
 /// Runs a script call on tokio's blocking pool once `gate` has a slot; `None` if the call
 /// could not run or did not return (the sandbox already turns engine panics into errors).
@@ -191,6 +126,7 @@ impl Host {
         message: &Message,
         settings: &Map,
         gate: &tokio::sync::Semaphore,
+        grant: &Grant,
     ) -> Outcome {
         let request = {
             let (sb, p, m, s) = (
@@ -201,6 +137,33 @@ impl Host {
             );
             off_thread(gate, move || p.send(&sb, &m, &s)).await
         };
+        let outcome = self
+            .perform(request, sandbox, plugin, message, settings, gate, grant)
+            .await;
+        // Reasons go to the log and the ledger: no gateway echo of the message text.
+        match outcome {
+            Outcome::Retry { after, reason } => Outcome::Retry {
+                after,
+                reason: super::contract::scrub_reason(&reason, &message.text),
+            },
+            Outcome::Permanent { reason } => Outcome::Permanent {
+                reason: super::contract::scrub_reason(&reason, &message.text),
+            },
+            o => o,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn perform(
+        &self,
+        request: Option<Result<Request, super::PluginError>>,
+        sandbox: &Arc<Sandbox>,
+        plugin: &Arc<Plugin>,
+        message: &Message,
+        settings: &Map,
+        gate: &tokio::sync::Semaphore,
+        grant: &Grant,
+    ) -> Outcome {
         let request = match request {
             Some(Ok(r)) => r,
             Some(Err(e)) => return permanent(format!("plugin error: {e}")),
@@ -216,8 +179,8 @@ impl Host {
                     Err(e) => retry(format!("can't write to standard output: {e}")),
                 }
             }
-            Request::Email(mail) => self.email(mail, message, settings).await,
-            Request::Http(req) => match self.http(req, settings).await {
+            Request::Email(mail) => self.email(mail, message, settings, grant).await,
+            Request::Http(req) => match self.http(req, settings, grant).await {
                 Ok(response) if !plugin.classifies() => response.default_outcome(),
                 Ok(response) => {
                     let (sb, p, m, s) = (
@@ -237,15 +200,24 @@ impl Host {
         }
     }
 
-    fn resolve(&self, t: &SecretText) -> Result<String, Outcome> {
+    /// Resolves a text's secrets, each of which the channel's grant must allow.
+    fn resolve(&self, t: &SecretText, grant: &Grant) -> Result<String, Outcome> {
+        grant.check_secrets(t).map_err(permanent)?;
         t.resolve(&self.secrets)
             .map_err(|e| permanent(e.to_string()))
     }
 
     /// Performs an HTTP request; `Err` carries the outcome of a failure before a response.
-    pub async fn http(&self, req: HttpRequest, settings: &Map) -> Result<Response, Outcome> {
-        let url_text = self.resolve(&req.url)?;
-        let url = destination(&url_text, settings).map_err(permanent)?;
+    pub async fn http(
+        &self,
+        req: HttpRequest,
+        settings: &Map,
+        grant: &Grant,
+    ) -> Result<Response, Outcome> {
+        // Where it may go is decided before any secret is resolved.
+        grant.destination(&req.url).map_err(permanent)?;
+        let url = url::Url::parse(&self.resolve(&req.url, grant)?)
+            .map_err(|_| permanent("bad request URL"))?;
         let method = match req.method {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
@@ -254,20 +226,20 @@ impl Host {
         let timeouts = Timeouts::for_settings(settings).min(self.timeouts);
         let mut builder = self.http.request(method, url).timeout(timeouts.total);
         for (k, v) in &req.headers {
-            builder = builder.header(k.as_str(), self.resolve(v)?);
+            builder = builder.header(k.as_str(), self.resolve(v, grant)?);
         }
         if let Some((u, p)) = &req.basic_auth {
-            builder = builder.basic_auth(self.resolve(u)?, Some(self.resolve(p)?));
+            builder = builder.basic_auth(self.resolve(u, grant)?, Some(self.resolve(p, grant)?));
         }
         if let Some(b) = &req.bearer {
-            builder = builder.bearer_auth(self.resolve(b)?);
+            builder = builder.bearer_auth(self.resolve(b, grant)?);
         }
         let (content_type, bytes): (Option<&str>, Vec<u8>) = match &req.body {
             Body::None => (None, Vec::new()),
             Body::Form(pairs) => {
                 let mut ser = url::form_urlencoded::Serializer::new(String::new());
                 for (k, v) in pairs {
-                    ser.append_pair(k, &self.resolve(v)?);
+                    ser.append_pair(k, &self.resolve(v, grant)?);
                 }
                 (
                     Some("application/x-www-form-urlencoded"),
@@ -283,7 +255,7 @@ impl Host {
             }
         };
         if let Some(sign) = &req.sign {
-            let key = self.resolve(&sign.key)?;
+            let key = self.resolve(&sign.key, grant)?;
             let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes())
                 .map_err(|_| permanent("bad signing key"))?;
             mac.update(&bytes);
@@ -333,8 +305,14 @@ impl Host {
     }
 
     /// Sends an email through the channel's SMTP settings.
-    pub async fn email(&self, mail: EmailRequest, message: &Message, settings: &Map) -> Outcome {
-        match self.email_inner(mail, message, settings).await {
+    pub async fn email(
+        &self,
+        mail: EmailRequest,
+        message: &Message,
+        settings: &Map,
+        grant: &Grant,
+    ) -> Outcome {
+        match self.email_inner(mail, message, settings, grant).await {
             Ok(o) | Err(o) => o,
         }
     }
@@ -344,6 +322,7 @@ impl Host {
         mail: EmailRequest,
         message: &Message,
         settings: &Map,
+        grant: &Grant,
     ) -> Result<Outcome, Outcome> {
         use lettre::message::header::ContentType;
         use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -356,7 +335,7 @@ impl Host {
             match get(k) {
                 None => Ok(None),
                 Some(v) => match v.clone().try_cast::<SecretText>() {
-                    Some(t) => self.resolve(&t).map(Some),
+                    Some(t) => self.resolve(&t, grant).map(Some),
                     None => Ok(Some(v.to_string())),
                 },
             }
@@ -474,23 +453,5 @@ fn classify_reqwest(e: &reqwest::Error, t: Timeouts) -> Outcome {
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "unknown error".into())
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn allowed_host_comes_from_settings() {
-        let mut m = Map::new();
-        m.insert("api_base".into(), "https://API.twilio.com".into());
-        assert_eq!(allowed_host(&m).as_deref(), Some("api.twilio.com"));
-        let mut m = Map::new();
-        m.insert("url".into(), "http://[::1]:8080/hook".into());
-        assert_eq!(allowed_host(&m).as_deref(), Some("::1"));
-        assert!(is_loopback("::1") && is_loopback("127.0.0.1") && is_loopback("localhost"));
-        assert!(!is_loopback("example.org"));
-        assert_eq!(allowed_host(&Map::new()), None);
     }
 }

@@ -4,11 +4,13 @@
 //! except the channel settings it is handed).
 
 pub mod contract;
+pub mod grant;
 pub mod host;
 pub mod registry;
 pub mod sandbox;
 pub mod secret;
 
 pub use contract::{Message, Outcome, Request};
+pub use grant::Grant;
 pub use registry::{Plugin, PluginError, Registry};
 pub use secret::{SecretStore, SecretText};

@@ -61,6 +61,20 @@ impl SecretText {
         })
     }
 
+    /// Stands for a secret in `shape`.
+    pub const HOLE: char = '\u{1}';
+
+    /// The text with each secret replaced by `HOLE`: where the secrets sit, without them.
+    pub fn shape(&self) -> String {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Literal(s) => s.clone(),
+                Part::Secret(_) => Self::HOLE.to_string(),
+            })
+            .collect()
+    }
+
     /// Substitutes every secret.
     pub fn resolve(&self, store: &SecretStore) -> Result<String, SecretError> {
         let mut out = String::new();

@@ -7,6 +7,7 @@ mod answers;
 mod config_files;
 mod corpus;
 mod daemon;
+mod hardening;
 mod health;
 mod hostile;
 mod leases;

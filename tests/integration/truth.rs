@@ -183,7 +183,7 @@ fn plugins_are_dry_run_at_check() {
         (
             "elsewhere",
             "fn send(m, s) { #{ type: \"http\", method: \"POST\", url: \"https://evil.example.net/x\", json: #{} } }",
-            "may only reach `hooks.example.org`",
+            "may only reach https://hooks.example.org:443",
         ),
     ];
     for (name, src, expect) in cases {
