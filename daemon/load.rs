@@ -20,6 +20,9 @@ use crate::plugin::{Message, Registry, SecretStore};
 
 /// The secret that keys answer links (systemd credential or `KITHD_SECRET_ANSWER_KEY`).
 pub const ANSWER_KEY: &str = "answer_key";
+/// An optional previous answer-link key, still accepted (for rotating `answer_key` across a
+/// restart).
+pub const ANSWER_KEY_PREVIOUS: &str = "answer_key_previous";
 /// The shared secret for the inbound-reply endpoint.
 pub const INBOUND_TOKEN: &str = "inbound_token";
 /// Keys must be at least this long.
@@ -365,13 +368,17 @@ fn secrets(plan: &Plan, store: &SecretStore, diags: &mut Vec<Diagnostic>) -> Opt
         }
     }
     let server = plan.server.as_ref()?;
-    for (name, required) in [(ANSWER_KEY, true), (INBOUND_TOKEN, false)] {
+    for (name, required) in [
+        (ANSWER_KEY, true),
+        (ANSWER_KEY_PREVIOUS, false),
+        (INBOUND_TOKEN, false),
+    ] {
         let problem = match store.get(name) {
             Err(_) if required => {
                 "is not available: `[server]` signs answer links with it".to_string()
             }
             Err(_) => continue,
-            Ok(v) if v.expose().len() < MIN_KEY_BYTES => format!(
+            Ok(v) if v.expose().trim().len() < MIN_KEY_BYTES => format!(
                 "is {} bytes long; it must be at least {MIN_KEY_BYTES}",
                 v.expose().len()
             ),
@@ -392,7 +399,10 @@ fn secrets(plan: &Plan, store: &SecretStore, diags: &mut Vec<Diagnostic>) -> Opt
         &server.public_url,
         server.link_ttl.to_chrono(),
     ) {
-        Ok(s) => Some(s),
+        Ok(s) => Some(match store.get(ANSWER_KEY_PREVIOUS) {
+            Ok(previous) => s.accepting(previous.expose().as_bytes()),
+            Err(_) => s,
+        }),
         Err(e) => {
             if !diags.iter().any(|d| d.is_error() && d.span == server.span) {
                 diags.push(Diagnostic::error(

@@ -26,13 +26,33 @@ pub const MAX_BODY: usize = 4096;
 
 pub struct AnswerState {
     pub ledger: Arc<dyn Ledger>,
+    /// Swapped whole when a reload changes the plan or its keys.
+    pub keys: std::sync::RwLock<Arc<Keys>>,
+    /// Woken after an answer so the daemon sends any all-clear at once.
+    pub wake: Arc<Notify>,
+}
+
+/// What the answer server checks requests against.
+pub struct Keys {
     pub links: LinkSigner,
     /// Shared secret for `/inbound`; the endpoint answers 404 without one.
     pub inbound_token: Option<String>,
     /// The person's phone number, the only sender `/inbound` accepts.
     pub person_phone: Option<String>,
-    /// Woken after an answer so the daemon sends any all-clear at once.
-    pub wake: Arc<Notify>,
+}
+
+impl AnswerState {
+    pub fn keys(&self) -> Arc<Keys> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Takes new keys from a reload: links signed with a replaced key stay valid until
+    /// they expire.
+    pub fn replace_keys(&self, mut keys: Keys, now: chrono::DateTime<Utc>) {
+        let mut current = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        keys.links = keys.links.succeeding(&current.links, now);
+        *current = Arc::new(keys);
+    }
 }
 
 pub fn router(state: Arc<AnswerState>) -> Router {
@@ -72,7 +92,7 @@ fn invalid() -> Response {
 
 /// The firing a token names, if the token is genuine, unexpired and its firing exists.
 fn lookup(state: &AnswerState, token: &str) -> Option<(super::token::Claims, OpenFiring)> {
-    let claims = state.links.verify(token, Utc::now()).ok()?;
+    let claims = state.keys().links.verify(token, Utc::now()).ok()?;
     let scheduled = chrono::DateTime::from_timestamp_millis(claims.s)?;
     let firing = state.ledger.find_firing(&claims.i, scheduled).ok()??;
     Some((claims, firing))
@@ -204,13 +224,15 @@ struct Inbound {
 }
 
 fn same_secret(given: &str, expected: &str) -> bool {
-    // Compare MACs of both, so timing reveals nothing about the secret.
+    use subtle::ConstantTimeEq;
+    // Compare MACs of both in constant time, so timing reveals nothing about the secret
+    // (not even its length).
     let mac = |s: &str| {
         let mut m = Hmac::<Sha256>::new_from_slice(b"kithd inbound").expect("any key length");
         m.update(s.as_bytes());
         m.finalize().into_bytes()
     };
-    mac(given) == mac(expected)
+    bool::from(mac(given).ct_eq(&mac(expected)))
 }
 
 fn digits(s: &str) -> String {
@@ -223,7 +245,8 @@ async fn inbound(
     body: String,
 ) -> Response {
     let json = |status: StatusCode, v: serde_json::Value| (status, axum::Json(v)).into_response();
-    let Some(expected) = &state.inbound_token else {
+    let keys = state.keys();
+    let Some(expected) = &keys.inbound_token else {
         return json(
             StatusCode::NOT_FOUND,
             serde_json::json!({"error": "not found"}),
@@ -246,7 +269,7 @@ async fn inbound(
             serde_json::json!({"error": "expected {\"from\": …, \"text\": …}"}),
         );
     };
-    let known = state
+    let known = keys
         .person_phone
         .as_deref()
         .is_some_and(|p| !digits(p).is_empty() && digits(p) == digits(&msg.from));

@@ -39,6 +39,9 @@ pub struct LinkSigner {
     key: Vec<u8>,
     public_url: String,
     ttl: chrono::Duration,
+    /// Keys replaced by a reload, each accepted (never used to sign) until the instant
+    /// its last link expires.
+    previous: Vec<(Vec<u8>, DateTime<Utc>)>,
 }
 
 impl std::fmt::Debug for LinkSigner {
@@ -63,11 +66,42 @@ impl LinkSigner {
             key: key.to_vec(),
             public_url: public_url.trim_end_matches('/').to_string(),
             ttl,
+            previous: Vec::new(),
         })
     }
 
+    /// Also accepts (never signs with) links signed with `key`, such as the key before a
+    /// rotation: each link still expires by itself.
+    #[must_use]
+    pub fn accepting(mut self, key: &[u8]) -> Self {
+        if key != self.key.as_slice() {
+            self.previous.push((key.to_vec(), DateTime::<Utc>::MAX_UTC));
+        }
+        self
+    }
+
+    /// This signer taking over from `old` at `now`: when the key changed, links signed
+    /// with the old key stay valid until they expire.
+    #[must_use]
+    pub fn succeeding(mut self, old: &LinkSigner, now: DateTime<Utc>) -> Self {
+        self.previous = old
+            .previous
+            .iter()
+            .filter(|(k, until)| *until >= now && *k != self.key)
+            .cloned()
+            .collect();
+        if old.key != self.key {
+            self.previous.push((old.key.clone(), now + old.ttl));
+        }
+        self
+    }
+
     fn mac(&self) -> Hmac<Sha256> {
-        Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length")
+        Self::mac_with(&self.key)
+    }
+
+    fn mac_with(key: &[u8]) -> Hmac<Sha256> {
+        Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length")
     }
 
     /// A token for one recipient's answer to one firing, valid from `now` for the TTL.
@@ -108,10 +142,21 @@ impl LinkSigner {
         }
         let (payload, sig) = token.split_once('.').ok_or(TokenError::Malformed)?;
         let sig = B64.decode(sig).map_err(|_| TokenError::Malformed)?;
-        let mut mac = self.mac();
-        mac.update(payload.as_bytes());
-        mac.verify_slice(&sig)
-            .map_err(|_| TokenError::BadSignature)?;
+        let keys = std::iter::once(self.key.as_slice()).chain(
+            self.previous
+                .iter()
+                .filter(|(_, until)| *until >= now)
+                .map(|(k, _)| k.as_slice()),
+        );
+        let mut genuine = false;
+        for key in keys {
+            let mut mac = Self::mac_with(key);
+            mac.update(payload.as_bytes());
+            genuine |= mac.verify_slice(&sig).is_ok();
+        }
+        if !genuine {
+            return Err(TokenError::BadSignature);
+        }
         let bytes = B64.decode(payload).map_err(|_| TokenError::Malformed)?;
         let claims: Claims = serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)?;
         if now.timestamp() > claims.e {
@@ -132,6 +177,53 @@ mod tests {
             chrono::Duration::hours(24),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_new_key_keeps_old_links_valid_until_they_expire() {
+        let now: DateTime<Utc> = "2026-12-01T08:00:00Z".parse().unwrap();
+        let old = signer();
+        let link = old.token("mood", now, "self", now);
+        let new = LinkSigner::new(
+            &[9u8; 32],
+            "https://kithd.example.org",
+            chrono::Duration::hours(24),
+        )
+        .unwrap()
+        .succeeding(&old, now);
+        assert!(new.verify(&link, now + chrono::Duration::hours(23)).is_ok());
+        assert!(
+            new.verify(&link, now + chrono::Duration::hours(25))
+                .is_err()
+        );
+        let fresh = new.token("mood", now, "self", now);
+        assert!(
+            old.verify(&fresh, now).is_err(),
+            "new links use the new key"
+        );
+        // A second rotation still honours the first key's links until they expire.
+        let newer = LinkSigner::new(
+            &[3u8; 32],
+            "https://kithd.example.org",
+            chrono::Duration::hours(24),
+        )
+        .unwrap()
+        .succeeding(&new, now + chrono::Duration::hours(1));
+        assert!(
+            newer
+                .verify(&link, now + chrono::Duration::hours(2))
+                .is_ok()
+        );
+        assert!(
+            newer
+                .verify(&fresh, now + chrono::Duration::hours(2))
+                .is_ok()
+        );
+        let forged = LinkSigner::new(&[4u8; 32], "https://x", chrono::Duration::hours(1)).unwrap();
+        assert_eq!(
+            newer.verify(&forged.token("mood", now, "self", now), now),
+            Err(TokenError::BadSignature)
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! SIGTERM/SIGINT shutdown), the systemd notify protocol and the in-flight delivery tasks.
 //! It must not render, send or validate itself: it calls `plan`, `dispatch` and `store`.
 
+pub mod answer_server;
 pub mod catch_up;
 pub mod heartbeat;
 pub mod logging;
@@ -96,6 +97,7 @@ struct Daemon {
     /// Deliveries finished since the last judgement.
     health_due: bool,
     pinger: Option<heartbeat::Pinger>,
+    answer: Option<answer_server::AnswerServer>,
 }
 
 /// Logs a load failure's problems, one line each, at their own level.
@@ -177,30 +179,17 @@ impl Daemon {
         );
         let items = snapshot.plan.items.len();
         let wake = Arc::new(tokio::sync::Notify::new());
-        if let (Some(server), Some(links)) = (&snapshot.plan.server, &snapshot.links) {
-            let state = Arc::new(crate::answer::http::AnswerState {
-                ledger: ledger.clone() as Arc<dyn Ledger>,
-                links: links.clone(),
-                inbound_token: SecretStore::from_env()
-                    .get(crate::load::INBOUND_TOKEN)
-                    .ok()
-                    .map(|s| s.expose().to_string()),
-                person_phone: snapshot.plan.person.addresses.get("phone").cloned(),
-                wake: wake.clone(),
-            });
-            let listener = match tokio::net::TcpListener::bind(server.listen).await {
-                Ok(l) => l,
-                Err(e) => {
-                    error!(listen = %server.listen, error = %e, "The answer server can't listen; not starting.");
-                    return exit::UNAVAILABLE;
-                }
-            };
-            info!(listen = %server.listen, "Answer server listening.");
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, crate::answer::http::router(state)).await {
-                    error!(error = %e, "The answer server stopped.");
-                }
-            });
+        let mut answer = None;
+        if let Err(e) = answer_server::reconcile(
+            &mut answer,
+            &snapshot,
+            ledger.clone() as Arc<dyn Ledger>,
+            wake.clone(),
+        )
+        .await
+        {
+            error!(error = %e, "The answer server can't start; not starting.");
+            return exit::UNAVAILABLE;
         }
         let dispatcher = Arc::new(Dispatcher::new(
             ledger.clone() as Arc<dyn Ledger>,
@@ -223,6 +212,7 @@ impl Daemon {
             assessed_at: None,
             health_due: false,
             pinger: None,
+            answer,
         };
         daemon.pinger = daemon
             .dispatcher
@@ -532,7 +522,7 @@ impl Daemon {
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
                 _ = self.wake.notified() => {}
-                _ = hup.recv() => self.reload(),
+                _ = hup.recv() => self.reload().await,
                 _ = term.recv() => break,
                 _ = int.recv() => break,
                 _ = watchdog.tick(), if watchdog_every.is_some() => self.notifier.watchdog(),
@@ -577,7 +567,7 @@ impl Daemon {
         exit::OK
     }
 
-    fn reload(&mut self) {
+    async fn reload(&mut self) {
         self.notifier.reloading();
         info!(plan = %self.opts.plan.display(), "Reloading the plan.");
         // Whatever is due now fires under the plan that was in force when it fell due.
@@ -599,6 +589,20 @@ impl Daemon {
                     warn!("{w}");
                 }
                 let snapshot = loaded.snapshot;
+                // `[server]` changes first: if one can't be applied, nothing is swapped.
+                if let Err(e) = answer_server::reconcile(
+                    &mut self.answer,
+                    &snapshot,
+                    self.ledger.clone() as Arc<dyn Ledger>,
+                    self.wake.clone(),
+                )
+                .await
+                {
+                    error!(error = %e, "The new plan can't be applied; the previous plan keeps running.");
+                    self.reload_refused = Some(1);
+                    self.finish_reload();
+                    return;
+                }
                 let now = self.clock.now();
                 let old = self.dispatcher.snapshot();
                 for item in &old.plan.items {
@@ -624,6 +628,10 @@ impl Daemon {
                 self.reload_refused = Some(failure.errors());
             }
         }
+        self.finish_reload();
+    }
+
+    fn finish_reload(&mut self) {
         if let Err(e) = self.assess(true) {
             error!(error = %e, "The delivery ledger failed during reload.");
         }

@@ -16,5 +16,6 @@ mod plugins_http;
 mod preview_golden;
 mod properties;
 mod runtime;
+mod server_reload;
 mod smtp;
 mod systemd;

@@ -1,0 +1,105 @@
+//! The answer server's lifecycle: started with the plan's `[server]`, and on reload given
+//! new keys (old links stay valid until they expire), rebound when `listen` changes, started
+//! when `[server]` is added and stopped when it is removed. A change that can't be applied
+//! (the port is taken) is reported before anything is swapped, so the caller keeps the old
+//! plan and server. Must not handle requests (that is `answer::http`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tracing::{error, info};
+
+use crate::answer::http::{AnswerState, Keys, router};
+use crate::dispatch::worker::Snapshot;
+use crate::plugin::SecretStore;
+use crate::store::Ledger;
+
+pub struct AnswerServer {
+    pub listen: SocketAddr,
+    state: Arc<AnswerState>,
+    task: JoinHandle<()>,
+}
+
+/// The keys a snapshot's answer server checks against, if it has `[server]`.
+pub fn keys_for(snapshot: &Snapshot) -> Option<Keys> {
+    Some(Keys {
+        links: snapshot.links.clone()?,
+        inbound_token: SecretStore::from_env()
+            .get(crate::load::INBOUND_TOKEN)
+            .ok()
+            .map(|s| s.expose().to_string()),
+        person_phone: snapshot.plan.person.addresses.get("phone").cloned(),
+    })
+}
+
+impl AnswerServer {
+    /// Binds `listen` and serves; fails only when it can't bind.
+    pub async fn start(
+        listen: SocketAddr,
+        keys: Keys,
+        ledger: Arc<dyn Ledger>,
+        wake: Arc<Notify>,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(listen).await?;
+        let state = Arc::new(AnswerState {
+            ledger,
+            keys: std::sync::RwLock::new(Arc::new(keys)),
+            wake,
+        });
+        info!(listen = %listen, "Answer server listening.");
+        let app = router(state.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                error!(error = %e, "The answer server stopped.");
+            }
+        });
+        Ok(Self {
+            listen,
+            state,
+            task,
+        })
+    }
+
+    pub fn stop(self) {
+        self.task.abort();
+        info!(listen = %self.listen, "Answer server stopped.");
+    }
+}
+
+/// Applies a reloaded snapshot's `[server]` to `current`. On error nothing changed.
+pub async fn reconcile(
+    current: &mut Option<AnswerServer>,
+    snapshot: &Snapshot,
+    ledger: Arc<dyn Ledger>,
+    wake: Arc<Notify>,
+) -> Result<(), String> {
+    let now = chrono::Utc::now();
+    let wanted = snapshot.plan.server.as_ref().map(|s| s.listen);
+    match (current.as_ref(), wanted, keys_for(snapshot)) {
+        (Some(server), Some(listen), Some(keys)) if server.listen == listen => {
+            server.state.replace_keys(keys, now);
+            Ok(())
+        }
+        (_, Some(listen), Some(mut keys)) => {
+            if let Some(old) = current.as_ref() {
+                keys.links = keys.links.succeeding(&old.state.keys().links, now);
+            }
+            let server = AnswerServer::start(listen, keys, ledger, wake)
+                .await
+                .map_err(|e| format!("the answer server can't listen on {listen}: {e}"))?;
+            if let Some(old) = current.replace(server) {
+                old.stop();
+            }
+            Ok(())
+        }
+        (_, None, _) | (_, _, None) => {
+            if let Some(old) = current.take() {
+                old.stop();
+            }
+            Ok(())
+        }
+    }
+}
