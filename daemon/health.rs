@@ -65,17 +65,8 @@ pub fn assess(
 
 /// Writes the daemon's own reasons for `status --check` (0600, replaced atomically).
 pub fn publish_own(state_dir: &Path, own: &[String]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = state_dir.join(format!("{HEALTH_FILE}.tmp"));
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(&serde_json::to_vec(own).map_err(std::io::Error::other)?)?;
-    std::fs::rename(tmp, state_dir.join(HEALTH_FILE))
+    let bytes = serde_json::to_vec(own).map_err(std::io::Error::other)?;
+    crate::store::write_state_file(state_dir, HEALTH_FILE, &bytes)
 }
 
 /// The daemon's own reasons as it last published them.

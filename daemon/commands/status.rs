@@ -55,6 +55,8 @@ pub fn check(state_dir: &Path, out: &mut dyn Write) -> u8 {
 }
 
 pub fn run(state_dir: &Path, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    // Before the ledger is open: the check opens and closes the ledger file.
+    let running = SqliteLedger::daemon_running(state_dir);
     let ledger = match SqliteLedger::open_read_only(state_dir) {
         Ok(l) => l,
         Err(e) => {
@@ -63,7 +65,6 @@ pub fn run(state_dir: &Path, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         }
     };
     let result = (|| -> Result<(), crate::store::StoreError> {
-        let running = SqliteLedger::daemon_running(state_dir);
         let health = crate::health::assess(
             &ledger,
             chrono::Utc::now(),

@@ -114,7 +114,9 @@ fn log_problems(failure: &crate::load::Failure) {
 fn store_exit(e: &StoreError) -> u8 {
     match e {
         StoreError::Locked(_) => exit::UNAVAILABLE,
-        StoreError::StateDir { .. } => exit::CANTCREAT,
+        StoreError::StateDir { .. } | StoreError::Insecure { .. } | StoreError::ReadOnly(_) => {
+            exit::CANTCREAT
+        }
         _ => exit::IOERR,
     }
 }
@@ -320,22 +322,9 @@ impl Daemon {
                     }
                 })
                 .collect();
-        let path = self.opts.state_dir.join(NEXT_FILE);
-        let tmp = self.opts.state_dir.join(format!("{NEXT_FILE}.tmp"));
         let written = serde_json::to_vec(&next)
             .map_err(std::io::Error::other)
-            .and_then(|b| {
-                use std::io::Write as _;
-                use std::os::unix::fs::OpenOptionsExt;
-                let mut f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .truncate(true)
-                    .write(true)
-                    .mode(0o600)
-                    .open(&tmp)?;
-                f.write_all(&b)
-            })
-            .and_then(|_| std::fs::rename(&tmp, &path));
+            .and_then(|b| crate::store::write_state_file(&self.opts.state_dir, NEXT_FILE, &b));
         if let Err(e) = written {
             warn!(error = %e, "Could not publish the next firings for `kithd status`.");
         }

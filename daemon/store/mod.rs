@@ -4,12 +4,14 @@
 
 mod schema;
 mod sqlite;
+mod state_dir;
 
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
 pub use sqlite::SqliteLedger;
+pub use state_dir::write_file as write_state_file;
 
 /// A firing to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,6 +231,12 @@ pub enum StoreError {
     },
     #[error("another kithd is already running with state directory `{0}`")]
     Locked(PathBuf),
+    #[error("`{path}` is not safe to use: {message}")]
+    Insecure { path: PathBuf, message: String },
+    #[error(
+        "`{0}` is read-only: kithd needs to write its ledger there (check the state directory's permissions, or `StateDirectory=` under systemd)"
+    )]
+    ReadOnly(PathBuf),
     #[error("the ledger `{path}` can't be opened: {message}")]
     Open { path: PathBuf, message: String },
     #[error(

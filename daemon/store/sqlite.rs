@@ -2,8 +2,8 @@
 //! guarded by a lock file so that two daemons never share it (readers such as `status` do
 //! not take the lock). Must not contain scheduling or retry policy.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::fs::File;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -12,13 +12,30 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use super::schema::{MIGRATIONS, VERSION};
+use super::state_dir;
 use super::{
     AnswerResult, Delivery, Fence, HealthFacts, HistoryFilter, JournalEntry, Ledger, Missed,
     NewDelivery, NewFiring, OpenFiring, State, StoreError, Watch,
 };
 
 const DB_FILE: &str = "kithd.db";
-const LOCK_FILE: &str = "kithd.lock";
+
+/// An error opening or checking the ledger: damage only when SQLite says so; a read-only
+/// file or directory, or one kithd may not open, is said as such.
+fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Corrupt {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        },
+        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly(path.to_path_buf()),
+        _ => StoreError::Open {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        },
+    }
+}
 
 pub struct SqliteLedger {
     conn: Mutex<Connection>,
@@ -131,45 +148,22 @@ impl SqliteLedger {
     /// Opens (creating and migrating) the ledger in `state_dir` for the daemon: takes the
     /// lock file so a second daemon on the same directory fails clearly.
     pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(state_dir)
-            .map_err(|source| StoreError::StateDir {
-                path: state_dir.to_path_buf(),
-                source,
-            })?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(state_dir.join(LOCK_FILE))
-            .map_err(|source| StoreError::StateDir {
-                path: state_dir.to_path_buf(),
-                source,
-            })?;
-        if lock.try_lock().is_err() {
-            return Err(StoreError::Locked(state_dir.to_path_buf()));
+        if let Some(warning) = state_dir::prepare(state_dir)? {
+            tracing::warn!("{warning}");
         }
         let path = state_dir.join(DB_FILE);
-        // Create the file 0600 before SQLite does (its -wal and -shm files copy the mode).
-        let open_err = |e: std::io::Error| StoreError::Open {
-            path: path.clone(),
-            message: e.to_string(),
-        };
-        OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .append(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(open_err)?;
+        // Created 0600 before SQLite does (its -wal and -shm files copy the mode), never
+        // through a symlink; the daemon's lock is on this file itself.
+        let file = state_dir::open_file(&path, true)?;
+        let lock = state_dir::lock(file, state_dir)?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-            .map_err(open_err)?;
+            .map_err(|e| state_dir::refuse_symlink(&path, e))?;
+        state_dir::check_companions(&path)?;
         Self::connect(
             path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW,
             Some(lock),
             true,
         )
@@ -183,10 +177,7 @@ impl SqliteLedger {
         lock: Option<File>,
         writable: bool,
     ) -> Result<Self, StoreError> {
-        let conn = Connection::open_with_flags(&path, flags).map_err(|e| StoreError::Open {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        let conn = Connection::open_with_flags(&path, flags).map_err(|e| classify(&path, e))?;
         let ledger = Self {
             conn: Mutex::new(conn),
             path,
@@ -208,22 +199,41 @@ impl SqliteLedger {
     }
 
     /// Whether a daemon holds the lock on `state_dir` now. Taking the lock for a moment to
-    /// find out is harmless: a daemon starting in that moment fails clearly (exit 69).
+    /// find out is harmless: a daemon starting in that moment fails clearly (exit 69). Call
+    /// it before opening the ledger in the same process.
     pub fn daemon_running(state_dir: &Path) -> bool {
-        match File::open(state_dir.join(LOCK_FILE)) {
-            Ok(f) => f.try_lock_shared().is_err(),
-            Err(_) => false,
-        }
+        state_dir::locked(state_dir, DB_FILE)
     }
 
     /// Opens an existing ledger read-only, for `status` and `history` while the daemon runs.
     pub fn open_read_only(state_dir: &Path) -> Result<Self, StoreError> {
-        Self::connect(
-            Self::existing(state_dir)?,
-            OpenFlags::SQLITE_OPEN_READ_ONLY,
-            None,
-            false,
-        )
+        let path = Self::existing(state_dir)?;
+        state_dir::check_companions(&path)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        match Self::connect(path.clone(), flags, None, false) {
+            // A read-only directory without a write-ahead log (no daemon writing): SQLite
+            // can't create its shared-memory file there, so read the file as immutable.
+            Err(StoreError::ReadOnly(_) | StoreError::Open { .. })
+                if !PathBuf::from(format!("{}-wal", path.display())).exists() =>
+            {
+                let abs = std::path::absolute(&path).map_err(|e| StoreError::Open {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+                let mut uri = url::Url::from_file_path(&abs).map_err(|_| StoreError::Open {
+                    path: path.clone(),
+                    message: "not an absolute path".into(),
+                })?;
+                uri.set_query(Some("immutable=1"));
+                Self::connect(
+                    PathBuf::from(uri.as_str()),
+                    flags | OpenFlags::SQLITE_OPEN_URI,
+                    None,
+                    false,
+                )
+            }
+            other => other,
+        }
     }
 
     /// Opens an existing ledger for writing without the daemon's lock, for `kithd ack`
@@ -256,10 +266,7 @@ impl SqliteLedger {
     }
 
     fn prepare(&self, writable: bool) -> Result<(), StoreError> {
-        let corrupt = |e: rusqlite::Error| StoreError::Corrupt {
-            path: self.path.clone(),
-            message: e.to_string(),
-        };
+        let corrupt = |e: rusqlite::Error| classify(&self.path, e);
         let mut conn = self.conn();
         conn.busy_timeout(Duration::from_secs(5))?;
         let version: i64 = conn

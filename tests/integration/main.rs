@@ -18,4 +18,5 @@ mod properties;
 mod runtime;
 mod server_reload;
 mod smtp;
+mod state_dir;
 mod systemd;
