@@ -191,7 +191,42 @@ fn read(path: &Path) -> Result<SourceFile, Failure> {
 pub fn load(opts: &Options) -> Result<Loaded, Failure> {
     let source = read(opts.plan)?;
     let registry = Registry::load(opts.plugin_dir).map_err(|e| Failure::Plugins(e.render()))?;
-    load_source(source, registry, opts.secrets, opts.now)
+    let readable = readable_by_others(opts.plan);
+    match load_source(source, registry, opts.secrets, opts.now) {
+        Ok(mut loaded) => {
+            loaded.warnings.extend(readable);
+            Ok(loaded)
+        }
+        Err(Failure::Invalid {
+            source,
+            mut diagnostics,
+        }) => {
+            diagnostics.extend(readable);
+            Err(Failure::Invalid {
+                source,
+                diagnostics,
+            })
+        }
+        Err(f) => Err(f),
+    }
+}
+
+/// A warning when every local user can read the plan: it holds health data.
+fn readable_by_others(path: &Path) -> Option<Diagnostic> {
+    use std::os::unix::fs::MetadataExt;
+    let mode = std::fs::metadata(path).ok()?.mode() & 0o777;
+    (mode & 0o004 != 0).then(|| {
+        Diagnostic::warning(
+            0..0,
+            format!(
+                "every user on this machine can read the plan (mode {mode:o}), and it holds health data"
+            ),
+        )
+        .with_hint(format!(
+            "`chmod o-r {}`; for the system unit: `chown root:kithd` and `chmod 0640`",
+            path.display()
+        ))
+    })
 }
 
 /// The load step on a plan already read and plugins already compiled (fuzzing and

@@ -18,8 +18,18 @@ fn malformed_plans_give_exact_diagnostics() {
         names.len()
     );
     let mut failures = Vec::new();
+    // Each plan is checked from a private copy (0600), so the output doesn't depend on the
+    // umask of the checkout (a plan others can read gets a warning of its own).
+    let private = tempfile::tempdir().unwrap();
     for name in &names {
-        let out = kithd(&dir, &["check", name, "--plugins", "no-plugins-here"]);
+        let copy = private.path().join(name);
+        std::fs::copy(dir.join(name), &copy).unwrap();
+        std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let out = kithd(
+            private.path(),
+            &["check", name, "--plugins", "no-plugins-here"],
+        );
         let stderr = text(&out.stderr);
         if out.status.code() != Some(65) {
             failures.push(format!(

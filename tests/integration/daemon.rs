@@ -188,7 +188,10 @@ pub fn webhook(id: &str, url: &str, extra: &str) -> String {
 pub fn project(plan_text: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("plugins")).unwrap();
-    std::fs::write(dir.path().join("plan.toml"), plan_text).unwrap();
+    let plan = dir.path().join("plan.toml");
+    std::fs::write(&plan, plan_text).unwrap();
+    // As the README installs it: not readable by other users.
+    std::fs::set_permissions(&plan, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     dir
 }
 

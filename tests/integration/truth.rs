@@ -226,6 +226,16 @@ fn suspicious_but_legal_plans_get_warnings() {
     ] {
         assert!(out.contains(expected), "{expected}\n{out}");
     }
+    // A plan every local user can read gets a warning: it holds health data.
+    let plan = dir.path().join("plan.toml");
+    std::fs::set_permissions(&plan, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let (code, out) = check(dir.path(), &[], &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("warning: every user on this machine can read the plan (mode 644)")
+            && out.contains("5 warnings"),
+        "{out}"
+    );
 }
 
 #[test]
