@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod reply;
+pub mod serve;
 pub mod token;
 
 pub use reply::{Answer, parse_answer};

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use tracing::{error, info};
+use tracing::info;
 
 use crate::answer::http::{AnswerState, Keys, router};
 use crate::dispatch::worker::Snapshot;
@@ -49,13 +49,10 @@ impl AnswerServer {
             keys: std::sync::RwLock::new(Arc::new(keys)),
             wake,
         });
-        info!(listen = %listen, "Answer server listening.");
         let app = router(state.clone());
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                error!(error = %e, "The answer server stopped.");
-            }
-        });
+        let limits = crate::answer::serve::Limits::from_environment();
+        info!(listen = %listen, max_connections = limits.max_connections, "Answer server listening.");
+        let task = tokio::spawn(crate::answer::serve::serve(listener, app, limits));
         Ok(Self {
             listen,
             state,

@@ -3,6 +3,7 @@
 mod support;
 mod truth;
 
+mod abuse;
 mod answers;
 mod config_files;
 mod corpus;
