@@ -20,6 +20,14 @@ use super::{
 
 const DB_FILE: &str = "kithd.db";
 
+/// The state directory with every symlink in its path resolved.
+fn canonical(dir: &Path) -> Result<PathBuf, StoreError> {
+    std::fs::canonicalize(dir).map_err(|source| StoreError::StateDir {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
 /// An error opening or checking the ledger: damage only when SQLite says so; a read-only
 /// file or directory, or one kithd may not open, is said as such.
 fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
@@ -151,7 +159,9 @@ impl SqliteLedger {
         if let Some(warning) = state_dir::prepare(state_dir)? {
             tracing::warn!("{warning}");
         }
-        let path = state_dir.join(DB_FILE);
+        // The directory may be a symlink (DynamicUser=); nothing inside it may be. SQLite's
+        // NOFOLLOW refuses a symlink anywhere in the path, so name the directory resolved.
+        let path = canonical(state_dir)?.join(DB_FILE);
         // Created 0600 before SQLite does (its -wal and -shm files copy the mode), never
         // through a symlink; the daemon's lock is on this file itself.
         let file = state_dir::open_file(&path, true)?;
@@ -188,7 +198,9 @@ impl SqliteLedger {
     }
 
     fn existing(state_dir: &Path) -> Result<PathBuf, StoreError> {
-        let path = state_dir.join(DB_FILE);
+        let path = canonical(state_dir)
+            .unwrap_or_else(|_| state_dir.to_path_buf())
+            .join(DB_FILE);
         if !path.exists() {
             return Err(StoreError::Open {
                 path,

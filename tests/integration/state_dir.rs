@@ -80,6 +80,19 @@ fn a_state_directory_others_can_write_is_tightened_or_refused() {
 }
 
 #[test]
+fn the_state_directory_itself_may_be_a_symlink() {
+    // As systemd's DynamicUser= makes /var/lib/kithd a link to private/kithd.
+    let dir = project(PLAN);
+    let real = dir.path().join("private-state");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink(&real, dir.path().join("state")).unwrap();
+    let (code, logs) = start_and_stop(dir.path());
+    assert_eq!(code, Some(0), "{logs}");
+    assert!(real.join("kithd.db").exists());
+}
+
+#[test]
 fn planted_symlinks_are_refused_or_not_followed() {
     let dir = project(PLAN);
     let state = dir.path().join("state");
@@ -118,6 +131,8 @@ fn a_read_only_state_directory_is_said_to_be_read_only() {
     }
     let dir = project(PLAN);
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let plan = dir.path().join("plan.toml");
+    std::fs::set_permissions(&plan, std::fs::Permissions::from_mode(0o644)).unwrap();
     let (code, logs) = start_and_stop(dir.path());
     assert_eq!(code, Some(0), "{logs}");
     let state = dir.path().join("state");

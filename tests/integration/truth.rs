@@ -66,6 +66,33 @@ fn a_server_without_its_key_fails_check_as_it_fails_run() {
     );
     let (code, out) = check(dir.path(), &[], &[("KITHD_SECRET_ANSWER_KEY", KEY)]);
     assert_eq!(code, Some(0), "{out}");
+    // An inbound token file holding only a newline would have turned authentication off:
+    // it is refused at load, like any key shorter than 32 bytes.
+    let creds = dir.path().join("creds");
+    std::fs::create_dir(&creds).unwrap();
+    std::fs::write(creds.join("answer_key"), KEY).unwrap();
+    std::fs::write(creds.join("inbound_token"), "\n").unwrap();
+    let creds_env = [("CREDENTIALS_DIRECTORY", creds.to_str().unwrap())];
+    let (code, out) = check(dir.path(), &[], &creds_env);
+    assert_eq!(code, Some(65), "{out}");
+    assert!(
+        out.contains("secret `inbound_token` is 0 bytes long"),
+        "{out}"
+    );
+    let out = kithd(
+        dir.path(),
+        &[
+            "run",
+            "plan.toml",
+            "--plugins",
+            "plugins",
+            "--state-dir",
+            "state",
+        ],
+        &creds_env,
+    );
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out.stderr));
+    std::fs::remove_file(creds.join("inbound_token")).unwrap();
     // `run` refuses the same plan for the same reason, before touching the ledger.
     let out = kithd(
         dir.path(),
