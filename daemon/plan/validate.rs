@@ -46,6 +46,7 @@ pub(crate) const HOST_CHANNEL_KEYS: &[&str] = &[
     "give_up_after",
     "retry_base",
     "concurrency",
+    "tls_sha256",
 ];
 const ANSWER_KEYS: &[&str] = &[
     "nag",
@@ -781,6 +782,18 @@ impl<'s> Validator<'s> {
     fn channel_limit(&mut self, key: &str, v: &Spanned<DeValue>, limits: &mut ChannelLimits) {
         let span = v.span();
         match key {
+            "tls_sha256" => {
+                let ok = matches!(v.get_ref(), DeValue::String(t)
+                    if t.chars().filter(|c| *c != ':').count() == 64
+                        && t.chars().all(|c| c.is_ascii_hexdigit() || c == ':'));
+                if !ok {
+                    self.error(
+                        span,
+                        "`tls_sha256` must be the certificate's SHA-256: 64 hex digits, colons allowed",
+                        Some("`openssl x509 -noout -fingerprint -sha256 -in server.pem`".into()),
+                    );
+                }
+            }
             "timeout" | "give_up_after" | "retry_base" => {
                 let DeValue::String(text) = v.get_ref() else {
                     self.type_error(span, key, "a duration such as \"30s\"", v.get_ref());

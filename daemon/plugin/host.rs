@@ -70,6 +70,8 @@ const MAX_RESPONSE_BODY: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct Host {
     http: reqwest::Client,
+    /// Clients for channels that pin their server's certificate (`tls_sha256`), by pin.
+    pinned: Arc<std::sync::Mutex<BTreeMap<String, reqwest::Client>>>,
     secrets: Arc<SecretStore>,
     timeouts: Timeouts,
 }
@@ -110,6 +112,7 @@ impl Host {
             .unwrap_or_else(|_| reqwest::Client::new());
         Self {
             http,
+            pinned: Arc::default(),
             secrets: Arc::new(secrets),
             timeouts,
         }
@@ -200,6 +203,25 @@ impl Host {
         }
     }
 
+    /// A client that accepts only the certificate with this SHA-256 (made once per pin).
+    fn pinned_client(&self, pin: &str) -> Result<reqwest::Client, String> {
+        let mut clients = self.pinned.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = clients.get(pin) {
+            return Ok(c.clone());
+        }
+        let pins = super::pinned_tls::Pins::new(Some(pin), None)?.ok_or("`tls_sha256` is empty")?;
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(pins.client_config())
+            .connect_timeout(self.timeouts.connect)
+            .timeout(self.timeouts.total)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("kithd/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("can't set up the pinned TLS client: {e}"))?;
+        clients.insert(pin.to_string(), client.clone());
+        Ok(client)
+    }
+
     /// Resolves a text's secrets, each of which the channel's grant must allow.
     fn resolve(&self, t: &SecretText, grant: &Grant) -> Result<String, Outcome> {
         grant.check_secrets(t).map_err(permanent)?;
@@ -224,7 +246,14 @@ impl Host {
             Method::Put => reqwest::Method::PUT,
         };
         let timeouts = Timeouts::for_settings(settings).min(self.timeouts);
-        let mut builder = self.http.request(method, url).timeout(timeouts.total);
+        let client = match settings
+            .get("tls_sha256")
+            .and_then(|v| v.clone().into_string().ok())
+        {
+            None => self.http.clone(),
+            Some(pin) => self.pinned_client(&pin).map_err(permanent)?,
+        };
+        let mut builder = client.request(method, url).timeout(timeouts.total);
         for (k, v) in &req.headers {
             builder = builder.header(k.as_str(), self.resolve(v, grant)?);
         }
@@ -324,9 +353,8 @@ impl Host {
         settings: &Map,
         grant: &Grant,
     ) -> Result<Outcome, Outcome> {
-        use lettre::message::header::ContentType;
         use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-        use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+        use lettre::transport::smtp::client::{Tls, TlsParameters};
         use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
         let get =
@@ -347,14 +375,12 @@ impl Host {
         let security = text("security")?.unwrap_or_else(|| "starttls".into());
         let from = text("from")?.ok_or_else(|| permanent("smtp: `from` is not set"))?;
 
-        let mut tls = TlsParameters::builder(host.clone());
-        if let Some(ca) = text("ca_file")? {
-            let pem = std::fs::read(&ca)
-                .map_err(|e| permanent(format!("smtp: can't read `ca_file` {ca}: {e}")))?;
-            let cert = Certificate::from_pem(&pem)
-                .map_err(|e| permanent(format!("smtp: bad `ca_file` {ca}: {e}")))?;
-            tls = tls.add_root_certificate(cert);
-        }
+        let pins = super::pinned_tls::Pins::new(
+            text("tls_sha256")?.as_deref(),
+            text("ca_file")?.as_deref(),
+        )
+        .map_err(|e| permanent(format!("smtp: {e}")))?;
+        let tls = TlsParameters::builder(host.clone());
         let tls = || -> Result<TlsParameters, Outcome> {
             tls.clone()
                 .build_rustls()
@@ -371,34 +397,33 @@ impl Host {
             }
             other => return Err(permanent(format!("smtp: unknown `security` `{other}`"))),
         };
+        let credentials = match (text("username")?, text("password")?) {
+            (Some(user), Some(pass)) => Some(Credentials::new(user, pass)),
+            _ => None,
+        };
+        let email = build_email(&from, &mail, message)?;
+        if let (Some(pins), false) = (&pins, matches!(tls_mode, Tls::None)) {
+            let starttls = matches!(tls_mode, Tls::Required(_));
+            let session = pinned_session(&host, port, starttls, pins, credentials, &email);
+            return match tokio::time::timeout(timeouts.total, session).await {
+                Err(_) => Err(retry(format!(
+                    "smtp: no answer within {}s",
+                    timeouts.total.as_secs()
+                ))),
+                Ok(r) => r,
+            };
+        }
         let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
             .port(port)
             .tls(tls_mode)
             .timeout(Some(timeouts.total));
-        if let (Some(user), Some(pass)) = (text("username")?, text("password")?) {
+        if let Some(c) = credentials {
             transport = transport
-                .credentials(Credentials::new(user, pass))
+                .credentials(c)
                 .authentication(vec![Mechanism::Plain, Mechanism::Login]);
         }
         let transport = transport.build();
 
-        let from_box: lettre::message::Mailbox = from
-            .parse()
-            .map_err(|e| permanent(format!("smtp: bad `from` address: {e}")))?;
-        let to_box: lettre::message::Mailbox = mail
-            .to
-            .parse()
-            .map_err(|e| permanent(format!("smtp: bad recipient address: {e}")))?;
-        let domain = from_box.email.domain().to_string();
-        let email = lettre::Message::builder()
-            .from(from_box)
-            .to(to_box)
-            .subject(mail.subject)
-            .message_id(Some(format!("<{}@{domain}>", message.delivery_id)))
-            .date_now()
-            .header(ContentType::TEXT_PLAIN)
-            .body(mail.text)
-            .map_err(|e| permanent(format!("smtp: can't build the message: {e}")))?;
         // lettre's own timeout covers connecting only; bound the whole session.
         match tokio::time::timeout(timeouts.total, transport.send(email)).await {
             Err(_) => Err(retry(format!(
@@ -430,6 +455,86 @@ impl Host {
     }
 }
 
+/// The email as lettre builds it (Date, Message-ID from the delivery id, UTF-8 text).
+fn build_email(
+    from: &str,
+    mail: &EmailRequest,
+    message: &Message,
+) -> Result<lettre::Message, Outcome> {
+    use lettre::message::header::ContentType;
+    let from_box: lettre::message::Mailbox = from
+        .parse()
+        .map_err(|e| permanent(format!("smtp: bad `from` address: {e}")))?;
+    let to_box: lettre::message::Mailbox = mail
+        .to
+        .parse()
+        .map_err(|e| permanent(format!("smtp: bad recipient address: {e}")))?;
+    let domain = from_box.email.domain().to_string();
+    lettre::Message::builder()
+        .from(from_box)
+        .to(to_box)
+        .subject(mail.subject.clone())
+        .message_id(Some(format!("<{}@{domain}>", message.delivery_id)))
+        .date_now()
+        .header(ContentType::TEXT_PLAIN)
+        .body(mail.text.clone())
+        .map_err(|e| permanent(format!("smtp: can't build the message: {e}")))
+}
+
+/// One SMTP session over a pinned TLS connection: nothing, AUTH included, is sent before
+/// the server's certificate matched.
+async fn pinned_session(
+    host: &str,
+    port: u16,
+    starttls: bool,
+    pins: &super::pinned_tls::Pins,
+    credentials: Option<lettre::transport::smtp::authentication::Credentials>,
+    email: &lettre::Message,
+) -> Result<Outcome, Outcome> {
+    use lettre::transport::smtp::authentication::Mechanism;
+    use lettre::transport::smtp::client::AsyncSmtpConnection;
+    use lettre::transport::smtp::extension::ClientId;
+    let stream = super::pinned_tls::connect(host, port, starttls, pins)
+        .await
+        .map_err(|e| {
+            if e.contains("handshake") {
+                permanent(e)
+            } else {
+                retry(e)
+            }
+        })?;
+    let smtp = |e: lettre::transport::smtp::Error| {
+        if e.is_permanent() {
+            permanent(format!("smtp: rejected: {e}"))
+        } else {
+            retry(format!("smtp: {e}"))
+        }
+    };
+    let mut conn = AsyncSmtpConnection::connect_with_transport(
+        Box::new(stream),
+        &ClientId::Domain("kithd".into()),
+    )
+    .await
+    .map_err(smtp)?;
+    if let Some(c) = credentials {
+        conn.auth(&[Mechanism::Plain, Mechanism::Login], &c)
+            .await
+            .map_err(smtp)?;
+    }
+    let resp = conn
+        .send(email.envelope(), &email.formatted())
+        .await
+        .map_err(smtp)?;
+    let _ = conn.quit().await;
+    Ok(Outcome::Sent {
+        gateway_id: resp
+            .message()
+            .next()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()),
+    })
+}
+
 fn classify_reqwest(e: &reqwest::Error, t: Timeouts) -> Outcome {
     if e.is_timeout() {
         retry(format!("no answer within {}s", t.total.as_secs()))
@@ -437,6 +542,19 @@ fn classify_reqwest(e: &reqwest::Error, t: Timeouts) -> Outcome {
         let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
         let mut detail = String::from("can't connect");
         while let Some(s) = source {
+            // A certificate that doesn't verify (or match its pin) won't on a retry either.
+            let tls = s.downcast_ref::<rustls::Error>().or_else(|| {
+                s.downcast_ref::<std::io::Error>()
+                    .and_then(|io| io.get_ref())
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            });
+            if let Some(tls) = tls {
+                return permanent(format!("TLS failed: {tls}"));
+            }
+            let said = s.to_string();
+            if said.contains("certificate") {
+                return permanent(format!("TLS failed: {said}"));
+            }
             if let Some(io) = s.downcast_ref::<std::io::Error>() {
                 detail = format!("can't connect: {}", io.kind());
                 if io.kind() == std::io::ErrorKind::ConnectionRefused {

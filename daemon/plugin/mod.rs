@@ -6,6 +6,7 @@
 pub mod contract;
 pub mod grant;
 pub mod host;
+pub mod pinned_tls;
 pub mod registry;
 pub mod sandbox;
 pub mod secret;

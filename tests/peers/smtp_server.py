@@ -32,7 +32,14 @@ class Handler:
         return "250 2.0.0 Ok: queued as KITHD1"
 
 
+AUTH_LOG = None
+
+
 def authenticator(server, session, envelope, mechanism, auth_data):
+    # Every AUTH attempt is logged (never the password), so a test can tell none was made.
+    if AUTH_LOG:
+        with open(AUTH_LOG, "a") as f:
+            f.write("AUTH %s\n" % mechanism)
     if isinstance(auth_data, LoginPassword) and auth_data.login == b"kithd" and auth_data.password == b"s3cret":
         return AuthResult(success=True, auth_data=auth_data)
     return AuthResult(success=False, handled=False)
@@ -44,7 +51,9 @@ class StallSMTP(SMTP):
 
 
 async def main():
+    global AUTH_LOG
     maildir, cert, key, mode = sys.argv[1:5]
+    AUTH_LOG = maildir.rstrip("/") + ".auth"
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
     handler = Handler(maildir)
