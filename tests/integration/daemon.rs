@@ -67,7 +67,7 @@ impl Daemon {
             )
             .env("FAKETIME", format!("@{start}"))
             .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
-            .env("FAKETIME_NO_CACHE", "1");
+            .env("FAKETIME_DONT_RESET", "1");
         }
         let child = cmd.spawn().expect("start kithd run");
         Self {

@@ -225,7 +225,11 @@ async fn crosses_a_dst_change_under_faketime() {
         "[person]\nname = \"Alex\"\ntimezone = \"Europe/Berlin\"\nreach = [\"hook\"]\n\n{}\n[[medication]]\nid = \"night\"\nname = \"x\"\nat = \"02:30\"\nmessage = \"Dose.\"\n",
         webhook("hook", &format!("{}/dst", server.uri()), "")
     ));
-    let d = Daemon::start_with(dir.path(), &[], Some("2027-03-28 00:59:56"));
+    let d = Daemon::start_with(
+        dir.path(),
+        &[("RUST_LOG", "debug")],
+        Some("2027-03-28 00:59:56"),
+    );
     let got = wait_for(&server, "/dst", 1, Duration::from_secs(15)).await;
     assert_eq!(got.len(), 1, "{}", d.logs());
     assert_eq!(got[0]["scheduled"], "2027-03-28T03:00:00+02:00");
