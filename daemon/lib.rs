@@ -2,7 +2,8 @@
 //!
 //! `plan` (parse + validate, pure) → `schedule` (next firings, DST-correct) → `runtime`
 //! (timer, signals, sd_notify) → `dispatch` (recipients, channels) → `plugin` (sandboxed rhai
-//! describes, the host performs). `commands` holds one file per subcommand.
+//! describes, the host performs). `load` is the one load step every command uses; `health`
+//! judges healthy or degraded. `commands` holds one file per subcommand.
 
 pub mod answer;
 pub mod cli;

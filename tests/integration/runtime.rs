@@ -188,11 +188,16 @@ async fn sd_notify_handshake_on_a_real_socket() {
         .unwrap();
     let d = Daemon::start(
         dir.path(),
-        &[("NOTIFY_SOCKET", sock_path.to_str().unwrap())],
+        &[
+            ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+            ("RUST_LOG", "debug"),
+        ],
     );
     let mut buf = [0u8; 4096];
     let mut recv = || {
-        let n = sock.recv(&mut buf).expect("a notify datagram");
+        let n = sock
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no notify datagram ({e}):\n{}", d.logs()));
         String::from_utf8_lossy(&buf[..n]).into_owned()
     };
     let ready = recv();
