@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Map};
 
-use crate::plan::{Channel, Plan, Setting};
+use crate::plan::{Channel, ChannelLimits, Plan, Setting};
 use crate::plugin::{Grant, Plugin, PluginError, Registry, SecretText};
 
 /// A channel ready to send.
@@ -17,8 +17,10 @@ pub struct PreparedChannel {
     pub plugin: Arc<Plugin>,
     pub settings: Map,
     pub address: Option<String>,
-    /// The secrets it may use and where its requests may go.
+    /// The secrets it may use, how long a request may take and where it may go.
     pub grant: Grant,
+    /// The host's own settings (`max_attempts`, `concurrency`, …), typed at load.
+    pub limits: ChannelLimits,
 }
 
 /// All channels of a plan, prepared.
@@ -66,12 +68,13 @@ pub fn prepare(registry: &Registry, channel: &Channel) -> Result<PreparedChannel
         .into_iter()
         .map(|(_, name)| name.to_string())
         .collect();
-    let grant =
+    let mut grant =
         Grant::for_channel(&own, &plugin.defaults, secrets).map_err(|message| PluginError {
             file: channel.plugin.clone(),
             message,
             location: None,
         })?;
+    grant.timeout = channel.limits.timeout.map(|d| d.to_std());
     plugin.validate(&registry.sandbox, &settings)?;
     Ok(PreparedChannel {
         id: channel.id.clone(),
@@ -79,6 +82,7 @@ pub fn prepare(registry: &Registry, channel: &Channel) -> Result<PreparedChannel
         plugin,
         settings,
         grant,
+        limits: channel.limits,
     })
 }
 

@@ -4,12 +4,10 @@
 
 use std::time::Duration;
 
+use crate::plan::ChannelLimits;
 use chrono::{DateTime, Utc};
-use rhai::Map;
 
-use crate::plan::PlanDuration;
-
-/// Per-channel limits, from the channel's `max_attempts` and `give_up_after` settings.
+/// Per-channel limits, from the channel's `max_attempts`, `give_up_after` and `retry_base`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     pub max_attempts: u32,
@@ -30,23 +28,17 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    pub fn for_settings(settings: &Map) -> Self {
+    /// The defaults, with the channel's own `max_attempts`, `give_up_after` and
+    /// `retry_base` (typed and bounded at load).
+    pub fn for_limits(limits: &ChannelLimits) -> Self {
         let mut p = Self::default();
-        if let Some(n) = settings.get("max_attempts").and_then(|v| v.as_int().ok()) {
-            p.max_attempts = n.clamp(1, 100) as u32;
+        if let Some(n) = limits.max_attempts {
+            p.max_attempts = n;
         }
-        if let Some(d) = settings
-            .get("give_up_after")
-            .and_then(|v| v.clone().into_string().ok())
-            .and_then(|s| PlanDuration::parse(&s).ok())
-        {
+        if let Some(d) = limits.give_up_after {
             p.give_up_after = d.to_std();
         }
-        if let Some(d) = settings
-            .get("retry_base")
-            .and_then(|v| v.clone().into_string().ok())
-            .and_then(|s| PlanDuration::parse(&s).ok())
-        {
+        if let Some(d) = limits.retry_base {
             p.base = d.to_std().max(Duration::from_secs(1));
         }
         p

@@ -104,9 +104,8 @@ impl Dispatcher {
                     .channels
                     .channels
                     .get(channel)
-                    .and_then(|c| c.settings.get("concurrency"))
-                    .and_then(|v| v.as_int().ok())
-                    .map(|n| n.clamp(1, 256) as usize)
+                    .and_then(|c| c.limits.concurrency)
+                    .map(|n| n as usize)
                     .unwrap_or(DEFAULT_CONCURRENCY);
                 Limits {
                     sends: Arc::new(Semaphore::new(n)),
@@ -266,7 +265,7 @@ impl Dispatcher {
                 self.fenced(&d, self.ledger.cancel(fence, "skipped by the plugin"))
             }
             Outcome::Retry { after, reason } => {
-                let policy = RetryPolicy::for_settings(&channel.settings);
+                let policy = RetryPolicy::for_limits(&channel.limits);
                 let attempts = d.attempts + 1;
                 if let Some(ra) = after.filter(|ra| policy.waits_too_long(*ra)) {
                     let reason = format!(

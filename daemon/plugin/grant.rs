@@ -1,5 +1,5 @@
-//! What one channel may use: the secrets its own plan settings name, and the one origin
-//! (scheme, host and port) its requests may go to, taken from the plan's settings (a
+//! What one channel may use: the secrets its own plan settings name, how long a request may
+//! take, and the one origin (scheme, host and port) its requests may go to, taken from the plan's settings (a
 //! plugin's `defaults()` supplies it only when the plan names none, and can never widen
 //! it). Must not resolve a secret or perform a request.
 
@@ -35,6 +35,8 @@ pub struct Grant {
     pub secrets: Vec<String>,
     /// `None` when neither the plan nor the plugin's defaults name one.
     pub origin: Option<Origin>,
+    /// The channel's `timeout`, typed at load.
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl Grant {
@@ -45,7 +47,11 @@ impl Grant {
             Some(o) => Some(o),
             None => origin_of(defaults)?,
         };
-        Ok(Self { secrets, origin })
+        Ok(Self {
+            secrets,
+            origin,
+            timeout: None,
+        })
     }
 
     /// Whether this channel may use the secret `name`.

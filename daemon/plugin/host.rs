@@ -27,21 +27,24 @@ pub struct Timeouts {
 }
 
 impl Timeouts {
-    /// The defaults, with the total overridden by a channel's `timeout` setting (`"5s"`).
-    pub fn for_settings(settings: &Map) -> Self {
+    /// The defaults, with the total overridden by a channel's `timeout` (typed at load).
+    pub fn for_channel(timeout: Option<Duration>) -> Self {
         let mut t = Self::default();
-        if let Some(secs) = settings
-            .get("timeout")
-            .and_then(|v| v.clone().into_string().ok())
-            .and_then(|s| crate::plan::PlanDuration::parse(&s).ok())
-            .map(|d| d.as_secs())
-            .filter(|s| *s > 0)
-        {
-            t.total = Duration::from_secs(secs as u64);
-            t.connect = t.connect.min(t.total);
+        if let Some(total) = timeout.filter(|d| !d.is_zero()) {
+            t.total = total;
+            t.connect = t.connect.min(total);
         }
         t
     }
+}
+
+/// kithd's HTTP client settings: these timeouts, no redirects, its user agent.
+pub fn client_builder(timeouts: Timeouts) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .connect_timeout(timeouts.connect)
+        .timeout(timeouts.total)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("kithd/", env!("CARGO_PKG_VERSION")))
 }
 
 impl Timeouts {
@@ -103,11 +106,7 @@ fn retry(reason: impl Into<String>) -> Outcome {
 
 impl Host {
     pub fn new(secrets: SecretStore, timeouts: Timeouts) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeouts.connect)
-            .timeout(timeouts.total)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("kithd/", env!("CARGO_PKG_VERSION")))
+        let http = client_builder(timeouts)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         Self {
@@ -210,12 +209,8 @@ impl Host {
             return Ok(c.clone());
         }
         let pins = super::pinned_tls::Pins::new(Some(pin), None)?.ok_or("`tls_sha256` is empty")?;
-        let client = reqwest::Client::builder()
+        let client = client_builder(self.timeouts)
             .use_preconfigured_tls(pins.client_config())
-            .connect_timeout(self.timeouts.connect)
-            .timeout(self.timeouts.total)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("kithd/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("can't set up the pinned TLS client: {e}"))?;
         clients.insert(pin.to_string(), client.clone());
@@ -245,7 +240,7 @@ impl Host {
             Method::Post => reqwest::Method::POST,
             Method::Put => reqwest::Method::PUT,
         };
-        let timeouts = Timeouts::for_settings(settings).min(self.timeouts);
+        let timeouts = Timeouts::for_channel(grant.timeout).min(self.timeouts);
         let client = match settings
             .get("tls_sha256")
             .and_then(|v| v.clone().into_string().ok())
@@ -368,7 +363,7 @@ impl Host {
                 },
             }
         };
-        let timeouts = Timeouts::for_settings(settings).min(self.timeouts);
+        let timeouts = Timeouts::for_channel(grant.timeout).min(self.timeouts);
         let host = text("host")?.ok_or_else(|| permanent("smtp: `host` is not set"))?;
         let port = get("port").and_then(|p| p.as_int().ok()).unwrap_or(587);
         let port = u16::try_from(port).map_err(|_| permanent("smtp: bad `port`"))?;

@@ -20,13 +20,12 @@ pub struct Pinger {
 
 impl Pinger {
     pub fn new(config: &Heartbeat) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("kithd/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
+        let http = crate::plugin::host::client_builder(crate::plugin::host::Timeouts {
+            connect: Duration::from_secs(5),
+            total: Duration::from_secs(10),
+        })
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new());
         Self {
             http,
             url: config.url.clone(),

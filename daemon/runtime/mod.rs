@@ -36,12 +36,12 @@ const MAX_SLEEP: Duration = Duration::from_secs(15);
 /// A claimed delivery comes back if its lease is neither renewed nor ended by an outcome
 /// within this long. The daemon renews the leases it holds every third of this.
 const LEASE: chrono::Duration = chrono::Duration::minutes(5);
-/// Test-only knob: the lease in seconds (so that the suite can watch a lease end without
-/// waiting five minutes). Not for production use.
 /// Health is judged again at most this often after deliveries finish.
 const ASSESS_EVERY: Duration = Duration::from_secs(1);
 /// Nag and escalation steps taken per pass.
 const WATCH_BATCH: usize = 512;
+/// Test-only knob: the lease in seconds (so that the suite can watch a lease end without
+/// waiting five minutes). Not for production use.
 const LEASE_ENV: &str = "KITHD_TEST_LEASE_SECS";
 
 fn lease() -> chrono::Duration {
@@ -193,6 +193,7 @@ impl Daemon {
             error!(error = %e, "The answer server can't start; not starting.");
             return exit::UNAVAILABLE;
         }
+        let pinger = snapshot.plan.heartbeat.as_ref().map(heartbeat::Pinger::new);
         let dispatcher = Arc::new(Dispatcher::new(
             ledger.clone() as Arc<dyn Ledger>,
             host,
@@ -213,16 +214,9 @@ impl Daemon {
             health: Default::default(),
             assessed_at: None,
             health_due: false,
-            pinger: None,
+            pinger,
             answer,
         };
-        daemon.pinger = daemon
-            .dispatcher
-            .snapshot()
-            .plan
-            .heartbeat
-            .as_ref()
-            .map(heartbeat::Pinger::new);
         // A previous run's reasons are not this run's.
         let _ = crate::health::publish_own(&daemon.opts.state_dir, &[]);
         if let Err(e) = daemon.assess(true) {

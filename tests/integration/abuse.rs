@@ -9,17 +9,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::daemon::{cron_in, project, receiver, wait_for, webhook};
-use crate::support::bin;
+use crate::support::{bin, free_port};
 
 const KEY: &str = "0123456789abcdef0123456789abcdef-abuse-key";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_real_answer_gets_through_while_200_connections_are_held() {

@@ -8,17 +8,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::daemon::{Daemon, bodies, cron_in, project, receiver, wait_for, webhook};
-use crate::support::{kithd, text};
+use crate::support::{free_port, kithd, text};
 
 const KEY: &str = "0123456789abcdef0123456789abcdef-test-key";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A plan: Alex reached at /me, Sam and Kim (consenting) at /sam and /kim.
 fn plan_text(uri: &str, port: u16, extra_top: &str, items: &str) -> String {

@@ -6,17 +6,10 @@
 use std::time::Duration;
 
 use crate::daemon::{Daemon, cron_in, project, receiver, wait_for, webhook};
+use crate::support::free_port;
 
 const KEY: &str = "0123456789abcdef0123456789abcdef-first-key";
 const KEY2: &str = "fedcba9876543210fedcba9876543210-second-key";
-
-fn port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn plan(uri: &str, server: Option<u16>, items: &str) -> String {
     let server = server
@@ -65,7 +58,7 @@ async fn server_added_rebound_refused_and_removed_on_reload() {
     let d = Daemon::start(dir.path(), &env);
     d.wait_log("Ready.", Duration::from_secs(10));
     // Added: the listener starts with the reload, before any link is sent.
-    let (p1, p2) = (port(), port());
+    let (p1, p2) = (free_port(), free_port());
     std::fs::write(
         dir.path().join("plan.toml"),
         plan(&sink.uri(), Some(p1), ""),
@@ -131,7 +124,7 @@ async fn server_added_rebound_refused_and_removed_on_reload() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_answer_key_keeps_old_links_valid() {
     let sink = receiver().await;
-    let p = port();
+    let p = free_port();
     let (_, cron) = cron_in(2);
     let dir = project(&plan(&sink.uri(), Some(p), &checkin(&cron)));
     let creds = dir.path().join("creds");

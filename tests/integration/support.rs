@@ -30,6 +30,15 @@ pub fn kithd(dir: &Path, args: &[&str]) -> Output {
         .expect("run kithd")
 }
 
+/// A port that was free a moment ago on 127.0.0.1 (for a daemon's `listen`).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
