@@ -19,7 +19,7 @@ use crate::plan::{Kind, Plan, SELF_ID};
 use crate::plugin::host::Host;
 use crate::plugin::{Outcome, Registry};
 use crate::schedule::{Firing, Purpose, item_delivery_times};
-use crate::store::{Delivery, Fence, Ledger, NewDelivery, StoreError};
+use crate::store::{Delivery, Fence, GroupCommit, Ledger, NewDelivery, SentMark, StoreError};
 
 /// Deliveries more than this late (after quiet hours) say so in their text.
 const LATE_AFTER: Duration = Duration::minutes(10);
@@ -39,6 +39,8 @@ pub struct Snapshot {
 
 pub struct Dispatcher {
     ledger: Arc<dyn Ledger>,
+    /// `sent` marks, written in groups off the async workers.
+    sent: GroupCommit,
     host: Host,
     snapshot: RwLock<Arc<Snapshot>>,
     limits: Mutex<HashMap<String, Limits>>,
@@ -71,14 +73,19 @@ impl Drop for Held {
 }
 
 impl Dispatcher {
-    pub fn new(ledger: Arc<dyn Ledger>, host: Host, snapshot: Arc<Snapshot>) -> Self {
-        Self {
+    pub fn new(
+        ledger: Arc<dyn Ledger>,
+        host: Host,
+        snapshot: Arc<Snapshot>,
+    ) -> std::io::Result<Self> {
+        Ok(Self {
+            sent: GroupCommit::start(ledger.clone())?,
             ledger,
             host,
             snapshot: RwLock::new(snapshot),
             limits: Mutex::new(HashMap::new()),
             in_flight: Arc::new(Mutex::new(HashSet::new())),
-        }
+        })
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -115,10 +122,11 @@ impl Dispatcher {
             .clone()
     }
 
-    /// A free send slot on this channel, if there is one: a delivery is claimed only
-    /// with a slot in hand, so nothing waits for a slot under a lease.
-    pub fn try_reserve(&self, channel: &str) -> Option<OwnedSemaphorePermit> {
-        self.limits(channel).sends.try_acquire_owned().ok()
+    /// Every free send slot on this channel: a delivery is claimed only with a slot in
+    /// hand, so nothing waits for a slot under a lease.
+    pub fn reserve_free(&self, channel: &str) -> Vec<OwnedSemaphorePermit> {
+        let sends = self.limits(channel).sends;
+        std::iter::from_fn(|| sends.clone().try_acquire_owned().ok()).collect()
     }
 
     /// Channels with no free send slot now.
@@ -253,7 +261,12 @@ impl Dispatcher {
         let now = Utc::now();
         match outcome {
             Outcome::Sent { gateway_id } => {
-                if !self.ledger.mark_sent(fence, gateway_id.as_deref(), now)? {
+                let mark = SentMark {
+                    fence: fence.clone(),
+                    gateway_id,
+                    at: now,
+                };
+                if !self.sent.mark_sent(mark).await? {
                     return self.fenced(&d, Ok(false));
                 }
                 let latency_ms = (now - planned).num_milliseconds();

@@ -2,6 +2,7 @@
 //! server database (PostgreSQL, several kithd instances sharing one queue) can be added
 //! later. Owns persistence only; it must not decide when to fire, retry or fall back.
 
+mod group;
 mod schema;
 mod sqlite;
 mod state_dir;
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
+pub use group::GroupCommit;
 pub use sqlite::SqliteLedger;
 pub use state_dir::write_file as write_state_file;
 
@@ -201,6 +203,14 @@ pub struct Fence {
     pub claim: i64,
 }
 
+/// A delivery the gateway accepted, to be marked sent under its fence.
+#[derive(Debug, Clone)]
+pub struct SentMark {
+    pub fence: Fence,
+    pub gateway_id: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
 fn ser_state<S: serde::Serializer>(s: &State, ser: S) -> Result<S::Ok, S::Error> {
     ser.serialize_str(s.as_str())
 }
@@ -253,6 +263,9 @@ pub enum StoreError {
     },
     #[error("the ledger failed: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// A grouped write failed: every delivery in the group gets this.
+    #[error("the ledger failed: {0}")]
+    Group(String),
 }
 
 /// The ledger operations kithd needs. Implementations must make `record_firing`
@@ -268,17 +281,18 @@ pub trait Ledger: Send + Sync {
     fn record_missed(&self, firing: &NewFiring) -> Result<(), StoreError>;
     /// The latest recorded firing instant per item (the catch-up cursor).
     fn last_scheduled(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError>;
-    /// Claims pending deliveries due at or before `now`, oldest first, but only those
-    /// `admit` takes: it is asked once per delivery and says `false` when the delivery's
-    /// channel has no free slot, so nothing waits under a lease for a slot (the rest of
-    /// that channel's deliveries stay unclaimed). Each claimed delivery is leased until
+    /// Claims pending deliveries due at or before `now`, oldest first within each channel
+    /// (channels have their own slots, so no order across them), but no more per channel
+    /// than `room` says it has free slots for (asked once per channel with due
+    /// deliveries), so nothing waits under a lease for a slot (the rest of that channel's
+    /// deliveries stay unclaimed). Each claimed delivery is leased until
     /// `lease_until` (its due time moves there) with a new fencing token; one whose lease
     /// ends without an outcome or a renewal comes back.
     fn claim_due(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-        admit: &mut dyn FnMut(&Delivery) -> bool,
+        room: &mut dyn FnMut(&str) -> usize,
     ) -> Result<Vec<Delivery>, StoreError>;
     /// Extends the leases still held under these fences to `lease_until`; a lease that has
     /// already ended (at `now`) is not renewed, since another claim may take it. Returns
@@ -302,6 +316,13 @@ pub trait Ledger: Send + Sync {
         gateway_id: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// `mark_sent` for many deliveries in one transaction (group commit), one answer each.
+    fn mark_sent_all(&self, marks: &[SentMark]) -> Result<Vec<bool>, StoreError> {
+        marks
+            .iter()
+            .map(|m| self.mark_sent(&m.fence, m.gateway_id.as_deref(), m.at))
+            .collect()
+    }
     /// Schedules another attempt on the same channel.
     fn mark_retry(
         &self,

@@ -65,6 +65,9 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TABLE used_tokens (nonce TEXT PRIMARY KEY, used INTEGER NOT NULL);",
     // 2 → 3: fencing tokens for claims.
     "ALTER TABLE deliveries ADD COLUMN claim INTEGER NOT NULL DEFAULT 0;",
+    // 3 → 4: claims and the next due time per channel (a backlog on one channel is not
+    // scanned to find another's), and the channels with pending deliveries by a skip scan.
+    "CREATE INDEX deliveries_channel_due ON deliveries (state, channel, due, id);",
 ];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

@@ -15,7 +15,7 @@ use super::schema::{MIGRATIONS, VERSION};
 use super::state_dir;
 use super::{
     AnswerResult, Delivery, Fence, HealthFacts, HistoryFilter, JournalEntry, Ledger, Missed,
-    NewDelivery, NewFiring, OpenFiring, State, StoreError, Watch,
+    NewDelivery, NewFiring, OpenFiring, SentMark, State, StoreError, Watch,
 };
 
 const DB_FILE: &str = "kithd.db";
@@ -64,10 +64,28 @@ fn now_ms() -> i64 {
 }
 
 const DELIVERY_COLUMNS: &str = "id, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, attempts, late, last_error, gateway_id, updated, sent_at, claim";
-/// Due deliveries read per claiming query.
-const CLAIM_PAGE: usize = 512;
 /// The condition under which a claim's outcome may still be recorded.
 const FENCED: &str = "id = ?1 AND claim = ?2 AND state = 'pending'";
+
+/// The channels that have pending deliveries: a skip scan of the (state, channel, …)
+/// index, one lookup per channel however long each one's backlog.
+fn pending_channels(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "WITH RECURSIVE ch(c) AS (
+            SELECT (SELECT MIN(channel) FROM deliveries WHERE state = 'pending')
+            UNION ALL
+            SELECT (SELECT MIN(channel) FROM deliveries WHERE state = 'pending' AND channel > ch.c)
+            FROM ch WHERE ch.c IS NOT NULL
+        ) SELECT c FROM ch WHERE c IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// Most deliveries of one channel claimed in one pass.
+const CLAIM_MAX: usize = 4096;
+/// `mark_sent` under the fence (see `FENCED`).
+const MARK_SENT: &str = "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, gateway_id = ?3, sent_at = ?4, updated = ?4, claimed = 0 WHERE id = ?1 AND claim = ?2 AND state = 'pending'";
 
 fn delivery(row: &Row) -> rusqlite::Result<Delivery> {
     let state: String = row.get(8)?;
@@ -355,54 +373,33 @@ impl Ledger for SqliteLedger {
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-        admit: &mut dyn FnMut(&Delivery) -> bool,
+        room: &mut dyn FnMut(&str) -> usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let mut claimed = Vec::new();
-        // Channels without a free slot are left out of later pages, so a long backlog on
-        // one channel can't hide the due deliveries of another. Every row read is either
-        // claimed or fills its channel, so this ends.
-        let mut full: Vec<String> = Vec::new();
-        loop {
-            let placeholders = (0..full.len())
-                .map(|i| format!("?{}", i + 3))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'pending' AND due <= ?1 AND channel NOT IN ({placeholders}) ORDER BY due, id LIMIT ?2"
-            );
+        // Channel by channel, each in due order and no more than it has room for: a
+        // backlog on one channel is neither read in full nor hides another's deliveries.
+        for channel in pending_channels(&tx)? {
+            let free = room(&channel).min(CLAIM_MAX);
+            if free == 0 {
+                continue;
+            }
             let rows: Vec<Delivery> = {
-                let mut stmt = tx.prepare(&sql)?;
-                let mut args: Vec<&dyn rusqlite::ToSql> = Vec::new();
-                let (now_ms, page) = (ms(now), CLAIM_PAGE as i64);
-                args.push(&now_ms);
-                args.push(&page);
-                for c in &full {
-                    args.push(c);
-                }
-                let rows = stmt.query_map(args.as_slice(), delivery)?;
+                let mut stmt = tx.prepare_cached(&format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'pending' AND channel = ?1 AND due <= ?2 ORDER BY due, id LIMIT ?3"
+                ))?;
+                let rows = stmt.query_map(params![channel, ms(now), free as i64], delivery)?;
                 rows.collect::<Result<_, _>>()?
             };
-            let read = rows.len();
             let mut claim = tx.prepare_cached(
                 "UPDATE deliveries SET due = ?2, claimed = 1, claim = claim + 1 WHERE id = ?1",
             )?;
             for mut d in rows {
-                if full.contains(&d.channel) {
-                    continue;
-                }
-                if !admit(&d) {
-                    full.push(d.channel.clone());
-                    continue;
-                }
                 claim.execute(params![d.id, ms(lease_until)])?;
                 d.claim += 1;
                 d.due = lease_until;
                 claimed.push(d);
-            }
-            if read < CLAIM_PAGE {
-                break;
             }
         }
         tx.commit()?;
@@ -440,19 +437,22 @@ impl Ledger for SqliteLedger {
     }
 
     fn next_due(&self, except_channels: &[String]) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let placeholders = (0..except_channels.len())
-            .map(|i| format!("?{}", i + 1))
-            .collect::<Vec<_>>()
-            .join(", ");
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT MIN(due) FROM deliveries WHERE state = 'pending' AND channel NOT IN ({placeholders})"
-        ))?;
-        let v: Option<i64> = stmt
-            .query_row(rusqlite::params_from_iter(except_channels), |r| r.get(0))
-            .optional()?
-            .flatten();
-        Ok(v.map(from_ms))
+        let mut next: Option<i64> = None;
+        for channel in pending_channels(&conn)? {
+            if except_channels.contains(&channel) {
+                continue;
+            }
+            let mut stmt = conn.prepare_cached(
+                "SELECT MIN(due) FROM deliveries WHERE state = 'pending' AND channel = ?1",
+            )?;
+            let due: Option<i64> = stmt.query_row(params![channel], |r| r.get(0))?;
+            next = match (next, due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(next.map(from_ms))
     }
 
     fn mark_sent(
@@ -461,11 +461,25 @@ impl Ledger for SqliteLedger {
         gateway_id: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let n = self.conn().execute(
-            &format!("UPDATE deliveries SET state = 'sent', attempts = attempts + 1, gateway_id = ?3, sent_at = ?4, updated = ?4, claimed = 0 WHERE {FENCED}"),
-            params![fence.id, fence.claim, gateway_id, ms(at)],
-        )?;
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(MARK_SENT)?;
+        let n = stmt.execute(params![fence.id, fence.claim, gateway_id, ms(at)])?;
         Ok(n == 1)
+    }
+
+    fn mark_sent_all(&self, marks: &[SentMark]) -> Result<Vec<bool>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut done = Vec::with_capacity(marks.len());
+        {
+            let mut stmt = tx.prepare_cached(MARK_SENT)?;
+            for m in marks {
+                let n = stmt.execute(params![m.fence.id, m.fence.claim, m.gateway_id, ms(m.at)])?;
+                done.push(n == 1);
+            }
+        }
+        tx.commit()?;
+        Ok(done)
     }
 
     fn mark_retry(
@@ -885,7 +899,7 @@ mod tests {
             vec![delivery("d1", "sms", 0, "2026-12-01T08:00:00Z")],
         )];
         l.record_firings(&batch).unwrap();
-        let all = &mut |_: &Delivery| true;
+        let all = &mut |_: &str| usize::MAX;
         let old = l.claim_due(t0, secs(2), all).unwrap().remove(0);
         // Renewed while held: not claimable at t0+3 s.
         assert!(
@@ -925,18 +939,13 @@ mod tests {
             .unwrap();
         let now: DateTime<Utc> = "2026-12-01T08:00:02Z".parse().unwrap();
         let lease = now + chrono::Duration::minutes(5);
-        let mut slots = 1;
+        let slots = 1;
         let claimed = l
-            .claim_due(now, lease, &mut |d| {
-                if d.channel == "fast" {
-                    return true;
-                }
-                slots -= 1;
-                slots >= 0
-            })
+            .claim_due(now, lease, &mut |c| if c == "fast" { usize::MAX } else { slots })
             .unwrap();
-        let ids: Vec<&str> = claimed.iter().map(|d| d.id.as_str()).collect();
-        assert_eq!(ids, ["slow0000", "fast"]);
+        let mut ids: Vec<&str> = claimed.iter().map(|d| d.id.as_str()).collect();
+        ids.sort();
+        assert_eq!(ids, ["fast", "slow0000"]);
         assert_eq!(l.in_state(State::Pending, 2000).unwrap().len(), 1201);
     }
 
@@ -960,7 +969,7 @@ mod tests {
         );
         let now: DateTime<Utc> = "2026-12-01T08:00:01Z".parse().unwrap();
         let lease: DateTime<Utc> = "2026-12-01T08:05:00Z".parse().unwrap();
-        let all = &mut |_: &Delivery| true;
+        let all = &mut |_: &str| usize::MAX;
         let first = l.claim_due(now, lease, all).unwrap();
         assert_eq!(first.len(), 1);
         assert!(
@@ -1076,7 +1085,7 @@ mod tests {
         );
         let lease = at + chrono::Duration::hours(9);
         for d in l
-            .claim_due(at + chrono::Duration::hours(3), lease, &mut |_| true)
+            .claim_due(at + chrono::Duration::hours(3), lease, &mut |_| usize::MAX)
             .unwrap()
         {
             assert!(l.mark_sent(&d.fence(), None, at).unwrap());

@@ -1,0 +1,473 @@
+//! The daemon benchmark: every figure comes from the real `kithd run` as users run it (a
+//! generated plan, the bundled `webhook` plugin, the SQLite ledger in a fresh state
+//! directory) delivering to a loopback HTTP sink in this process that records each arrival.
+//! Not a timed test. Run all with `cargo bench --bench daemon`, or one with
+//! `cargo bench --bench daemon -- latency|burst|million`.
+//!
+//! - latency: 1k, 10k and 100k reminders due within one minute (spread evenly over its 60
+//!   seconds): fire latency (arrival at the sink − the instant the reminder was due) p50, p90,
+//!   p99, max; lost, doubled; READY time; the daemon's CPU, RSS and peak RSS.
+//!   `BENCH_SIZES=1000,10000` picks the sizes.
+//! - burst: 20k due at the same second. Durable deliveries/s: counted until the ledger has
+//!   committed the `sent` mark of all of them; then kill -9 and a restart must re-send none.
+//!   Beside it, a plain reqwest loop on the same sink with the same concurrency, and Apprise
+//!   in-process when `BENCH_APPRISE_PYTHON` names a Python that has it
+//!   (`scripts/bench-apprise.sh` sets that up).
+//! - million: a 1,000,000-item plan: `check` time and peak RSS; first start to READY; RSS
+//!   settled and peak; a restart with the plan unchanged to READY.
+
+use std::collections::HashMap;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const KITHD: &str = env!("CARGO_BIN_EXE_kithd");
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// The machine's 1-minute load average, reported beside every figure.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// (VmRSS, VmHWM) of a process in MB.
+fn rss_of(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(f64::NAN)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+/// One arrival at the sink: the delivery id and how late it came, in ms.
+type Arrival = (String, f64);
+
+/// A loopback HTTP/1.1 sink that answers 200 to every request and records, from the
+/// webhook plugin's JSON body, the delivery id and `scheduled`.
+struct Sink {
+    port: u16,
+    arrivals: Arc<Mutex<Vec<Arrival>>>,
+}
+
+impl Sink {
+    async fn start() -> Sink {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
+        let rec = arrivals.clone();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                tokio::spawn(serve(sock, rec.clone()));
+            }
+        });
+        Sink { port, arrivals }
+    }
+
+    fn count(&self) -> usize {
+        self.arrivals.lock().unwrap().len()
+    }
+
+    fn take(&self) -> Vec<Arrival> {
+        std::mem::take(&mut *self.arrivals.lock().unwrap())
+    }
+}
+
+async fn serve(mut sock: tokio::net::TcpStream, rec: Arc<Mutex<Vec<Arrival>>>) {
+    let mut buf = Vec::with_capacity(8192);
+    let mut chunk = [0u8; 8192];
+    loop {
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            match sock.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap_or(0))
+            })
+            .unwrap_or(0);
+        while buf.len() < end + 4 + len {
+            match sock.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let now = Utc::now();
+        let body: serde_json::Value =
+            serde_json::from_slice(&buf[end + 4..end + 4 + len]).unwrap_or_default();
+        buf.drain(..end + 4 + len);
+        let id = body["delivery_id"].as_str().unwrap_or("").to_string();
+        let late = body["scheduled"]
+            .as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|at| (now - at.with_timezone(&Utc)).num_microseconds().unwrap_or(0) as f64 / 1e3)
+            .unwrap_or(f64::NAN);
+        rec.lock().unwrap().push((id, late));
+        if sock
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// A six-field cron expression for exactly `at` (UTC, once a year).
+fn cron_at(at: DateTime<Utc>) -> String {
+    format!(
+        "{} {} {} {} {} *",
+        at.second(),
+        at.minute(),
+        at.hour(),
+        at.day(),
+        at.month()
+    )
+}
+
+/// A plan whose `n` check-ins fall due at `at(i)`, delivered through the webhook plugin.
+fn plan(port: u16, concurrency: Option<u32>, n: usize, at: impl Fn(usize) -> String) -> String {
+    let mut text = format!(
+        "[person]\nname = \"Alex\"\ntimezone = \"UTC\"\nreach = [\"hook\"]\n\n[channels.hook]\nplugin = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook\"\n"
+    );
+    if let Some(c) = concurrency {
+        text.push_str(&format!("concurrency = {c}\n"));
+    }
+    text.push('\n');
+    text.reserve(n * 80);
+    for i in 0..n {
+        text.push_str(&format!(
+            "[[checkin]]\nid = \"c{i}\"\ncron = \"{}\"\nmessage = \"How are you doing today?\"\n\n",
+            at(i)
+        ));
+    }
+    text
+}
+
+/// `kithd run` in `dir` with the bundled plugins, until dropped (SIGTERM, then wait).
+struct Daemon {
+    child: Child,
+    ready_ms: f64,
+    /// Kept open: the daemon keeps notifying (STATUS=, WATCHDOG=1).
+    _notify: UnixDatagram,
+}
+
+impl Daemon {
+    fn start(dir: &Path, state: &str) -> Daemon {
+        let sock_path = dir.join(format!("{state}.notify"));
+        let _ = std::fs::remove_file(&sock_path);
+        let sock = UnixDatagram::bind(&sock_path).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(120)))
+            .unwrap();
+        let t = Instant::now();
+        let child = Command::new(KITHD)
+            .args(["run", "plan.toml", "--plugins", &plugins_dir(), "--state-dir"])
+            .arg(state)
+            .current_dir(dir)
+            .env("NOTIFY_SOCKET", &sock_path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut buf = [0u8; 512];
+        loop {
+            let n = sock.recv(&mut buf).expect("READY=1 within 120 s");
+            if buf[..n].split(|b| *b == b'\n').any(|l| l == b"READY=1") {
+                break;
+            }
+        }
+        Daemon {
+            ready_ms: t.elapsed().as_secs_f64() * 1000.0,
+            child,
+            _notify: sock,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        term(self.child.id());
+        let _ = self.child.wait();
+    }
+}
+
+fn term(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+}
+
+/// The plan, readable by its owner only (as the README asks of health data).
+fn write_plan(dir: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("plan.toml");
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+fn plugins_dir() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("plugins")
+        .display()
+        .to_string()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Waits until `done()` or the deadline; returns whether it happened.
+fn wait_until(deadline: Instant, mut done: impl FnMut() -> bool) -> bool {
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    done()
+}
+
+fn bench_latency(n: usize) {
+    let rt = runtime();
+    let sink = rt.block_on(Sink::start());
+    let dir = tempfile::tempdir().unwrap();
+    // Far enough ahead for the daemon to load and be READY before the first is due.
+    let lead = 5 + (n / 20_000) as i64;
+    let start = (Utc::now() + chrono::Duration::seconds(lead))
+        .with_nanosecond(0)
+        .unwrap();
+    let text = plan(sink.port, None, n, |i| {
+        cron_at(start + chrono::Duration::seconds((i % 60) as i64))
+    });
+    write_plan(dir.path(), &text);
+    let load = load_average();
+    let daemon = Daemon::start(dir.path(), "state");
+    assert!(
+        Utc::now() < start,
+        "READY came after the first reminder was due; raise the lead"
+    );
+    let ready_ms = daemon.ready_ms;
+    let (_, hwm_ready) = rss_of(daemon.pid());
+    let cpu0 = cpu_of(daemon.pid());
+    let end = start + chrono::Duration::seconds(60);
+    let deadline = Instant::now() + (end - Utc::now()).to_std().unwrap() + Duration::from_secs(60);
+    wait_until(deadline, || sink.count() >= n);
+    let cpu = cpu_of(daemon.pid()) - cpu0;
+    let (rss, hwm) = rss_of(daemon.pid());
+    // Anything doubled would come within the lease; the ledger must have all of them sent.
+    std::thread::sleep(Duration::from_millis(500));
+    let arrivals = sink.take();
+    drop(daemon);
+    report_latency(n, &arrivals);
+    println!(
+        "  READY after {ready_ms:.0} ms; CPU {:.1} s over the minute ({:.0} % of one core); RSS {rss:.0} MB, peak {hwm:.0} MB (peak at READY {hwm_ready:.0} MB); load average before {load}",
+        cpu,
+        cpu / 60.0 * 100.0
+    );
+}
+
+fn report_latency(n: usize, arrivals: &[Arrival]) {
+    let mut per_id: HashMap<&str, u32> = HashMap::with_capacity(n);
+    for (id, _) in arrivals {
+        *per_id.entry(id.as_str()).or_default() += 1;
+    }
+    let mut lat: Vec<f64> = arrivals.iter().map(|a| a.1).collect();
+    lat.sort_by(f64::total_cmp);
+    println!(
+        "{n} due within one minute: fire latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms; lost {}, doubled {}",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.9),
+        percentile(&lat, 0.99),
+        lat.last().copied().unwrap_or(f64::NAN),
+        n.saturating_sub(per_id.len()),
+        per_id.values().filter(|c| **c > 1).count()
+    );
+}
+
+/// Sent marks committed in the daemon's ledger (read-only, beside the running daemon).
+fn committed_sent(state: &Path) -> usize {
+    let Ok(conn) = rusqlite::Connection::open_with_flags(
+        state.join("kithd.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    ) else {
+        return 0;
+    };
+    conn.query_row(
+        "SELECT count(*) FROM deliveries WHERE state = 'sent'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|c| c as usize)
+    .unwrap_or(0)
+}
+
+/// `n` requests to the sink from a plain reqwest loop with `concurrency` in flight: the
+/// floor for any sender through HTTP on this machine.
+fn plain_loop(rt: &tokio::runtime::Runtime, port: u16, n: usize, concurrency: usize) -> f64 {
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let url = format!("http://127.0.0.1:{port}/plain");
+        let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        let t = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..n {
+            let permit = sem.clone().acquire_owned().await.unwrap();
+            let client = client.clone();
+            let url = url.clone();
+            tasks.spawn(async move {
+                let body = serde_json::json!({"version": 1, "delivery_id": format!("plain{i}"), "item": "x", "kind": "checkin", "scheduled": Utc::now().to_rfc3339(), "text": "How are you doing today?", "title": "Check-in", "recipient": "self", "urgent": false});
+                let _ = client.post(&url).header("Idempotency-Key", i.to_string()).json(&body).send().await;
+                drop(permit);
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+        n as f64 / t.elapsed().as_secs_f64()
+    })
+}
+
+/// Apprise sending `n` notifications in-process to the sink, one after another (as its
+/// Python API does), if `BENCH_APPRISE_PYTHON` names a Python that has it.
+fn apprise(port: u16, n: usize) -> Option<f64> {
+    let python = std::env::var("BENCH_APPRISE_PYTHON").ok()?;
+    let script = format!(
+        "import time, apprise\na = apprise.Apprise()\na.add('json://127.0.0.1:{port}/apprise')\nt = time.monotonic()\nok = sum(1 for i in range({n}) if a.notify(title='Check-in', body='How are you doing today?'))\nprint(ok / (time.monotonic() - t))\n"
+    );
+    let out = Command::new(python).arg("-c").arg(script).output().ok()?;
+    if !out.status.success() {
+        eprintln!("apprise failed: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+fn bench_burst(n: usize, concurrency: u32) {
+    println!("\n## burst: {n} due at the same second, `concurrency = {concurrency}`");
+    let rt = runtime();
+    let sink = rt.block_on(Sink::start());
+    let dir = tempfile::tempdir().unwrap();
+    let at = (Utc::now() + chrono::Duration::seconds(6))
+        .with_nanosecond(0)
+        .unwrap();
+    write_plan(dir.path(), &plan(sink.port, Some(concurrency), n, |_| cron_at(at)));
+    let load = load_average();
+    let daemon = Daemon::start(dir.path(), "state");
+    let state = dir.path().join("state");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    wait_until(deadline, || Utc::now() >= at);
+    let due = Instant::now() - (Utc::now() - at).to_std().unwrap_or_default();
+    let cpu0 = cpu_of(daemon.pid());
+    let mut arrived = None;
+    let all = wait_until(deadline, || {
+        if arrived.is_none() && sink.count() >= n {
+            arrived = Some(due.elapsed());
+        }
+        arrived.is_some() && committed_sent(&state) >= n
+    });
+    let durable = due.elapsed();
+    let cpu = cpu_of(daemon.pid()) - cpu0;
+    let (rss, hwm) = rss_of(daemon.pid());
+    let first_run = sink.take();
+    // kill -9 now, then restart: every committed delivery must stay sent.
+    daemon.kill9();
+    let again = Daemon::start(dir.path(), "state");
+    std::thread::sleep(Duration::from_secs(3));
+    let resent = sink.take().len();
+    drop(again);
+    report_latency(n, &first_run);
+    let arrived = arrived.unwrap_or(durable);
+    println!(
+        "  {}: all arrived {:.0} ms after due ({:.0}/s); all `sent` marks committed after {:.0} ms: {:.0} durable deliveries/s; re-sent after kill -9 and restart: {resent}",
+        if all { "complete" } else { "INCOMPLETE" },
+        arrived.as_secs_f64() * 1e3,
+        n as f64 / arrived.as_secs_f64(),
+        durable.as_secs_f64() * 1e3,
+        n as f64 / durable.as_secs_f64(),
+    );
+    let durable_rate = n as f64 / durable.as_secs_f64();
+    println!(
+        "  daemon CPU {cpu:.2} s; RSS {rss:.0} MB, peak {hwm:.0} MB; load average before {load}"
+    );
+    let plain = plain_loop(&rt, sink.port, n, concurrency as usize);
+    println!(
+        "  plain reqwest loop, same sink and concurrency: {plain:.0}/s; kithd (durable) / plain = {:.2}",
+        durable_rate / plain
+    );
+    match apprise(sink.port, n.min(2000)) {
+        Some(a) => println!(
+            "  Apprise in-process (json://, same sink): {a:.0}/s; kithd (durable) / Apprise = {:.1}",
+            durable_rate / a
+        ),
+        None => println!("  Apprise: not run (scripts/bench-apprise.sh runs it)"),
+    }
+}
+
+fn main() {
+    let which: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let want = |name: &str| which.is_empty() || which.iter().any(|w| w == name);
+    if want("latency") {
+        let sizes: Vec<usize> = std::env::var("BENCH_SIZES")
+            .unwrap_or_else(|_| "1000,10000,100000".into())
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        println!("\n## latency: reminders due within one minute, through `kithd run`");
+        for n in sizes {
+            bench_latency(n);
+        }
+    }
+    if want("burst") {
+        bench_burst(20_000, 64);
+    }
+}
