@@ -134,7 +134,12 @@ async fn serve(mut sock: tokio::net::TcpStream, rec: Arc<Mutex<Vec<Arrival>>>) {
         let late = body["scheduled"]
             .as_str()
             .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-            .map(|at| (now - at.with_timezone(&Utc)).num_microseconds().unwrap_or(0) as f64 / 1e3)
+            .map(|at| {
+                (now - at.with_timezone(&Utc))
+                    .num_microseconds()
+                    .unwrap_or(0) as f64
+                    / 1e3
+            })
             .unwrap_or(f64::NAN);
         rec.lock().unwrap().push((id, late));
         if sock
@@ -195,7 +200,13 @@ impl Daemon {
             .unwrap();
         let t = Instant::now();
         let child = Command::new(KITHD)
-            .args(["run", "plan.toml", "--plugins", &plugins_dir(), "--state-dir"])
+            .args([
+                "run",
+                "plan.toml",
+                "--plugins",
+                &plugins_dir(),
+                "--state-dir",
+            ])
             .arg(state)
             .current_dir(dir)
             .env("NOTIFY_SOCKET", &sock_path)
@@ -397,7 +408,10 @@ fn bench_burst(n: usize, concurrency: u32) {
     let at = (Utc::now() + chrono::Duration::seconds(6))
         .with_nanosecond(0)
         .unwrap();
-    write_plan(dir.path(), &plan(sink.port, Some(concurrency), n, |_| cron_at(at)));
+    write_plan(
+        dir.path(),
+        &plan(sink.port, Some(concurrency), n, |_| cron_at(at)),
+    );
     let load = load_average();
     let daemon = Daemon::start(dir.path(), "state");
     let state = dir.path().join("state");
@@ -450,6 +464,63 @@ fn bench_burst(n: usize, concurrency: u32) {
     }
 }
 
+/// Peak RSS (MB) and wall time of a command run to its end.
+fn measured(cmd: &mut Command) -> (bool, f64, f64) {
+    let t = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut peak: f64 = 0.0;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        peak = peak.max(rss_of(pid).1);
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status.success(), t.elapsed().as_secs_f64(), peak)
+}
+
+fn bench_million(n: usize) {
+    println!("\n## million: a {n}-item plan");
+    let dir = tempfile::tempdir().unwrap();
+    // Daily check-ins spread over the day, none due during the run.
+    let soon = Utc::now() + chrono::Duration::hours(2);
+    let text = plan(9, None, n, |i| {
+        let at = soon + chrono::Duration::seconds((i % 3600) as i64);
+        format!("{} {} {} * * *", at.second(), at.minute(), at.hour())
+    });
+    write_plan(dir.path(), &text);
+    drop(text);
+    let load = load_average();
+    let (ok, secs, peak) = measured(
+        Command::new(KITHD)
+            .args(["check", "plan.toml", "--plugins", &plugins_dir()])
+            .current_dir(dir.path()),
+    );
+    println!(
+        "check: {} in {secs:.1} s, peak RSS {peak:.0} MB (sampled every 20 ms); load average before {load}",
+        if ok { "ok" } else { "FAILED" }
+    );
+    let daemon = Daemon::start(dir.path(), "state");
+    let (_, hwm_ready) = rss_of(daemon.pid());
+    std::thread::sleep(Duration::from_secs(10));
+    let (rss, hwm) = rss_of(daemon.pid());
+    println!(
+        "first start: READY after {:.1} s; RSS settled (10 s after READY) {rss:.0} MB, peak {hwm:.0} MB (peak at READY {hwm_ready:.0} MB)",
+        daemon.ready_ms / 1e3
+    );
+    drop(daemon);
+    let again = Daemon::start(dir.path(), "state");
+    println!(
+        "restart, plan unchanged: READY after {:.1} s",
+        again.ready_ms / 1e3
+    );
+}
+
 fn main() {
     let which: Vec<String> = std::env::args()
         .skip(1)
@@ -469,5 +540,8 @@ fn main() {
     }
     if want("burst") {
         bench_burst(20_000, 64);
+    }
+    if want("million") {
+        bench_million(1_000_000);
     }
 }

@@ -194,17 +194,14 @@ impl Daemon {
             return exit::UNAVAILABLE;
         }
         let pinger = snapshot.plan.heartbeat.as_ref().map(heartbeat::Pinger::new);
-        let dispatcher = match Dispatcher::new(
-            ledger.clone() as Arc<dyn Ledger>,
-            host,
-            Arc::new(snapshot),
-        ) {
-            Ok(d) => Arc::new(d),
-            Err(e) => {
-                error!(error = %e, "Could not start the ledger writer thread; not starting.");
-                return exit::SOFTWARE;
-            }
-        };
+        let dispatcher =
+            match Dispatcher::new(ledger.clone() as Arc<dyn Ledger>, host, Arc::new(snapshot)) {
+                Ok(d) => Arc::new(d),
+                Err(e) => {
+                    error!(error = %e, "Could not start the ledger writer thread; not starting.");
+                    return exit::SOFTWARE;
+                }
+            };
         let mut daemon = Daemon {
             opts,
             clock,
@@ -382,12 +379,14 @@ impl Daemon {
         // channel with it, so none waits for a slot while its lease runs.
         let mut slots = std::collections::HashMap::new();
         let dispatcher = self.dispatcher.clone();
-        let claimed = self.ledger.claim_due(now, now + self.lease, &mut |channel| {
-            let free = dispatcher.reserve_free(channel);
-            let n = free.len();
-            slots.insert(channel.to_string(), free);
-            n
-        })?;
+        let claimed = self
+            .ledger
+            .claim_due(now, now + self.lease, &mut |channel| {
+                let free = dispatcher.reserve_free(channel);
+                let n = free.len();
+                slots.insert(channel.to_string(), free);
+                n
+            })?;
         for d in claimed {
             // The ledger claims no more per channel than the slots reserved here; the
             // unused ones go back when `slots` is dropped.

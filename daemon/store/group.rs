@@ -2,8 +2,8 @@
 //! and are written together in the next transaction, on a thread of their own (never on an
 //! async worker). Must not decide outcomes: it only writes what the dispatcher says.
 
-use std::sync::Arc;
 use std::sync::mpsc;
+use std::sync::{Arc, Weak};
 
 use tokio::sync::oneshot;
 
@@ -14,7 +14,9 @@ const MAX_GROUP: usize = 4096;
 
 type Waiter = (SentMark, oneshot::Sender<Result<bool, StoreError>>);
 
-/// The writer's handle; the thread ends when the last handle is dropped.
+/// The writer's handle; the thread ends when the last handle is dropped. It holds the
+/// ledger only while writing, so the ledger closes (and SQLite checkpoints and removes its
+/// write-ahead log) when the daemon lets go of it.
 #[derive(Clone)]
 pub struct GroupCommit {
     tx: mpsc::Sender<Waiter>,
@@ -25,7 +27,10 @@ impl GroupCommit {
         let (tx, rx) = mpsc::channel::<Waiter>();
         std::thread::Builder::new()
             .name("kithd-ledger".into())
-            .spawn(move || write_groups(&*ledger, rx))?;
+            .spawn({
+                let ledger = Arc::downgrade(&ledger);
+                move || write_groups(ledger, rx)
+            })?;
         Ok(Self { tx })
     }
 
@@ -41,7 +46,7 @@ impl GroupCommit {
     }
 }
 
-fn write_groups(ledger: &dyn Ledger, rx: mpsc::Receiver<Waiter>) {
+fn write_groups(ledger: Weak<dyn Ledger>, rx: mpsc::Receiver<Waiter>) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -51,7 +56,11 @@ fn write_groups(ledger: &dyn Ledger, rx: mpsc::Receiver<Waiter>) {
             }
         }
         let (marks, waiters): (Vec<SentMark>, Vec<_>) = group.into_iter().unzip();
-        match ledger.mark_sent_all(&marks) {
+        let written = match ledger.upgrade() {
+            Some(ledger) => ledger.mark_sent_all(&marks),
+            None => Err(StoreError::Group("the ledger is closed".into())),
+        };
+        match written {
             Ok(done) => {
                 for (w, ok) in waiters.into_iter().zip(done) {
                     let _ = w.send(Ok(ok));
@@ -105,7 +114,11 @@ mod tests {
             }
             tasks.spawn(async move {
                 group
-                    .mark_sent(SentMark { fence, gateway_id: None, at })
+                    .mark_sent(SentMark {
+                        fence,
+                        gateway_id: None,
+                        at,
+                    })
                     .await
                     .unwrap()
             });

@@ -941,7 +941,9 @@ mod tests {
         let lease = now + chrono::Duration::minutes(5);
         let slots = 1;
         let claimed = l
-            .claim_due(now, lease, &mut |c| if c == "fast" { usize::MAX } else { slots })
+            .claim_due(now, lease, &mut |c| {
+                if c == "fast" { usize::MAX } else { slots }
+            })
             .unwrap();
         let mut ids: Vec<&str> = claimed.iter().map(|d| d.id.as_str()).collect();
         ids.sort();
