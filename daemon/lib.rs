@@ -16,6 +16,7 @@ pub mod health;
 pub mod load;
 pub mod plan;
 pub mod plugin;
+pub mod published;
 pub mod runtime;
 pub mod schedule;
 pub mod store;

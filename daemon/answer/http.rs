@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 use super::reply::{Answer, parse_answer};
 use super::token::LinkSigner;
-use crate::dispatch::render::all_clear_id as all_clear_id_for;
+use crate::schedule::all_clear_id as all_clear_id_for;
 use crate::store::{AnswerResult, Ledger, OpenFiring};
 
 /// Largest request body accepted.

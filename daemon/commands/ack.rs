@@ -9,8 +9,8 @@ use std::path::Path;
 use chrono::Utc;
 
 use crate::answer::{Answer, parse_answer};
-use crate::dispatch::render::all_clear_id;
 use crate::exit;
+use crate::schedule::all_clear_id;
 use crate::store::{AnswerResult, Ledger, SqliteLedger};
 
 pub fn run(

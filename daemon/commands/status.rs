@@ -7,17 +7,8 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::exit;
+use crate::published::{NEXT_FILE, NextFiring};
 use crate::store::{Ledger, SqliteLedger, State};
-
-/// The file the daemon publishes its next firings to (item, kind, time; no text).
-pub const NEXT_FILE: &str = "next.json";
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct NextFiring {
-    pub at: String,
-    pub item: String,
-    pub kind: String,
-}
 
 /// `kithd status --check`, for monitoring systems (the Nagios/Icinga plugin convention):
 /// one line, exit 0 healthy, 1 degraded, 2 no running daemon or an unreadable ledger.

@@ -4,44 +4,11 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::plan::{Item, Plan, PlanDuration, SELF_ID};
-use crate::schedule::{Purpose, item_delivery_times};
+use crate::plan::{Item, Plan, SELF_ID};
+use crate::schedule::{Purpose, delivery_id, item_delivery_times};
 use crate::store::{NewDelivery, NewFiring, NewWatch};
 
-use super::render::delivery_id;
-
 /// The ledger's name for a purpose.
-pub fn purpose_key(p: Purpose) -> String {
-    match p {
-        Purpose::Main => "main".into(),
-        Purpose::Reminder(d) => format!("reminder:{}", d.as_secs()),
-        Purpose::FollowUp => "followup".into(),
-        Purpose::Nag(k) => format!("nag:{k}"),
-        Purpose::Escalate(j) => format!("escalate:{j}"),
-        Purpose::AllClear => "allclear".into(),
-    }
-}
-
-pub fn parse_purpose(s: &str) -> Option<Purpose> {
-    match s {
-        "main" => Some(Purpose::Main),
-        "followup" => Some(Purpose::FollowUp),
-        "allclear" => Some(Purpose::AllClear),
-        _ if s.starts_with("nag:") => s[4..].parse().ok().map(Purpose::Nag),
-        _ if s.starts_with("escalate:") => s[9..].parse().ok().map(Purpose::Escalate),
-        _ => {
-            let secs: i64 = s.strip_prefix("reminder:")?.parse().ok()?;
-            // Reminders are stored in seconds; whole days round-trip as calendar days.
-            let text = if secs % 86_400 == 0 {
-                format!("{}d", secs / 86_400)
-            } else {
-                format!("{secs}s")
-            };
-            PlanDuration::parse(&text).ok().map(Purpose::Reminder)
-        }
-    }
-}
-
 /// The records for one firing. `late` marks a catch-up after downtime: deliveries are
 /// then due no earlier than `now`.
 pub fn records(
@@ -52,7 +19,7 @@ pub fn records(
     late: bool,
     now: DateTime<Utc>,
 ) -> (NewFiring, Vec<NewDelivery>) {
-    let mut firing = NewFiring::new(&item.id, item.kind.as_str(), purpose_key(purpose), at);
+    let mut firing = NewFiring::new(&item.id, item.kind.as_str(), purpose.ledger_key(), at);
     if purpose == Purpose::Main
         && let Some(policy) = &item.answer
     {
@@ -127,7 +94,7 @@ pub fn step_records(
     let firing = NewFiring::new(
         &item.id,
         item.kind.as_str(),
-        purpose_key(purpose),
+        purpose.ledger_key(),
         scheduled,
     );
     let delivery = NewDelivery {
@@ -188,22 +155,5 @@ mod tests {
         assert_eq!(d[0].due, now, "urgent items are not deferred");
         // A contact without consent is never stepped to.
         assert!(step_records(&p, &p.items[0], at, Purpose::Escalate(0), "kim", now).is_none());
-    }
-
-    #[test]
-    fn purposes_round_trip() {
-        for p in [
-            Purpose::Main,
-            Purpose::FollowUp,
-            Purpose::Reminder(PlanDuration::parse("1d").unwrap()),
-            Purpose::Reminder(PlanDuration::parse("2h").unwrap()),
-            Purpose::Nag(2),
-            Purpose::Escalate(0),
-            Purpose::AllClear,
-        ] {
-            let back = parse_purpose(&purpose_key(p)).unwrap();
-            assert_eq!(purpose_key(back), purpose_key(p));
-        }
-        assert_eq!(parse_purpose("nonsense"), None);
     }
 }

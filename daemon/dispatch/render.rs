@@ -3,55 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
-
 use crate::plan::{Item, Kind, Plan, PlanDuration, Recipient, ScheduleSpec};
 use crate::plugin::Message;
 use crate::schedule::{Firing, Purpose};
-
-/// The stable id of one delivery: derived from item, scheduled instant, recipient and
-/// channel, so a retry or a restart produces the same id (the webhook Idempotency-Key).
-/// It is a hash, so it reveals nothing of the plan to a gateway.
-pub fn delivery_id(
-    item: &str,
-    scheduled: DateTime<Utc>,
-    purpose: Purpose,
-    recipient: &str,
-    channel: &str,
-) -> String {
-    let mut h = Sha256::new();
-    let purpose = match purpose {
-        Purpose::Main => "main".to_string(),
-        Purpose::Reminder(d) => format!("reminder-{}", d.as_secs()),
-        Purpose::FollowUp => "followup".to_string(),
-        Purpose::Nag(k) => format!("nag-{k}"),
-        Purpose::Escalate(j) => format!("escalate-{j}"),
-        Purpose::AllClear => "allclear".to_string(),
-    };
-    for part in [
-        item,
-        &scheduled.timestamp().to_string(),
-        &purpose,
-        recipient,
-        channel,
-    ] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
-    }
-    let digest = h.finalize();
-    format!("d_{}", &hex::encode(digest)[..24])
-}
-
-/// The id of the all-clear to `recipient` on `channel` after an answer to `item`'s firing.
-pub fn all_clear_id(
-    item: &str,
-    scheduled: DateTime<Utc>,
-    recipient: &str,
-    channel: &str,
-) -> String {
-    delivery_id(item, scheduled, Purpose::AllClear, recipient, channel)
-}
 
 fn humanize(d: PlanDuration) -> String {
     let s = d.as_secs();
@@ -188,16 +142,6 @@ pub fn message(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn delivery_ids_are_stable_and_distinct() {
-        let t = "2026-12-01T08:00:00Z".parse().unwrap();
-        let a = delivery_id("meds", t, Purpose::Main, "self", "sms");
-        assert_eq!(a, delivery_id("meds", t, Purpose::Main, "self", "sms"));
-        assert_ne!(a, delivery_id("meds", t, Purpose::Main, "self", "mail"));
-        assert_ne!(a, delivery_id("meds", t, Purpose::Main, "sam", "sms"));
-        assert_eq!(a.len(), 26);
-    }
 
     #[test]
     fn humanizes_durations() {

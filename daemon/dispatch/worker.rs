@@ -11,14 +11,13 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{error, info, warn};
 
 use super::channel::ChannelSet;
-use super::fire::parse_purpose;
 use super::render;
 use super::retry::RetryPolicy;
 use crate::answer::LinkSigner;
 use crate::plan::{Kind, Plan, SELF_ID};
 use crate::plugin::host::Host;
 use crate::plugin::{Outcome, Registry};
-use crate::schedule::{Firing, Purpose, item_delivery_times};
+use crate::schedule::{Firing, Purpose, delivery_id, item_delivery_times};
 use crate::store::{Delivery, Fence, GroupCommit, Ledger, NewDelivery, SentMark, StoreError};
 
 /// Deliveries more than this late (after quiet hours) say so in their text.
@@ -199,7 +198,7 @@ impl Dispatcher {
             warn!(delivery = %d.id, item = %d.item, recipient = %d.recipient, "Delivery cancelled: the contact has no consent in the plan.");
             return self.fenced(&d, self.ledger.cancel(fence, "contact has not consented"));
         }
-        let Some(purpose) = parse_purpose(&d.purpose) else {
+        let Some(purpose) = Purpose::from_ledger_key(&d.purpose, &item.remind_before) else {
             return self.fenced(&d, self.ledger.cancel(fence, "unknown purpose"));
         };
         let now = Utc::now();
@@ -318,9 +317,14 @@ impl Dispatcher {
         let next = recipient.and_then(|r| r.reach.get(next_index).map(|c| (r, c)));
         match next {
             Some((r, channel)) => {
-                let purpose = parse_purpose(&d.purpose).unwrap_or(Purpose::Main);
+                let remind_before = plan
+                    .item(&d.item)
+                    .map(|i| i.remind_before.as_slice())
+                    .unwrap_or_default();
+                let purpose =
+                    Purpose::from_ledger_key(&d.purpose, remind_before).unwrap_or(Purpose::Main);
                 let nd = NewDelivery {
-                    id: render::delivery_id(&d.item, d.scheduled, purpose, &r.id, channel),
+                    id: delivery_id(&d.item, d.scheduled, purpose, &r.id, channel),
                     recipient: r.id.clone(),
                     channel: channel.clone(),
                     channel_index: next_index as u32,

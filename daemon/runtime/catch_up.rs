@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use tracing::info;
 
-use crate::dispatch::fire::{purpose_key, records};
+use crate::dispatch::fire::records;
 use crate::plan::Plan;
 use crate::schedule::{Purpose, next_after};
 use crate::store::{Ledger, NewDelivery, NewFiring, StoreError};
@@ -47,10 +47,10 @@ pub fn catch_up(
         // The most recent missed firing of each purpose may be delivered late.
         let mut latest: HashMap<String, DateTime<Utc>> = HashMap::new();
         for (at, p) in &missed {
-            latest.insert(purpose_key(*p), *at);
+            latest.insert(p.ledger_key(), *at);
         }
         for (at, purpose) in missed {
-            let is_latest = latest.get(&purpose_key(purpose)) == Some(&at);
+            let is_latest = latest.get(&purpose.ledger_key()) == Some(&at);
             if is_latest && item.catch_up.deliver_when_late_by(now - at) {
                 deliver.push(records(plan, item, at, purpose, true, now));
                 report.delivered_late += 1;
@@ -58,7 +58,7 @@ pub fn catch_up(
                 ledger.record_missed(&NewFiring::new(
                     &item.id,
                     item.kind.as_str(),
-                    purpose_key(purpose),
+                    purpose.ledger_key(),
                     at,
                 ))?;
                 report.missed += 1;

@@ -18,13 +18,13 @@ use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use crate::clock::{Clock, SystemClock};
-use crate::commands::status::{NEXT_FILE, NextFiring};
 use crate::dispatch::fire::{records, step_records};
 use crate::dispatch::worker::Dispatcher;
 use crate::exit;
 use crate::plan::Item;
 use crate::plugin::SecretStore;
 use crate::plugin::host::{Host, Timeouts};
+use crate::published::{NEXT_FILE, NextFiring};
 use crate::schedule::Purpose;
 use crate::store::{Ledger, SqliteLedger, StoreError};
 use notify::Notifier;

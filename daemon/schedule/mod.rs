@@ -4,7 +4,9 @@
 //! Pure: it must not read the clock, sleep or dispatch.
 
 mod firing;
+mod keys;
 mod quiet;
 
 pub use firing::{Firing, Purpose, Upcoming, next_after, upcoming, upcoming_of};
+pub use keys::{all_clear_id, delivery_id};
 pub use quiet::{DeliveryTime, delivery_times, item_delivery_times};

@@ -1,0 +1,174 @@
+//! The spellings of a firing's purpose: its key in the ledger (`reminder:SECONDS`) and its
+//! part in a delivery id (`reminder-SECONDS`), and the delivery ids built from it. One place
+//! for both, below everything that records, sends or answers. Must not change an existing
+//! spelling: ledgers and gateways hold these ids (a test pins one).
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use super::Purpose;
+use crate::plan::PlanDuration;
+
+impl Purpose {
+    /// How the ledger stores this purpose (`firings.purpose`, `deliveries.purpose`).
+    pub fn ledger_key(&self) -> String {
+        match self {
+            Purpose::Main => "main".into(),
+            Purpose::Reminder(d) => format!("reminder:{}", d.as_secs()),
+            Purpose::FollowUp => "followup".into(),
+            Purpose::Nag(k) => format!("nag:{k}"),
+            Purpose::Escalate(j) => format!("escalate:{j}"),
+            Purpose::AllClear => "allclear".into(),
+        }
+    }
+
+    /// Reads a ledger key back. A reminder is stored in seconds, so `24h` and `1d` look
+    /// alike there: the item's own `remind_before` says which it was (falling back to
+    /// whole days when the item no longer has it).
+    pub fn from_ledger_key(key: &str, remind_before: &[PlanDuration]) -> Option<Purpose> {
+        match key {
+            "main" => Some(Purpose::Main),
+            "followup" => Some(Purpose::FollowUp),
+            "allclear" => Some(Purpose::AllClear),
+            _ if key.starts_with("nag:") => key[4..].parse().ok().map(Purpose::Nag),
+            _ if key.starts_with("escalate:") => key[9..].parse().ok().map(Purpose::Escalate),
+            _ => {
+                let secs: i64 = key.strip_prefix("reminder:")?.parse().ok()?;
+                if let Some(d) = remind_before.iter().find(|d| d.as_secs() == secs) {
+                    return Some(Purpose::Reminder(*d));
+                }
+                let text = if secs % 86_400 == 0 {
+                    format!("{}d", secs / 86_400)
+                } else {
+                    format!("{secs}s")
+                };
+                PlanDuration::parse(&text).ok().map(Purpose::Reminder)
+            }
+        }
+    }
+
+    /// This purpose's part in a delivery id.
+    fn id_part(&self) -> String {
+        match self {
+            Purpose::Main => "main".into(),
+            Purpose::Reminder(d) => format!("reminder-{}", d.as_secs()),
+            Purpose::FollowUp => "followup".into(),
+            Purpose::Nag(k) => format!("nag-{k}"),
+            Purpose::Escalate(j) => format!("escalate-{j}"),
+            Purpose::AllClear => "allclear".into(),
+        }
+    }
+}
+
+/// The stable id of one delivery: derived from item, scheduled instant, purpose, recipient
+/// and channel, so a retry or a restart produces the same id (the webhook
+/// Idempotency-Key). It is a hash, so it reveals nothing of the plan to a gateway.
+pub fn delivery_id(
+    item: &str,
+    scheduled: DateTime<Utc>,
+    purpose: Purpose,
+    recipient: &str,
+    channel: &str,
+) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        item,
+        &scheduled.timestamp().to_string(),
+        &purpose.id_part(),
+        recipient,
+        channel,
+    ] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    let digest = h.finalize();
+    format!("d_{}", &hex::encode(digest)[..24])
+}
+
+/// The id of the all-clear to `recipient` on `channel` after an answer to `item`'s firing.
+pub fn all_clear_id(
+    item: &str,
+    scheduled: DateTime<Utc>,
+    recipient: &str,
+    channel: &str,
+) -> String {
+    delivery_id(item, scheduled, Purpose::AllClear, recipient, channel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(text: &str) -> PlanDuration {
+        PlanDuration::parse(text).unwrap()
+    }
+
+    #[test]
+    fn delivery_ids_are_pinned() {
+        // Ids in existing ledgers and at gateways (Idempotency-Key) must never change.
+        // Computed independently: sha256 over item, unix seconds, purpose part, recipient
+        // and channel, each followed by a NUL byte; the first 24 hex digits.
+        let at: DateTime<Utc> = "2026-12-01T08:00:00Z".parse().unwrap();
+        let cases = [
+            (Purpose::Main, "self", "ntfy"),
+            (Purpose::Reminder(d("1d")), "self", "sms"),
+            (Purpose::Nag(2), "self", "ntfy"),
+            (Purpose::Escalate(0), "sam", "sms"),
+            (Purpose::AllClear, "sam", "sms"),
+        ];
+        let ids: Vec<String> = cases
+            .iter()
+            .map(|(p, r, c)| delivery_id("mood", at, *p, r, c))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "d_a3311d18ff1ec5fbb0709f50",
+                "d_908d4537aab2c975b8ebf5e6",
+                "d_3008474a8d9be1be217f1915",
+                "d_9b513baf6972ae775a3152bf",
+                "d_f56779f489e4289b4df96b3a",
+            ]
+        );
+        assert_eq!(all_clear_id("mood", at, "sam", "sms"), ids[4]);
+        // Every part counts.
+        let main = &ids[0];
+        assert_ne!(*main, delivery_id("mood", at, Purpose::Main, "self", "sms"));
+        assert_ne!(*main, delivery_id("mood", at, Purpose::Main, "sam", "ntfy"));
+        assert_ne!(
+            *main,
+            delivery_id("meds", at, Purpose::Main, "self", "ntfy")
+        );
+    }
+
+    #[test]
+    fn purposes_round_trip_as_values() {
+        let remind_before = [d("24h"), d("1d2h"), d("2w"), d("90m")];
+        let mut all = vec![
+            Purpose::Main,
+            Purpose::FollowUp,
+            Purpose::Nag(1),
+            Purpose::Nag(3),
+            Purpose::Escalate(0),
+            Purpose::Escalate(2),
+            Purpose::AllClear,
+        ];
+        all.extend(remind_before.iter().map(|r| Purpose::Reminder(*r)));
+        for p in all {
+            assert_eq!(
+                Purpose::from_ledger_key(&p.ledger_key(), &remind_before),
+                Some(p),
+                "{}",
+                p.ledger_key()
+            );
+        }
+        // An item that no longer has the reminder: whole days come back as days.
+        assert_eq!(
+            Purpose::from_ledger_key("reminder:86400", &[]),
+            Some(Purpose::Reminder(d("1d")))
+        );
+        for bad in ["nonsense", "nag:", "escalate:x", "reminder:", "reminder:-"] {
+            assert_eq!(Purpose::from_ledger_key(bad, &[]), None, "{bad}");
+        }
+    }
+}
