@@ -517,6 +517,28 @@ pub fn scrub_reason(reason: &str, message_text: &str) -> String {
     out
 }
 
+/// A reason with any occurrence of `secret` (or, since reasons are cut to 160 characters,
+/// of its first 8 or more characters at the reason's end) replaced by `[secret withheld]`.
+pub fn withhold_secret(reason: &str, secret: &str) -> String {
+    let secret = secret.trim();
+    if secret.chars().count() < 4 {
+        return reason.to_string();
+    }
+    let mut out = reason.replace(secret, "[secret withheld]");
+    // A secret cut off by the 160-character limit still leaves its start behind.
+    let body = out.trim_end_matches('…');
+    let chars: Vec<char> = secret.chars().collect();
+    for len in (8..chars.len()).rev() {
+        let head: String = chars[..len].iter().collect();
+        if body.ends_with(&head) {
+            let keep = body.len() - head.len();
+            out = format!("{}[secret withheld]…", &body[..keep]);
+            break;
+        }
+    }
+    out
+}
+
 /// Reads what `on_response` returned; `()` means "use the default classification".
 pub fn outcome_from_dynamic(v: Dynamic, response: &Response) -> Result<Outcome, ContractError> {
     if v.is_unit() {
@@ -632,5 +654,20 @@ mod tests {
         let mut m = Map::new();
         m.insert("k".into(), Dynamic::from(SecretText::named("x")));
         assert!(dynamic_to_json(&m.into()).is_err());
+    }
+
+    #[test]
+    fn secrets_are_withheld_from_reasons_even_when_cut_off() {
+        let key = "kithd-test-secret-4f1c9a7e2b";
+        assert_eq!(
+            withhold_secret(&format!("HTTP 400 (gateway code {key})"), key),
+            "HTTP 400 (gateway code [secret withheld])"
+        );
+        let cut = scrub_reason(&format!("{} {key}", "x".repeat(140)), "");
+        let withheld = withhold_secret(&cut, key);
+        assert!(withheld.ends_with("[secret withheld]…"), "{withheld}");
+        assert!(!withheld.contains("kithd-te"), "{withheld}");
+        // Too short to tell apart from ordinary words: left alone.
+        assert_eq!(withhold_secret("HTTP 400 abc", "abc"), "HTTP 400 abc");
     }
 }

@@ -142,14 +142,24 @@ impl Host {
         let outcome = self
             .perform(request, sandbox, plugin, message, settings, gate, grant)
             .await;
-        // Reasons go to the log and the ledger: no gateway echo of the message text.
+        // Reasons go to the log and the ledger: no gateway echo of the message text, nor
+        // of a secret this channel holds (a gateway may quote the key it was sent).
+        let scrub = |reason: &str| {
+            let mut reason = super::contract::scrub_reason(reason, &message.text);
+            for name in &grant.secrets {
+                if let Ok(secret) = self.secrets.get(name) {
+                    reason = super::contract::withhold_secret(&reason, secret.expose());
+                }
+            }
+            reason
+        };
         match outcome {
             Outcome::Retry { after, reason } => Outcome::Retry {
                 after,
-                reason: super::contract::scrub_reason(&reason, &message.text),
+                reason: scrub(&reason),
             },
             Outcome::Permanent { reason } => Outcome::Permanent {
-                reason: super::contract::scrub_reason(&reason, &message.text),
+                reason: scrub(&reason),
             },
             o => o,
         }

@@ -13,6 +13,7 @@ mod health;
 mod hostile;
 mod leases;
 mod ledger;
+mod lifecycle;
 mod plugins_http;
 mod preview_golden;
 mod properties;
