@@ -1,0 +1,99 @@
+//! Validation of `[heartbeat]` and `[server]`.
+
+use super::*;
+
+impl<'s> Validator<'s> {
+    /// `[heartbeat]`: a Healthchecks-style ping URL and how often to ping it.
+    pub(super) fn heartbeat(&mut self, doc: &Table) -> Option<crate::plan::Heartbeat> {
+        let (v, span) = self.get(doc, "heartbeat")?;
+        let Some(t) = v.get_ref().as_table() else {
+            self.type_error(span, "heartbeat", "a table", v.get_ref());
+            return None;
+        };
+        self.check_keys(t, "[heartbeat]", HEARTBEAT_KEYS, &|_| false);
+        let (url, uspan) = self.required_string(t, "url", "[heartbeat]", &span)?;
+        let parsed = url::Url::parse(&url).ok().filter(|u| {
+            let host = u.host_str().unwrap_or_default();
+            u.scheme() == "https"
+                || (u.scheme() == "http"
+                    && (host == "localhost"
+                        || host
+                            .trim_matches(['[', ']'])
+                            .parse::<std::net::IpAddr>()
+                            .is_ok_and(|ip| ip.is_loopback())))
+        });
+        if parsed.is_none() || !url.is_ascii() {
+            self.error(
+                uspan,
+                format!("`url` `{url}` is not an https URL"),
+                Some(
+                    "the ping URL your monitor gave you, e.g. `\"https://hc-ping.com/<uuid>\"` (plain http only to loopback)"
+                        .into(),
+                ),
+            );
+            return None;
+        }
+        let every = match self.string(t, "every") {
+            None => PlanDuration::from_secs(300),
+            Some((s, sspan)) => {
+                let d = self.duration(&s, &sspan, "every")?;
+                if d.as_secs() < 60 {
+                    self.error(sspan, "`every` must be at least one minute", None);
+                    return None;
+                }
+                d
+            }
+        };
+        Some(crate::plan::Heartbeat {
+            url: url.trim_end_matches('/').to_string(),
+            every,
+        })
+    }
+
+    pub(super) fn server(&mut self, doc: &Table) -> Option<crate::plan::ServerConfig> {
+        let (v, span) = self.get(doc, "server")?;
+        let Some(t) = v.get_ref().as_table() else {
+            self.type_error(span, "server", "a table", v.get_ref());
+            return None;
+        };
+        self.check_keys(t, "[server]", SERVER_KEYS, &|_| false);
+        let listen = match self.string(t, "listen") {
+            None => std::net::SocketAddr::from(([127, 0, 0, 1], 8750)),
+            Some((l, lspan)) => match l.parse() {
+                Ok(a) => a,
+                Err(_) => {
+                    self.error(
+                        lspan,
+                        format!("bad `listen` address `{l}`"),
+                        Some("write `\"127.0.0.1:8750\"`".into()),
+                    );
+                    return None;
+                }
+            },
+        };
+        let (public_url, uspan) = self.required_string(t, "public_url", "[server]", &span)?;
+        let parsed = url::Url::parse(&public_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+        if parsed.is_none() {
+            self.error(
+                uspan,
+                format!("`public_url` `{public_url}` is not an http(s) URL"),
+                Some(
+                    "the address people open links at, e.g. `\"https://kithd.example.org\"`".into(),
+                ),
+            );
+            return None;
+        }
+        let link_ttl = match self.string(t, "link_ttl") {
+            None => PlanDuration::parse("24h").ok()?,
+            Some((s, sspan)) => self.duration(&s, &sspan, "link_ttl")?,
+        };
+        Some(crate::plan::ServerConfig {
+            span,
+            listen,
+            public_url: public_url.trim_end_matches('/').to_string(),
+            link_ttl,
+        })
+    }
+}
