@@ -11,7 +11,7 @@ use chrono::Utc;
 use crate::answer::{Answer, parse_answer};
 use crate::exit;
 use crate::schedule::all_clear_id;
-use crate::store::{AnswerResult, Ledger, SqliteLedger};
+use crate::store::{AnswerResult, SqliteLedger, Steps};
 
 pub fn run(
     state_dir: &Path,

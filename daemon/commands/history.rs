@@ -8,7 +8,7 @@ use std::path::Path;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use crate::exit;
-use crate::store::{HistoryFilter, Ledger, SqliteLedger};
+use crate::store::{HistoryFilter, Reports, SqliteLedger};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

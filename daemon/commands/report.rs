@@ -9,7 +9,7 @@ use std::path::Path;
 use chrono::{Duration, Utc};
 
 use crate::exit;
-use crate::store::{JournalEntry, Ledger, SqliteLedger};
+use crate::store::{JournalEntry, Reports, SqliteLedger};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::exit;
 use crate::published::{NEXT_FILE, NextFiring};
-use crate::store::{Ledger, SqliteLedger, State};
+use crate::store::{Reports, SqliteLedger, State};
 
 /// `kithd status --check`, for monitoring systems (the Nagios/Icinga plugin convention):
 /// one line, exit 0 healthy, 1 degraded, 2 no running daemon or an unreadable ledger.

@@ -26,7 +26,7 @@ use crate::plugin::SecretStore;
 use crate::plugin::host::{Host, Timeouts};
 use crate::published::{NEXT_FILE, NextFiring};
 use crate::schedule::Purpose;
-use crate::store::{Ledger, SqliteLedger, StoreError};
+use crate::store::{Ledger, Queue, SqliteLedger, Steps, StoreError};
 use notify::Notifier;
 use scheduler::{HeapScheduler, Scheduler};
 

@@ -268,9 +268,10 @@ pub enum StoreError {
     Group(String),
 }
 
-/// The ledger operations kithd needs. Implementations must make `record_firing`
-/// idempotent (a firing or delivery recorded twice is stored once).
-pub trait Ledger: Send + Sync {
+/// The delivery queue: firings recorded once, deliveries claimed under leases with fencing
+/// tokens, and their outcomes. Implementations must make `record_firings` idempotent (a
+/// firing or delivery recorded twice is stored once).
+pub trait Queue: Send + Sync {
     /// Records firings and their deliveries in one transaction. Returns the ids of
     /// deliveries that were new (already-recorded ones are not returned).
     fn record_firings(
@@ -339,16 +340,10 @@ pub trait Ledger: Send + Sync {
         next: Option<&NewDelivery>,
     ) -> Result<bool, StoreError>;
     fn cancel(&self, fence: &Fence, reason: &str) -> Result<bool, StoreError>;
-    /// Deliveries in a state, newest first.
-    fn in_state(&self, state: State, limit: usize) -> Result<Vec<Delivery>, StoreError>;
-    fn history(&self, filter: &HistoryFilter) -> Result<Vec<Delivery>, StoreError>;
-    fn missed(&self, filter: &HistoryFilter) -> Result<Vec<Missed>, StoreError>;
-    /// What `health` needs: dead letters since `since`, and the channels whose latest
-    /// finished attempt failed permanently.
-    fn health(&self, since: DateTime<Utc>) -> Result<HealthFacts, StoreError>;
-    /// The most recent error per channel.
-    fn last_errors(&self) -> Result<Vec<(String, DateTime<Utc>, String)>, StoreError>;
+}
 
+/// Escalation steps (nags and alerts to contacts), answers, and single-use answer links.
+pub trait Steps: Send + Sync {
     /// Pending nag/escalation steps due at or before `now`.
     fn due_watches(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Watch>, StoreError>;
     fn next_watch_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
@@ -385,8 +380,26 @@ pub trait Ledger: Send + Sync {
     ) -> Result<AnswerResult, StoreError>;
     /// Marks an answer link's nonce used; false when it was used before.
     fn use_token(&self, nonce: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+}
+
+/// What `status`, `history`, `report` and health read.
+pub trait Reports: Send + Sync {
+    /// Deliveries in a state, newest first.
+    fn in_state(&self, state: State, limit: usize) -> Result<Vec<Delivery>, StoreError>;
+    fn history(&self, filter: &HistoryFilter) -> Result<Vec<Delivery>, StoreError>;
+    fn missed(&self, filter: &HistoryFilter) -> Result<Vec<Missed>, StoreError>;
+    /// What `health` needs: dead letters since `since`, and the channels whose latest
+    /// finished attempt failed permanently.
+    fn health(&self, since: DateTime<Utc>) -> Result<HealthFacts, StoreError>;
+    /// The most recent error per channel.
+    fn last_errors(&self) -> Result<Vec<(String, DateTime<Utc>, String)>, StoreError>;
     /// Check-ins and doses since `since`, with their answers.
     fn journal(&self, since: DateTime<Utc>) -> Result<Vec<JournalEntry>, StoreError>;
     /// (escalation alerts sent, all-clears sent) since `since`.
     fn escalation_counts(&self, since: DateTime<Utc>) -> Result<(u64, u64), StoreError>;
 }
+
+/// Everything kithd needs of a ledger.
+pub trait Ledger: Queue + Steps + Reports {}
+
+impl<T: Queue + Steps + Reports> Ledger for T {}

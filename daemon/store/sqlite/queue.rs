@@ -1,0 +1,196 @@
+//! The SQLite queue: recording firings, claiming deliveries under leases, and recording
+//! their outcomes under the claim's fence. SQL stays next to the method that runs it.
+
+use super::*;
+
+impl Queue for SqliteLedger {
+    fn record_firings(
+        &self,
+        batch: &[(NewFiring, Vec<NewDelivery>)],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let now = now_ms();
+        let mut new = Vec::new();
+        for (firing, deliveries) in batch {
+            new.extend(insert_firing(&tx, firing, deliveries, "dispatched", now)?);
+        }
+        tx.commit()?;
+        Ok(new)
+    }
+
+    fn record_missed(&self, firing: &NewFiring) -> Result<(), StoreError> {
+        insert_firing(&self.conn(), firing, &[], "missed", now_ms())?;
+        Ok(())
+    }
+
+    fn last_scheduled(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT item, MAX(scheduled) FROM firings GROUP BY item")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, from_ms(r.get(1)?))))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        room: &mut dyn FnMut(&str) -> usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut claimed = Vec::new();
+        // Channel by channel, each in due order and no more than it has room for: a
+        // backlog on one channel is neither read in full nor hides another's deliveries.
+        for channel in pending_channels(&tx)? {
+            let free = room(&channel).min(CLAIM_MAX);
+            if free == 0 {
+                continue;
+            }
+            let rows: Vec<Delivery> = {
+                let mut stmt = tx.prepare_cached(&format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'pending' AND channel = ?1 AND due <= ?2 ORDER BY due, id LIMIT ?3"
+                ))?;
+                let rows = stmt.query_map(params![channel, ms(now), free as i64], delivery)?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let mut claim = tx.prepare_cached(
+                "UPDATE deliveries SET due = ?2, claimed = 1, claim = claim + 1 WHERE id = ?1",
+            )?;
+            for mut d in rows {
+                claim.execute(params![d.id, ms(lease_until)])?;
+                d.claim += 1;
+                d.due = lease_until;
+                claimed.push(d);
+            }
+        }
+        tx.commit()?;
+        Ok(claimed)
+    }
+
+    fn renew(
+        &self,
+        held: &[Fence],
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Fence>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut lost = Vec::new();
+        {
+            let mut stmt = tx.prepare_cached(&format!(
+                "UPDATE deliveries SET due = ?3 WHERE {FENCED} AND claimed = 1 AND due > ?4"
+            ))?;
+            for f in held {
+                if stmt.execute(params![f.id, f.claim, ms(lease_until), ms(now)])? == 0 {
+                    lost.push(f.clone());
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(lost)
+    }
+
+    fn release_claims(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        Ok(self.conn().execute(
+            "UPDATE deliveries SET due = MIN(due, ?1), claimed = 0 WHERE state = 'pending' AND claimed = 1",
+            params![ms(now)],
+        )?)
+    }
+
+    fn next_due(&self, except_channels: &[String]) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let conn = self.conn();
+        let mut next: Option<i64> = None;
+        for channel in pending_channels(&conn)? {
+            if except_channels.contains(&channel) {
+                continue;
+            }
+            let mut stmt = conn.prepare_cached(
+                "SELECT MIN(due) FROM deliveries WHERE state = 'pending' AND channel = ?1",
+            )?;
+            let due: Option<i64> = stmt.query_row(params![channel], |r| r.get(0))?;
+            next = match (next, due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(next.map(from_ms))
+    }
+
+    fn mark_sent(
+        &self,
+        fence: &Fence,
+        gateway_id: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(MARK_SENT)?;
+        let n = stmt.execute(params![fence.id, fence.claim, gateway_id, ms(at)])?;
+        Ok(n == 1)
+    }
+
+    fn mark_sent_all(&self, marks: &[SentMark]) -> Result<Vec<bool>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut done = Vec::with_capacity(marks.len());
+        {
+            let mut stmt = tx.prepare_cached(MARK_SENT)?;
+            for m in marks {
+                let n = stmt.execute(params![m.fence.id, m.fence.claim, m.gateway_id, ms(m.at)])?;
+                done.push(n == 1);
+            }
+        }
+        tx.commit()?;
+        Ok(done)
+    }
+
+    fn mark_retry(
+        &self,
+        fence: &Fence,
+        due: DateTime<Utc>,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            &format!("UPDATE deliveries SET attempts = attempts + 1, due = ?3, last_error = ?4, updated = ?5, claimed = 0 WHERE {FENCED}"),
+            params![fence.id, fence.claim, ms(due), error, now_ms()],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn fail_over(
+        &self,
+        fence: &Fence,
+        error: &str,
+        next: Option<&NewDelivery>,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let now = now_ms();
+        let state = if next.is_some() { "failed" } else { "dead" };
+        let n = tx.execute(
+            &format!("UPDATE deliveries SET state = ?3, attempts = attempts + 1, last_error = ?4, updated = ?5, claimed = 0 WHERE {FENCED}"),
+            params![fence.id, fence.claim, state, error, now],
+        )?;
+        if n == 0 {
+            return Ok(false);
+        }
+        if let Some(n) = next {
+            tx.execute(
+                "INSERT INTO deliveries (id, firing, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, late, created, updated)
+                 SELECT ?2, firing, item, kind, purpose, scheduled, ?3, ?4, ?5, 'pending', ?6, late, ?7, ?7 FROM deliveries WHERE id = ?1
+                 ON CONFLICT (id) DO NOTHING",
+                params![fence.id, n.id, n.recipient, n.channel, n.channel_index, ms(n.due), now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn cancel(&self, fence: &Fence, reason: &str) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            &format!("UPDATE deliveries SET state = 'cancelled', last_error = ?3, updated = ?4, claimed = 0 WHERE {FENCED}"),
+            params![fence.id, fence.claim, reason, now_ms()],
+        )?;
+        Ok(n == 1)
+    }
+}

@@ -1,0 +1,217 @@
+//! SQLite: escalation steps, answers and single-use answer links.
+
+use super::*;
+
+impl Steps for SqliteLedger {
+    fn due_watches(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Watch>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT w.id, f.item, f.kind, f.scheduled, w.action, w.step, w.recipient, w.due
+             FROM watches w JOIN firings f ON f.id = w.firing
+             WHERE w.state = 'pending' AND w.due <= ?1 ORDER BY w.due, w.id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![ms(now), limit as i64], |r| {
+            Ok(Watch {
+                id: r.get(0)?,
+                item: r.get(1)?,
+                kind: r.get(2)?,
+                scheduled: from_ms(r.get(3)?),
+                action: r.get(4)?,
+                step: r.get(5)?,
+                recipient: r.get(6)?,
+                due: from_ms(r.get(7)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn next_watch_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let v: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT MIN(due) FROM watches WHERE state = 'pending'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        Ok(v.map(from_ms))
+    }
+
+    fn run_watch(&self, id: i64, step: &(NewFiring, Vec<NewDelivery>)) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        // Inside the transaction: an answer may have just arrived from another process.
+        let still_open: bool = tx.query_row(
+            "SELECT w.state = 'pending' AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.firing = w.firing) FROM watches w WHERE w.id = ?1",
+            params![id],
+            |r| r.get(0),
+        )?;
+        if !still_open {
+            tx.execute(
+                "UPDATE watches SET state = 'cancelled' WHERE id = ?1 AND state = 'pending'",
+                params![id],
+            )?;
+            tx.commit()?;
+            return Ok(false);
+        }
+        let (firing, deliveries) = step;
+        insert_firing(&tx, firing, deliveries, "dispatched", now_ms())?;
+        tx.execute(
+            "UPDATE watches SET state = 'done' WHERE id = ?1",
+            params![id],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn cancel_watch(&self, id: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE watches SET state = 'cancelled' WHERE id = ?1 AND state = 'pending'",
+            params![id],
+        )?;
+        Ok(())
+    }
+
+    fn open_firing(
+        &self,
+        item: Option<&str>,
+        kinds: &[&str],
+        now: DateTime<Utc>,
+    ) -> Result<Option<OpenFiring>, StoreError> {
+        let conn = self.conn();
+        let kinds_json = serde_json::to_string(kinds).unwrap_or_else(|_| "[]".into());
+        let row = conn
+            .query_row(
+                "SELECT f.id, f.item, f.kind, f.scheduled, f.deadline FROM firings f
+                 WHERE f.purpose = 'main' AND f.outcome = 'dispatched' AND f.scheduled <= ?1
+                   AND (?2 IS NULL OR f.item = ?2)
+                   AND f.kind IN (SELECT value FROM json_each(?3))
+                   AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.firing = f.id)
+                 ORDER BY f.scheduled DESC, f.id DESC LIMIT 1",
+                params![ms(now), item, kinds_json],
+                |r| {
+                    Ok(OpenFiring {
+                        id: r.get(0)?,
+                        item: r.get(1)?,
+                        kind: r.get(2)?,
+                        scheduled: from_ms(r.get(3)?),
+                        deadline: r.get::<_, Option<i64>>(4)?.map(from_ms),
+                        answered: false,
+                    })
+                },
+            )
+            .optional()?;
+        Ok(row)
+    }
+
+    fn find_firing(
+        &self,
+        item: &str,
+        scheduled: DateTime<Utc>,
+    ) -> Result<Option<OpenFiring>, StoreError> {
+        let conn = self.conn();
+        let row = conn
+            .query_row(
+                "SELECT f.id, f.item, f.kind, f.scheduled, f.deadline, EXISTS (SELECT 1 FROM answers a WHERE a.firing = f.id)
+                 FROM firings f WHERE f.item = ?1 AND f.scheduled = ?2 AND f.purpose = 'main'",
+                params![item, ms(scheduled)],
+                |r| {
+                    Ok(OpenFiring {
+                        id: r.get(0)?,
+                        item: r.get(1)?,
+                        kind: r.get(2)?,
+                        scheduled: from_ms(r.get(3)?),
+                        deadline: r.get::<_, Option<i64>>(4)?.map(from_ms),
+                        answered: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?;
+        Ok(row)
+    }
+
+    fn answer(
+        &self,
+        firing: &OpenFiring,
+        value: &str,
+        note: Option<&str>,
+        via: &str,
+        now: DateTime<Utc>,
+        all_clear_id: &dyn Fn(&str, &str) -> String,
+    ) -> Result<AnswerResult, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let late = firing.deadline.is_some_and(|d| now > d);
+        let inserted = tx.execute(
+            "INSERT INTO answers (firing, item, kind, scheduled, value, note, via, answered, late) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (firing) DO NOTHING",
+            params![firing.id, firing.item, firing.kind, ms(firing.scheduled), value, note, via, ms(now), late as i64],
+        )?;
+        if inserted == 0 {
+            return Ok(AnswerResult::Already);
+        }
+        tx.execute(
+            "UPDATE watches SET state = 'cancelled' WHERE firing = ?1 AND state = 'pending'",
+            params![firing.id],
+        )?;
+        let alerts: Vec<(String, String, String, String)> = {
+            let mut stmt = tx.prepare(
+                "SELECT id, recipient, channel, state FROM deliveries
+                 WHERE item = ?1 AND scheduled = ?2 AND purpose LIKE 'escalate:%' ORDER BY purpose, created",
+            )?;
+            let rows = stmt.query_map(params![firing.item, ms(firing.scheduled)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut all_clear_to: Vec<(String, String)> = Vec::new();
+        for (id, recipient, channel, state) in alerts {
+            match state.as_str() {
+                "pending" => {
+                    tx.execute(
+                        "UPDATE deliveries SET state = 'cancelled', last_error = 'answered before it was sent', claimed = 0, updated = ?2 WHERE id = ?1 AND state = 'pending'",
+                        params![id, ms(now)],
+                    )?;
+                }
+                "sent" if !all_clear_to.iter().any(|(r, _)| *r == recipient) => {
+                    all_clear_to.push((recipient, channel))
+                }
+                _ => {}
+            }
+        }
+        if !all_clear_to.is_empty() {
+            let all_clear = NewFiring::new(
+                &firing.item,
+                &firing.kind,
+                "allclear".into(),
+                firing.scheduled,
+            );
+            let deliveries: Vec<NewDelivery> = all_clear_to
+                .iter()
+                .map(|(recipient, channel)| NewDelivery {
+                    id: all_clear_id(recipient, channel),
+                    recipient: recipient.clone(),
+                    channel: channel.clone(),
+                    channel_index: 0,
+                    due: now,
+                    late: false,
+                })
+                .collect();
+            insert_firing(&tx, &all_clear, &deliveries, "dispatched", ms(now))?;
+        }
+        tx.commit()?;
+        Ok(AnswerResult::Recorded {
+            late,
+            all_clear_to: all_clear_to.into_iter().map(|(r, _)| r).collect(),
+        })
+    }
+
+    fn use_token(&self, nonce: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            "INSERT INTO used_tokens (nonce, used) VALUES (?1, ?2) ON CONFLICT (nonce) DO NOTHING",
+            params![nonce, ms(now)],
+        )?;
+        Ok(n == 1)
+    }
+}
