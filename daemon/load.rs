@@ -559,9 +559,9 @@ pub fn rehearse(snapshot: &Snapshot, from: DateTime<Utc>, limit: usize) -> usize
         let item = items[f.item];
         let (firing, deliveries) = fire::records(plan, item, f.at, f.purpose, false, from);
         for w in &firing.watches {
-            let purpose = match w.action.as_str() {
-                "nag" => crate::schedule::Purpose::Nag(w.step),
-                _ => crate::schedule::Purpose::Escalate(w.step),
+            let purpose = match w.action {
+                crate::store::StepAction::Nag => crate::schedule::Purpose::Nag(w.step),
+                crate::store::StepAction::Escalate => crate::schedule::Purpose::Escalate(w.step),
             };
             let _ = fire::step_records(plan, item, f.at, purpose, &w.recipient, from);
         }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::plan::{Item, Plan, SELF_ID};
 use crate::schedule::{Purpose, delivery_id, item_delivery_times};
-use crate::store::{NewDelivery, NewFiring, NewWatch};
+use crate::store::{NewDelivery, NewFiring, NewWatch, StepAction};
 
 /// The ledger's name for a purpose.
 /// The records for one firing. `late` marks a catch-up after downtime: deliveries are
@@ -30,7 +30,7 @@ pub fn records(
         if let Some((every, times)) = policy.nag {
             for k in 1..=times {
                 firing.watches.push(NewWatch {
-                    action: "nag".into(),
+                    action: StepAction::Nag,
                     step: k,
                     recipient: SELF_ID.into(),
                     due: base + every.to_chrono() * k as i32,
@@ -39,7 +39,7 @@ pub fn records(
         }
         for (j, contact) in policy.escalate.iter().enumerate() {
             firing.watches.push(NewWatch {
-                action: "escalate".into(),
+                action: StepAction::Escalate,
                 step: j as u32,
                 recipient: contact.clone(),
                 due: deadline + policy.escalate_every.to_chrono() * j as i32,

@@ -8,6 +8,7 @@ pub mod heartbeat;
 pub mod logging;
 pub mod notify;
 pub mod scheduler;
+mod steps;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,14 +19,12 @@ use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use crate::clock::{Clock, SystemClock};
-use crate::dispatch::fire::{records, step_records};
+use crate::dispatch::fire::records;
 use crate::dispatch::worker::Dispatcher;
 use crate::exit;
 use crate::plan::Item;
 use crate::plugin::SecretStore;
 use crate::plugin::host::{Host, Timeouts};
-use crate::published::{NEXT_FILE, NextFiring};
-use crate::schedule::Purpose;
 use crate::store::{Ledger, Queue, SqliteLedger, Steps, StoreError};
 use notify::Notifier;
 use scheduler::{HeapScheduler, Scheduler};
@@ -38,8 +37,6 @@ const MAX_SLEEP: Duration = Duration::from_secs(15);
 const LEASE: chrono::Duration = chrono::Duration::minutes(5);
 /// Health is judged again at most this often after deliveries finish.
 const ASSESS_EVERY: Duration = Duration::from_secs(1);
-/// Nag and escalation steps taken per pass.
-const WATCH_BATCH: usize = 512;
 /// Test-only knob: the lease in seconds (so that the suite can watch a lease end without
 /// waiting five minutes). Not for production use.
 const LEASE_ENV: &str = "KITHD_TEST_LEASE_SECS";
@@ -302,27 +299,12 @@ impl Daemon {
 
     /// Writes the next firings (time, item, kind; never text) for `kithd status`.
     fn publish_next(&self) {
-        let now = self.clock.now();
         // Seeded from the scheduler's ten earliest items rather than the whole plan: this
         // runs after every firing.
         let seeds = self.scheduler.earliest(10);
         let items: Vec<&Item> = seeds.iter().map(|i| i.as_ref()).collect();
-        let next: Vec<NextFiring> =
-            crate::schedule::upcoming_of(&items, now, now + chrono::Duration::days(7), 10)
-                .into_iter()
-                .map(|f| {
-                    let item = items[f.item];
-                    NextFiring {
-                        at: f.at.with_timezone(&item.timezone).to_rfc3339(),
-                        item: item.id.clone(),
-                        kind: item.kind.to_string(),
-                    }
-                })
-                .collect();
-        let written = serde_json::to_vec(&next)
-            .map_err(std::io::Error::other)
-            .and_then(|b| crate::store::write_state_file(&self.opts.state_dir, NEXT_FILE, &b));
-        if let Err(e) = written {
+        let next = crate::published::next_firings(&items, self.clock.now());
+        if let Err(e) = crate::published::write(&self.opts.state_dir, &next) {
             warn!(error = %e, "Could not publish the next firings for `kithd status`.");
         }
     }
@@ -345,36 +327,7 @@ impl Daemon {
             self.scheduler.advance(&due);
         }
         // Nag and escalation steps whose time has come (an answer cancels them).
-        let watches = self.ledger.due_watches(now, WATCH_BATCH)?;
-        if !watches.is_empty() {
-            let snap = self.dispatcher.snapshot();
-            for w in watches {
-                let Some(item) = snap.plan.item(&w.item) else {
-                    self.ledger.cancel_watch(w.id)?;
-                    continue;
-                };
-                let purpose = if w.action == "nag" {
-                    Purpose::Nag(w.step)
-                } else {
-                    Purpose::Escalate(w.step)
-                };
-                match step_records(&snap.plan, item, w.scheduled, purpose, &w.recipient, now) {
-                    Some(records) => {
-                        if self.ledger.run_watch(w.id, &records)? {
-                            if w.action == "nag" {
-                                info!(item = %w.item, step = w.step, "No answer yet; nudging again.");
-                            } else {
-                                warn!(item = %w.item, step = w.step, contact = %w.recipient, "No answer in time; alerting a contact who agreed to be told.");
-                            }
-                        }
-                    }
-                    None => {
-                        warn!(item = %w.item, contact = %w.recipient, "Escalation step skipped: the contact can't be messaged (consent, never_contact or no channel).");
-                        self.ledger.cancel_watch(w.id)?;
-                    }
-                }
-            }
-        }
+        steps::take_due(self.ledger.as_ref(), &self.dispatcher.snapshot().plan, now)?;
         // Claim only what can be sent now: each claimed delivery takes a free slot on its
         // channel with it, so none waits for a slot while its lease runs.
         let mut slots = std::collections::HashMap::new();

@@ -42,11 +42,51 @@ impl NewFiring {
     }
 }
 
+/// What a step does when its time comes; stored as `nag` or `escalate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StepAction {
+    /// Nudge the person again.
+    Nag,
+    /// Alert a contact who agreed to be told.
+    Escalate,
+}
+
+impl StepAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepAction::Nag => "nag",
+            StepAction::Escalate => "escalate",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "nag" => Some(StepAction::Nag),
+            "escalate" => Some(StepAction::Escalate),
+            _ => None,
+        }
+    }
+}
+
+impl rusqlite::ToSql for StepAction {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for StepAction {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let s = v.as_str()?;
+        Self::parse(s).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(format!("unknown step action `{s}`").into())
+        })
+    }
+}
+
 /// A step to take later unless the firing is answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewWatch {
-    /// `nag` or `escalate`.
-    pub action: String,
+    pub action: StepAction,
     pub step: u32,
     pub recipient: String,
     pub due: DateTime<Utc>,
@@ -59,7 +99,7 @@ pub struct Watch {
     pub item: String,
     pub kind: String,
     pub scheduled: DateTime<Utc>,
-    pub action: String,
+    pub action: StepAction,
     pub step: u32,
     pub recipient: String,
     pub due: DateTime<Utc>,

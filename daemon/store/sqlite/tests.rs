@@ -1,5 +1,6 @@
 //! The SQLite ledger's own tests: fences, claims per channel, idempotent records, answers.
 use super::*;
+use crate::store::StepAction;
 
 fn firing(at: &str) -> NewFiring {
     NewFiring::new("meds", "medication", "main".into(), at.parse().unwrap())
@@ -167,19 +168,19 @@ fn answers_cancel_steps_and_queue_all_clears() {
     f.deadline = Some(at + chrono::Duration::hours(1));
     f.watches = vec![
         NewWatch {
-            action: "nag".into(),
+            action: StepAction::Nag,
             step: 1,
             recipient: "self".into(),
             due: at + chrono::Duration::minutes(15),
         },
         NewWatch {
-            action: "escalate".into(),
+            action: StepAction::Escalate,
             step: 0,
             recipient: "sam".into(),
             due: at + chrono::Duration::hours(1),
         },
         NewWatch {
-            action: "escalate".into(),
+            action: StepAction::Escalate,
             step: 1,
             recipient: "kim".into(),
             due: at + chrono::Duration::hours(2),

@@ -1,0 +1,51 @@
+//! Nag and escalation steps whose time has come: each becomes the ledger records of its
+//! delivery (unless an answer got there first) or is cancelled when it can no longer be
+//! taken. Must not send: the queue delivers what this records.
+
+use chrono::{DateTime, Utc};
+use tracing::{info, warn};
+
+use crate::dispatch::fire::step_records;
+use crate::plan::Plan;
+use crate::schedule::Purpose;
+use crate::store::{Ledger, StepAction, StoreError};
+
+/// Steps taken per pass.
+const BATCH: usize = 512;
+
+/// Takes the steps due at `now` under `plan`.
+pub(super) fn take_due(
+    ledger: &dyn Ledger,
+    plan: &Plan,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for w in ledger.due_watches(now, BATCH)? {
+        let Some(item) = plan.item(&w.item) else {
+            ledger.cancel_watch(w.id)?;
+            continue;
+        };
+        let purpose = match w.action {
+            StepAction::Nag => Purpose::Nag(w.step),
+            StepAction::Escalate => Purpose::Escalate(w.step),
+        };
+        match step_records(plan, item, w.scheduled, purpose, &w.recipient, now) {
+            Some(records) => {
+                if ledger.run_watch(w.id, &records)? {
+                    match w.action {
+                        StepAction::Nag => {
+                            info!(item = %w.item, step = w.step, "No answer yet; nudging again.")
+                        }
+                        StepAction::Escalate => {
+                            warn!(item = %w.item, step = w.step, contact = %w.recipient, "No answer in time; alerting a contact who agreed to be told.")
+                        }
+                    }
+                }
+            }
+            None => {
+                warn!(item = %w.item, contact = %w.recipient, "Escalation step skipped: the contact can't be messaged (consent, never_contact or no channel).");
+                ledger.cancel_watch(w.id)?;
+            }
+        }
+    }
+    Ok(())
+}
