@@ -23,7 +23,7 @@ use kithd::diagnostic::SourceFile;
 use kithd::dispatch::channel::prepare;
 use kithd::plan::{self, Plan};
 use kithd::plugin::{Message, Registry};
-use kithd::runtime::scheduler::{HeapScheduler, Scheduler};
+use kithd::runtime::due_heap::{HeapScheduler, Scheduler};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

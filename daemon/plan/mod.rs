@@ -4,7 +4,7 @@
 
 pub mod catalog;
 pub mod duration;
-pub mod quiet;
+pub mod quiet_hours;
 pub mod schedule_spec;
 pub mod template;
 mod validate;
@@ -18,7 +18,7 @@ use chrono_tz::Tz;
 
 pub use catalog::{PluginCatalog, PluginInfo};
 pub use duration::PlanDuration;
-pub use quiet::QuietHours;
+pub use quiet_hours::QuietHours;
 pub use schedule_spec::{DaySet, ScheduleSpec};
 pub use template::Template;
 

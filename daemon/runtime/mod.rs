@@ -4,10 +4,10 @@
 
 pub mod answer_server;
 pub mod catch_up;
+pub mod due_heap;
 pub mod heartbeat;
 pub mod logging;
 pub mod notify;
-pub mod scheduler;
 mod steps;
 
 use std::path::PathBuf;
@@ -26,8 +26,8 @@ use crate::plan::Item;
 use crate::plugin::SecretStore;
 use crate::plugin::host::{Host, Timeouts};
 use crate::store::{Ledger, Queue, SqliteLedger, Steps, StoreError};
+use due_heap::{HeapScheduler, Scheduler};
 use notify::Notifier;
-use scheduler::{HeapScheduler, Scheduler};
 
 /// The longest single sleep: the loop re-reads the wall clock at least this often, so a
 /// suspend/resume or an NTP step can't make it oversleep a firing by more than this.

@@ -3,10 +3,10 @@
 //! `every` = elapsed time), and when each recipient's delivery is due after quiet hours.
 //! Pure: it must not read the clock, sleep or dispatch.
 
+mod delivery_time;
 mod firing;
 mod keys;
-mod quiet;
 
+pub use delivery_time::{DeliveryTime, delivery_times, item_delivery_times};
 pub use firing::{Firing, Purpose, Upcoming, next_after, upcoming, upcoming_of};
 pub use keys::{all_clear_id, delivery_id};
-pub use quiet::{DeliveryTime, delivery_times, item_delivery_times};

@@ -12,7 +12,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::duration::{DURATION_HINT, PlanDuration};
-use super::quiet::QuietHours;
+use super::quiet_hours::QuietHours;
 use super::schedule_spec::{self, DaySet, ScheduleSpec};
 use super::template::Template;
 use super::{

@@ -1,4 +1,4 @@
-//! The scheduler: a heap of each item's next firing instant. The runtime sleeps until the
+//! The due heap: each item's next firing instant in a binary heap. The runtime sleeps until the
 //! earliest one (no polling). Owns "what fires next"; it must not sleep, dispatch or read
 //! the clock itself.
 
