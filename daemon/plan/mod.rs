@@ -272,9 +272,11 @@ pub struct Item {
     pub kind: Kind,
     pub schedule: ScheduleSpec,
     pub timezone: Tz,
-    pub message: Template,
+    /// Shared between items with the same text (a large plan repeats its messages).
+    pub message: Arc<Template>,
     /// Recipient ids (`self` or contact ids).
-    pub to: Vec<String>,
+    /// Shared between items with the same list (most are just `self`).
+    pub to: Arc<[String]>,
     pub urgent: bool,
     pub respect_quiet_hours: bool,
     /// What to do with firings missed while kithd was down.

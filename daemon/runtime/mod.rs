@@ -135,10 +135,17 @@ impl Daemon {
                 return exit::CONFIG;
             }
         };
-        for w in crate::load::one_lines(&loaded.source, &loaded.warnings) {
+        // The plan's text is needed only for the warnings' carets: it goes now, not when
+        // the daemon stops (a large plan's text is tens of megabytes).
+        let crate::load::Loaded {
+            snapshot,
+            source,
+            warnings,
+        } = loaded;
+        for w in crate::load::one_lines(&source, &warnings) {
             warn!("{w}");
         }
-        let snapshot = loaded.snapshot;
+        drop((source, warnings));
         let ledger = match SqliteLedger::open(&opts.state_dir) {
             Ok(l) => Arc::new(l),
             Err(e) => {

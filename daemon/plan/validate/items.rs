@@ -308,6 +308,23 @@ impl<'s> Validator<'s> {
             return None;
         }
         let (id, span) = id?;
+        let message = message?;
+        let message = match self.messages.get(&message.source) {
+            Some(shared) => shared.clone(),
+            None => {
+                let shared = Arc::new(message);
+                self.messages.insert(shared.source.clone(), shared.clone());
+                shared
+            }
+        };
+        let to = match self.recipient_lists.get(&to) {
+            Some(shared) => shared.clone(),
+            None => {
+                let shared: Arc<[String]> = to.clone().into();
+                self.recipient_lists.insert(to, shared.clone());
+                shared
+            }
+        };
         Some(Item {
             answer: answer.map(Box::new),
             id,
@@ -315,7 +332,7 @@ impl<'s> Validator<'s> {
             kind,
             schedule: schedule?,
             timezone: timezone?,
-            message: message?,
+            message,
             to,
             urgent,
             respect_quiet_hours,

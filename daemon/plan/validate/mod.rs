@@ -167,6 +167,10 @@ struct Validator<'s> {
     has_server: bool,
     /// Parsed cron expressions, shared between items that use the same one.
     crons: HashMap<String, Arc<croner::Cron>>,
+    /// Parsed item messages, shared between items with the same text.
+    messages: HashMap<String, Arc<Template>>,
+    /// Recipient lists, shared between items with the same one.
+    recipient_lists: HashMap<Vec<String>, Arc<[String]>>,
 }
 
 pub(super) fn validate(src: &str, catalog: &dyn PluginCatalog) -> Result<Loaded, Vec<Diagnostic>> {
@@ -176,6 +180,8 @@ pub(super) fn validate(src: &str, catalog: &dyn PluginCatalog) -> Result<Loaded,
         never_contact: BTreeSet::new(),
         has_server: false,
         crons: HashMap::new(),
+        messages: HashMap::new(),
+        recipient_lists: HashMap::new(),
     };
     let (doc, syntax) = DeTable::parse_recoverable(src);
     if !syntax.is_empty() {
