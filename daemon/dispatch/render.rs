@@ -78,7 +78,7 @@ pub fn render_text(
     if let Purpose::Reminder(d) = firing.purpose {
         v.insert("in", humanize(d));
     }
-    match (firing.purpose, &item.followup_message) {
+    match (firing.purpose, item.followup_message()) {
         (Purpose::FollowUp, Some(t)) => t.render(&v),
         (Purpose::FollowUp, None) => {
             format!(

@@ -198,7 +198,7 @@ impl Dispatcher {
             warn!(delivery = %d.id, item = %d.item, recipient = %d.recipient, "Delivery cancelled: the contact has no consent in the plan.");
             return self.fenced(&d, self.ledger.cancel(fence, "contact has not consented"));
         }
-        let Some(purpose) = Purpose::from_ledger_key(&d.purpose, &item.remind_before) else {
+        let Some(purpose) = Purpose::from_ledger_key(&d.purpose, item.remind_before()) else {
             return self.fenced(&d, self.ledger.cancel(fence, "unknown purpose"));
         };
         let now = Utc::now();
@@ -319,7 +319,7 @@ impl Dispatcher {
             Some((r, channel)) => {
                 let remind_before = plan
                     .item(&d.item)
-                    .map(|i| i.remind_before.as_slice())
+                    .map(|i| i.remind_before())
                     .unwrap_or_default();
                 let purpose =
                     Purpose::from_ledger_key(&d.purpose, remind_before).unwrap_or(Purpose::Main);

@@ -285,6 +285,14 @@ pub struct Item {
     pub answer: Option<Box<AnswerPolicy>>,
     /// Kind-specific text fields available to templates (`name`, `dose`, `title`, …).
     pub fields: BTreeMap<String, String>,
+    /// Appointment and followup settings, out of line: most items have none, and a large
+    /// plan's size is mostly its items.
+    pub extra: Option<Box<ItemExtra>>,
+}
+
+/// Settings only appointments and followups have.
+#[derive(Debug, Clone, Default)]
+pub struct ItemExtra {
     /// Followups (required) and appointments (optional): the contact the item is about.
     pub with: Option<String>,
     /// Appointments: advance reminders.
@@ -292,6 +300,27 @@ pub struct Item {
     /// Appointments: a "how did it go?" nudge this long after the appointment.
     pub followup_after: Option<PlanDuration>,
     pub followup_message: Option<Template>,
+}
+
+impl Item {
+    /// Appointments: advance reminders (none for other kinds).
+    pub fn remind_before(&self) -> &[PlanDuration] {
+        self.extra.as_ref().map_or(&[], |e| e.remind_before.as_slice())
+    }
+
+    /// Appointments: how long after it the "how did it go?" nudge comes.
+    pub fn followup_after(&self) -> Option<PlanDuration> {
+        self.extra.as_ref().and_then(|e| e.followup_after)
+    }
+
+    pub fn followup_message(&self) -> Option<&Template> {
+        self.extra.as_ref().and_then(|e| e.followup_message.as_ref())
+    }
+
+    /// The contact a followup or appointment is about.
+    pub fn with(&self) -> Option<&str> {
+        self.extra.as_ref().and_then(|e| e.with.as_deref())
+    }
 }
 
 impl Plan {

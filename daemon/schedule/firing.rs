@@ -67,11 +67,11 @@ pub fn appointment_firings(item: &Item) -> Vec<(DateTime<Utc>, Purpose)> {
         return Vec::new();
     };
     let mut out: Vec<(DateTime<Utc>, Purpose)> = item
-        .remind_before
+        .remind_before()
         .iter()
         .map(|d| (before(item.timezone, when, *d), Purpose::Reminder(*d)))
         .collect();
-    if let Some(d) = item.followup_after {
+    if let Some(d) = item.followup_after() {
         out.push((after(item.timezone, when, d), Purpose::FollowUp));
     }
     out.sort();

@@ -338,10 +338,19 @@ impl<'s> Validator<'s> {
             respect_quiet_hours,
             catch_up,
             fields,
-            with,
-            remind_before,
-            followup_after,
-            followup_message,
+            extra: {
+                let extra = crate::plan::ItemExtra {
+                    with,
+                    remind_before,
+                    followup_after,
+                    followup_message,
+                };
+                let none = extra.with.is_none()
+                    && extra.remind_before.is_empty()
+                    && extra.followup_after.is_none()
+                    && extra.followup_message.is_none();
+                (!none).then(|| Box::new(extra))
+            },
         })
     }
 }
