@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod duration;
+mod id_index;
 pub mod quiet_hours;
 pub mod schedule_spec;
 pub mod template;
@@ -18,6 +19,7 @@ use chrono_tz::Tz;
 
 pub use catalog::{PluginCatalog, PluginInfo};
 pub use duration::PlanDuration;
+pub use id_index::IdIndex;
 pub use quiet_hours::QuietHours;
 pub use schedule_spec::{DaySet, ScheduleSpec};
 pub use template::Template;
@@ -42,7 +44,7 @@ pub struct Plan {
     /// Shared so that the scheduler and dispatcher hold items without copying them.
     pub items: Vec<Arc<Item>>,
     /// Item id → position in `items`: `item()` is called per firing and per delivery.
-    index: std::collections::HashMap<String, usize>,
+    index: IdIndex,
 }
 
 /// The person, or one of their contacts.
@@ -305,7 +307,9 @@ pub struct ItemExtra {
 impl Item {
     /// Appointments: advance reminders (none for other kinds).
     pub fn remind_before(&self) -> &[PlanDuration] {
-        self.extra.as_ref().map_or(&[], |e| e.remind_before.as_slice())
+        self.extra
+            .as_ref()
+            .map_or(&[], |e| e.remind_before.as_slice())
     }
 
     /// Appointments: how long after it the "how did it go?" nudge comes.
@@ -314,7 +318,9 @@ impl Item {
     }
 
     pub fn followup_message(&self) -> Option<&Template> {
-        self.extra.as_ref().and_then(|e| e.followup_message.as_ref())
+        self.extra
+            .as_ref()
+            .and_then(|e| e.followup_message.as_ref())
     }
 
     /// The contact a followup or appointment is about.
@@ -334,7 +340,10 @@ impl Plan {
     }
 
     pub fn item(&self, id: &str) -> Option<&Item> {
-        self.index.get(id).map(|i| self.items[*i].as_ref())
+        let items = &self.items;
+        self.index
+            .get(id, |p| items[p as usize].id.as_str())
+            .map(|p| items[p as usize].as_ref())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -347,11 +356,10 @@ impl Plan {
         server: Option<ServerConfig>,
         heartbeat: Option<Heartbeat>,
     ) -> Self {
-        let index = items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| (item.id.clone(), i))
-            .collect();
+        let mut index = IdIndex::default();
+        for (p, item) in items.iter().enumerate() {
+            index.insert(&item.id, p as u32, |q| items[q as usize].id.as_str());
+        }
         Self {
             person,
             contacts,

@@ -3,12 +3,12 @@
 //! the clock itself.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::plan::Item;
+use crate::plan::{IdIndex, Item};
 use crate::schedule::{Purpose, next_after};
 
 /// A firing that is due.
@@ -56,7 +56,8 @@ struct Slot {
 pub struct HeapScheduler {
     heap: BinaryHeap<Entry>,
     slots: Vec<Slot>,
-    by_id: HashMap<String, u32>,
+    /// Slot by item id (the ids stay in the slots' items).
+    by_id: IdIndex,
     free: Vec<u32>,
 }
 
@@ -103,8 +104,12 @@ impl HeapScheduler {
 
 impl Scheduler for HeapScheduler {
     fn upsert(&mut self, item: &Arc<Item>, after: DateTime<Utc>) {
-        let slot = match self.by_id.get(&item.id) {
-            Some(&slot) => {
+        let slots = &self.slots;
+        let slot = match self
+            .by_id
+            .get(&item.id, |p| slots[p as usize].item.id.as_str())
+        {
+            Some(slot) => {
                 let s = &mut self.slots[slot as usize];
                 s.item = item.clone();
                 s.generation = s.generation.wrapping_add(1);
@@ -131,7 +136,9 @@ impl Scheduler for HeapScheduler {
                         (self.slots.len() - 1) as u32
                     }
                 };
-                self.by_id.insert(item.id.clone(), slot);
+                let slots = &self.slots;
+                self.by_id
+                    .insert(&item.id, slot, |p| slots[p as usize].item.id.as_str());
                 slot
             }
         };
@@ -139,7 +146,11 @@ impl Scheduler for HeapScheduler {
     }
 
     fn remove(&mut self, id: &str) {
-        if let Some(slot) = self.by_id.remove(id) {
+        let slots = &self.slots;
+        if let Some(slot) = self
+            .by_id
+            .remove(id, |p| slots[p as usize].item.id.as_str())
+        {
             let s = &mut self.slots[slot as usize];
             s.live = false;
             s.pending = None;
@@ -186,7 +197,11 @@ impl Scheduler for HeapScheduler {
 
     fn advance(&mut self, fired: &[Due]) {
         for d in fired {
-            if let Some(&slot) = self.by_id.get(&d.item) {
+            let slots = &self.slots;
+            if let Some(slot) = self
+                .by_id
+                .get(&d.item, |p| slots[p as usize].item.id.as_str())
+            {
                 self.push_next(slot, d.at);
             }
         }
