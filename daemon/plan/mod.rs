@@ -356,7 +356,7 @@ impl Plan {
         server: Option<ServerConfig>,
         heartbeat: Option<Heartbeat>,
     ) -> Self {
-        let mut index = IdIndex::default();
+        let mut index = IdIndex::with_capacity(items.len());
         for (p, item) in items.iter().enumerate() {
             index.insert(&item.id, p as u32, |q| items[q as usize].id.as_str());
         }

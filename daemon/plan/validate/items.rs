@@ -14,7 +14,7 @@ impl<'s> Validator<'s> {
         person_tz: Tz,
     ) -> Vec<Arc<Item>> {
         let mut out = Vec::new();
-        let mut ids: HashMap<String, Span> = HashMap::new();
+        let mut ids: hashbrown::HashMap<String, Span> = hashbrown::HashMap::new();
         for kind in Kind::ALL {
             let Some(key) = doc
                 .keys()
@@ -33,6 +33,7 @@ impl<'s> Validator<'s> {
                 );
                 continue;
             };
+            out.reserve(arr.len());
             for e in arr {
                 let Some(t) = e.get_ref().as_table() else {
                     self.type_error(e.span(), kind.as_str(), "a table", e.get_ref());
@@ -57,7 +58,7 @@ impl<'s> Validator<'s> {
         person: Option<&Recipient>,
         contacts: &BTreeMap<String, Recipient>,
         person_tz: Tz,
-        ids: &mut HashMap<String, Span>,
+        ids: &mut hashbrown::HashMap<String, Span>,
     ) -> Option<Item> {
         let specific = kind_keys(kind);
         let all_keys: Vec<&str> = ITEM_KEYS.iter().chain(specific).copied().collect();

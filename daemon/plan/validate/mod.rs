@@ -2,7 +2,10 @@
 //! problem (with its byte span) instead of stopping at the first. Pure: no files, no network,
 //! no clock. It must not compute firings.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+// foldhash-seeded maps: validation hashes every item's id, cron and message.
+use hashbrown::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
