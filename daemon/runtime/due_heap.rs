@@ -66,6 +66,16 @@ impl HeapScheduler {
         Self::default()
     }
 
+    /// Room for `n` items up front (a large plan's start doesn't regrow the tables).
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            heap: BinaryHeap::with_capacity(n),
+            slots: Vec::with_capacity(n),
+            by_id: IdIndex::with_capacity(n),
+            free: Vec::new(),
+        }
+    }
+
     fn push_next(&mut self, slot: u32, after: DateTime<Utc>) {
         let s = &mut self.slots[slot as usize];
         s.pending = next_after(&s.item, after);

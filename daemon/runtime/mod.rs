@@ -172,7 +172,7 @@ impl Daemon {
             error!(error = %e, "The delivery ledger can't be written; not starting.");
             return store_exit(&e);
         }
-        let mut scheduler = HeapScheduler::new();
+        let mut scheduler = HeapScheduler::with_capacity(snapshot.plan.items.len());
         for item in &snapshot.plan.items {
             scheduler.upsert(item, now);
         }
