@@ -13,6 +13,9 @@ impl<'s> Validator<'s> {
         contacts: &BTreeMap<String, Recipient>,
         person_tz: Tz,
     ) -> Vec<Arc<Item>> {
+        if let Some(segments) = self.segments.take() {
+            return self.items_one_by_one(&segments, person, contacts, person_tz);
+        }
         let mut out = Vec::new();
         let mut ids: hashbrown::HashMap<String, Span> = hashbrown::HashMap::new();
         for kind in Kind::ALL {
@@ -35,6 +38,38 @@ impl<'s> Validator<'s> {
             };
             out.reserve(arr.len());
             for e in arr {
+                let Some(t) = e.get_ref().as_table() else {
+                    self.type_error(e.span(), kind.as_str(), "a table", e.get_ref());
+                    continue;
+                };
+                if let Some(item) =
+                    self.item(kind, t, &e.span(), person, contacts, person_tz, &mut ids)
+                {
+                    out.push(Arc::new(item));
+                }
+            }
+        }
+        out
+    }
+
+    /// The big-plan path: each item parsed from its own text (see `chunks`), in the same
+    /// order as the whole-document path (kind by kind, in file order).
+    fn items_one_by_one(
+        &mut self,
+        segments: &[chunks::Segment],
+        person: Option<&Recipient>,
+        contacts: &BTreeMap<String, Recipient>,
+        person_tz: Tz,
+    ) -> Vec<Arc<Item>> {
+        let mut out = Vec::with_capacity(segments.len());
+        let mut ids: hashbrown::HashMap<String, Span> = hashbrown::HashMap::new();
+        for kind in Kind::ALL {
+            for (_, range) in segments.iter().filter(|(k, _)| *k == kind) {
+                let src = self.src;
+                let Some(e) = chunks::item(&src[range.clone()], kind, range.start) else {
+                    self.chunk_failed = true;
+                    return Vec::new();
+                };
                 let Some(t) = e.get_ref().as_table() else {
                     self.type_error(e.span(), kind.as_str(), "a table", e.get_ref());
                     continue;

@@ -26,6 +26,7 @@ use crate::diagnostic::{Diagnostic, did_you_mean};
 
 mod answers;
 mod channels;
+mod chunks;
 mod items;
 mod recipients;
 mod schedules;
@@ -174,18 +175,28 @@ struct Validator<'s> {
     messages: HashMap<String, Arc<Template>>,
     /// Recipient lists, shared between items with the same one.
     recipient_lists: HashMap<Vec<String>, Arc<[String]>>,
+    /// Big plans: the items still to read, one table at a time (see `chunks`).
+    segments: Option<Vec<chunks::Segment>>,
+    /// An item the big-plan path could not read on its own: read the whole document.
+    chunk_failed: bool,
 }
 
 pub(super) fn validate(src: &str, catalog: &dyn PluginCatalog) -> Result<Loaded, Vec<Diagnostic>> {
-    let mut v = Validator {
-        src,
-        diags: Vec::new(),
-        never_contact: BTreeSet::new(),
-        has_server: false,
-        crons: HashMap::new(),
-        messages: HashMap::new(),
-        recipient_lists: HashMap::new(),
-    };
+    validate_with(src, catalog, chunks::CHUNK_MIN)
+}
+
+/// As `validate`; plans of `chunk_min` bytes or more are read one item at a time.
+fn validate_with(
+    src: &str,
+    catalog: &dyn PluginCatalog,
+    chunk_min: usize,
+) -> Result<Loaded, Vec<Diagnostic>> {
+    if src.len() >= chunk_min
+        && let Some(result) = validate_in_chunks(src, catalog)
+    {
+        return result;
+    }
+    let mut v = Validator::new(src);
     let (doc, syntax) = DeTable::parse_recoverable(src);
     if !syntax.is_empty() {
         // A syntax error makes later structure unreliable: report the syntax errors only,
@@ -205,20 +216,66 @@ pub(super) fn validate(src: &str, catalog: &dyn PluginCatalog) -> Result<Loaded,
     }
     let mut doc = doc.into_inner();
     let plan = v.plan(&mut doc, catalog);
-    let has_error = v.diags.iter().any(Diagnostic::is_error);
-    match plan {
-        Some(plan) if !has_error => {
-            v.sort();
-            Ok(Loaded {
-                plan,
-                warnings: v.diags,
-            })
-        }
-        _ => Err(v.finish_errors()),
+    v.finish(plan)
+}
+
+/// The big-plan path (see `chunks`); `None` when the whole document must be read instead.
+fn validate_in_chunks(
+    src: &str,
+    catalog: &dyn PluginCatalog,
+) -> Option<Result<Loaded, Vec<Diagnostic>>> {
+    let (head, segments) = chunks::split(src)?;
+    let (doc, syntax) = DeTable::parse_recoverable(&head);
+    if !syntax.is_empty() {
+        return None;
     }
+    let mut doc = doc.into_inner();
+    let kind_key = |k: &Spanned<toml::de::DeString>| {
+        Kind::ALL
+            .iter()
+            .any(|kind| kind.as_str() == k.get_ref().as_ref())
+    };
+    if doc.keys().any(kind_key) {
+        return None;
+    }
+    let mut v = Validator::new(src);
+    v.segments = Some(segments);
+    let plan = v.plan(&mut doc, catalog);
+    if v.chunk_failed {
+        return None;
+    }
+    Some(v.finish(plan))
 }
 
 impl<'s> Validator<'s> {
+    fn new(src: &'s str) -> Self {
+        Validator {
+            src,
+            diags: Vec::new(),
+            never_contact: BTreeSet::new(),
+            has_server: false,
+            crons: HashMap::new(),
+            messages: HashMap::new(),
+            recipient_lists: HashMap::new(),
+            segments: None,
+            chunk_failed: false,
+        }
+    }
+
+    fn finish(mut self, plan: Option<Plan>) -> Result<Loaded, Vec<Diagnostic>> {
+        let has_error = self.diags.iter().any(Diagnostic::is_error);
+        match plan {
+            Some(plan) if !has_error => {
+                self.sort();
+                Ok(Loaded {
+                    plan,
+                    warnings: self.diags,
+                })
+            }
+            _ => Err(self.finish_errors()),
+        }
+    }
+
     fn sort(&mut self) {
         self.diags.sort_by(|a, b| {
             (a.span.start, a.severity, &a.message).cmp(&(b.span.start, b.severity, &b.message))
