@@ -3,6 +3,7 @@
 //! It must not render, send or validate itself: it calls `plan`, `dispatch` and `store`.
 
 pub mod answer_server;
+mod assess;
 pub mod catch_up;
 pub mod due_heap;
 pub mod heartbeat;
@@ -247,50 +248,6 @@ impl Daemon {
         }
     }
 
-    /// Judges health again (at most once a second unless `force`). A change is logged,
-    /// published for `status --check` and, with `[heartbeat]`, pinged at once.
-    fn assess(&mut self, force: bool) -> Result<(), StoreError> {
-        let now = std::time::Instant::now();
-        // Also once a minute, so that a dead letter ageing past 24 h clears by itself.
-        let stale = self
-            .assessed_at
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
-        if !force && !stale && (!self.health_due || self.assess_wait().is_some()) {
-            return Ok(());
-        }
-        self.assessed_at = Some(now);
-        self.health_due = false;
-        let own: Vec<String> = self
-            .reload_refused
-            .map(|n| {
-                format!(
-                    "the reloaded plan has {n} problem{} (see the log), the previous plan keeps running",
-                    if n == 1 { "" } else { "s" }
-                )
-            })
-            .into_iter()
-            .collect();
-        let snap = self.dispatcher.snapshot();
-        let in_plan = |c: &str| snap.plan.channels.contains_key(c);
-        let health =
-            crate::health::assess(self.ledger.as_ref(), self.clock.now(), Some(&in_plan), &own)?;
-        if health != self.health {
-            if health.is_degraded() {
-                warn!(health = %health.summary(), "kithd is degraded.");
-            } else {
-                info!("kithd is healthy again.");
-            }
-            if let Err(e) = crate::health::publish_own(&self.opts.state_dir, &own) {
-                warn!(error = %e, "Could not publish health for `kithd status --check`.");
-            }
-            self.health = health;
-            if let Some(p) = &self.pinger {
-                p.ping(self.health.is_degraded().then(|| self.health.summary()));
-            }
-        }
-        Ok(())
-    }
-
     fn next_text(&mut self) -> String {
         match self.scheduler.next_due() {
             Some(at) => {
@@ -375,12 +332,6 @@ impl Daemon {
             );
         }
         Ok(())
-    }
-
-    /// How long until health may be judged again, if it may not be now.
-    fn assess_wait(&self) -> Option<Duration> {
-        let since = self.assessed_at?.elapsed();
-        ASSESS_EVERY.checked_sub(since).filter(|d| !d.is_zero())
     }
 
     fn wake_in(&mut self) -> Duration {

@@ -12,7 +12,8 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::super::Kind;
+use super::super::{Kind, Loaded, PluginCatalog};
+use crate::diagnostic::Diagnostic;
 
 /// Plans smaller than this are parsed whole (the common case: one person's plan).
 pub(super) const CHUNK_MIN: usize = 1 << 20;
@@ -123,6 +124,34 @@ fn shift_table(t: DeTable<'_>, by: usize) -> DeTable<'_> {
     out
 }
 
+/// The big-plan path (see `chunks`); `None` when the whole document must be read instead.
+pub(super) fn validate(
+    src: &str,
+    catalog: &dyn PluginCatalog,
+) -> Option<Result<Loaded, Vec<Diagnostic>>> {
+    let (head, segments) = split(src)?;
+    let (doc, syntax) = DeTable::parse_recoverable(&head);
+    if !syntax.is_empty() {
+        return None;
+    }
+    let mut doc = doc.into_inner();
+    let kind_key = |k: &Spanned<toml::de::DeString>| {
+        Kind::ALL
+            .iter()
+            .any(|kind| kind.as_str() == k.get_ref().as_ref())
+    };
+    if doc.keys().any(kind_key) {
+        return None;
+    }
+    let mut v = super::Validator::new(src);
+    v.segments = Some(segments);
+    let plan = v.plan(&mut doc, catalog);
+    if v.chunk_failed {
+        return None;
+    }
+    Some(v.finish(plan))
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::{Path, PathBuf};
@@ -177,7 +206,7 @@ mod tests {
                 "{}",
                 path.display()
             );
-            if super::super::validate_in_chunks(&src, &AnyPlugin).is_some() {
+            if super::validate(&src, &AnyPlugin).is_some() {
                 chunked += 1;
             }
         }

@@ -192,7 +192,7 @@ fn validate_with(
     chunk_min: usize,
 ) -> Result<Loaded, Vec<Diagnostic>> {
     if src.len() >= chunk_min
-        && let Some(result) = validate_in_chunks(src, catalog)
+        && let Some(result) = chunks::validate(src, catalog)
     {
         return result;
     }
@@ -217,34 +217,6 @@ fn validate_with(
     let mut doc = doc.into_inner();
     let plan = v.plan(&mut doc, catalog);
     v.finish(plan)
-}
-
-/// The big-plan path (see `chunks`); `None` when the whole document must be read instead.
-fn validate_in_chunks(
-    src: &str,
-    catalog: &dyn PluginCatalog,
-) -> Option<Result<Loaded, Vec<Diagnostic>>> {
-    let (head, segments) = chunks::split(src)?;
-    let (doc, syntax) = DeTable::parse_recoverable(&head);
-    if !syntax.is_empty() {
-        return None;
-    }
-    let mut doc = doc.into_inner();
-    let kind_key = |k: &Spanned<toml::de::DeString>| {
-        Kind::ALL
-            .iter()
-            .any(|kind| kind.as_str() == k.get_ref().as_ref())
-    };
-    if doc.keys().any(kind_key) {
-        return None;
-    }
-    let mut v = Validator::new(src);
-    v.segments = Some(segments);
-    let plan = v.plan(&mut doc, catalog);
-    if v.chunk_failed {
-        return None;
-    }
-    Some(v.finish(plan))
 }
 
 impl<'s> Validator<'s> {
