@@ -168,7 +168,18 @@ fn send(message, s) {
     let got = wait_for(&server, "/probe", 12, Duration::from_secs(30)).await;
     assert_eq!(got.len(), 12, "{}", d.logs());
     // How late each probe was, by the daemon's own account (`latency_ms` is taken once
-    // the gateway has answered, so it bounds the arrival from above).
+    // the gateway has answered, so it bounds the arrival from above). The line is written
+    // once the `sent` mark is committed, which can be just after the gateway saw the
+    // request: wait for all twelve lines.
+    let probe_lines = |logs: &str| {
+        logs.lines()
+            .filter(|l| l.contains("channel=probe") && l.contains("Delivered."))
+            .count()
+    };
+    let waited = std::time::Instant::now();
+    while probe_lines(&d.logs()) < 12 && waited.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let logs = d.logs();
     let mut late = Vec::new();
     for line in logs
