@@ -16,6 +16,9 @@
 //! - million: a 1,000,000-item plan: `check` time and peak RSS; first start to READY; RSS
 //!   settled and peak; a restart with the plan unchanged to READY.
 
+#[path = "common.rs"]
+mod common;
+
 use std::collections::HashMap;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -23,17 +26,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use chrono::{DateTime, Timelike, Utc};
+use common::{cron_at, percentile};
 
 const KITHD: &str = env!("CARGO_BIN_EXE_kithd");
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
 
 /// The machine's 1-minute load average, reported beside every figure.
 fn load_average() -> String {
@@ -80,15 +76,25 @@ struct Sink {
 
 impl Sink {
     async fn start() -> Sink {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
         let arrivals = Arc::new(Mutex::new(Vec::new()));
         let rec = arrivals.clone();
-        tokio::spawn(async move {
-            while let Ok((sock, _)) = listener.accept().await {
-                tokio::spawn(serve(sock, rec.clone()));
-            }
-        });
+        let port = common::http_sink(move |body| {
+            let now = Utc::now();
+            let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+            let id = body["delivery_id"].as_str().unwrap_or("").to_string();
+            let late = body["scheduled"]
+                .as_str()
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|at| {
+                    (now - at.with_timezone(&Utc))
+                        .num_microseconds()
+                        .unwrap_or(0) as f64
+                        / 1e3
+                })
+                .unwrap_or(f64::NAN);
+            rec.lock().unwrap().push((id, late));
+        })
+        .await;
         Sink { port, arrivals }
     }
 
@@ -99,69 +105,6 @@ impl Sink {
     fn take(&self) -> Vec<Arrival> {
         std::mem::take(&mut *self.arrivals.lock().unwrap())
     }
-}
-
-async fn serve(mut sock: tokio::net::TcpStream, rec: Arc<Mutex<Vec<Arrival>>>) {
-    let mut buf = Vec::with_capacity(8192);
-    let mut chunk = [0u8; 8192];
-    loop {
-        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-            match sock.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-            continue;
-        };
-        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-        let len: usize = head
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("content-length:")
-                    .map(|v| v.trim().parse().unwrap_or(0))
-            })
-            .unwrap_or(0);
-        while buf.len() < end + 4 + len {
-            match sock.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-        let now = Utc::now();
-        let body: serde_json::Value =
-            serde_json::from_slice(&buf[end + 4..end + 4 + len]).unwrap_or_default();
-        buf.drain(..end + 4 + len);
-        let id = body["delivery_id"].as_str().unwrap_or("").to_string();
-        let late = body["scheduled"]
-            .as_str()
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-            .map(|at| {
-                (now - at.with_timezone(&Utc))
-                    .num_microseconds()
-                    .unwrap_or(0) as f64
-                    / 1e3
-            })
-            .unwrap_or(f64::NAN);
-        rec.lock().unwrap().push((id, late));
-        if sock
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-            .await
-            .is_err()
-        {
-            return;
-        }
-    }
-}
-
-/// A six-field cron expression for exactly `at` (UTC, once a year).
-fn cron_at(at: DateTime<Utc>) -> String {
-    format!(
-        "{} {} {} {} {} *",
-        at.second(),
-        at.minute(),
-        at.hour(),
-        at.day(),
-        at.month()
-    )
 }
 
 /// A plan whose `n` check-ins fall due at `at(i)`, delivered through the webhook plugin.

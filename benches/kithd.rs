@@ -11,6 +11,9 @@
 //! - dispatch: sustained deliveries/s of the real daemon (ledger on) through the `webhook`
 //!   plugin to a local HTTP receiver, beside a plain reqwest loop against the same receiver.
 
+#[path = "common.rs"]
+mod common;
+
 use std::collections::HashMap;
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
@@ -19,19 +22,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Timelike, Utc};
+use common::percentile;
 use kithd::diagnostic::SourceFile;
 use kithd::dispatch::channel::prepare;
 use kithd::plan::{self, Plan};
 use kithd::plugin::{Message, Registry};
 use kithd::runtime::due_heap::{HeapScheduler, Scheduler};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
 
 fn rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -377,51 +373,12 @@ fn bench_ready() {
 
 /// A minimal HTTP/1.1 receiver on 127.0.0.1 that answers 200 to every request.
 async fn receiver() -> (u16, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
     let count = Arc::new(AtomicUsize::new(0));
     let c = count.clone();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let c = c.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::with_capacity(8192);
-                let mut chunk = [0u8; 8192];
-                loop {
-                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                        continue;
-                    };
-                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| {
-                            l.strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    while buf.len() < end + 4 + len {
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    buf.drain(..end + 4 + len);
-                    c.fetch_add(1, Ordering::SeqCst);
-                    if sock
-                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            });
-        }
-    });
+    let port = common::http_sink(move |_| {
+        c.fetch_add(1, Ordering::SeqCst);
+    })
+    .await;
     (port, count)
 }
 

@@ -11,35 +11,21 @@
 //!   beside the instant `kithd preview` gives for a daily 08:00 item in the same zone.
 //!   Needs libfaketime (`apt-get install faketime`; `scripts/test.sh` installs it).
 
+#[path = "common.rs"]
+mod common;
+
 use std::collections::HashMap;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Timelike, Utc};
+use common::{cron_at, percentile};
 use tokio_cron_scheduler::{Job, JobScheduler};
 
 const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 /// 08:00 Europe/Berlin on the day of the 2027 spring change is 06:00 UTC (CEST, +02:00).
 const DST_START: &str = "@2027-03-27 06:59:58";
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn cron_at(at: DateTime<Utc>) -> String {
-    format!(
-        "{} {} {} {} {} *",
-        at.second(),
-        at.minute(),
-        at.hour(),
-        at.day(),
-        at.month()
-    )
-}
 
 fn bench_load(n: usize) {
     println!("\n## tokio-cron-scheduler: {n} jobs due within one minute");

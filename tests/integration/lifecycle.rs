@@ -10,6 +10,21 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::daemon::{Daemon, bodies, cron_in, plan, project, signal, wait_for, webhook};
 
+/// A webhook peer that answers its first POST with `first` and every later one with 200.
+async fn gateway_whose_first_answer_is(first: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(first)
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    server
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sigint_stops_like_sigterm() {
     let (_, cron) = cron_in(3600);
@@ -31,17 +46,11 @@ async fn sigint_stops_like_sigterm() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_shutdown_grace_that_runs_out_leaves_the_delivery_to_the_next_start() {
-    let server = MockServer::start().await;
     // The first request hangs past the 5 s grace the test daemon has; later ones answer.
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(20)))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
+    let server = gateway_whose_first_answer_is(
+        ResponseTemplate::new(200).set_delay(Duration::from_secs(20)),
+    )
+    .await;
     let (_, cron) = cron_in(2);
     // The request may take longer than the grace (the test daemon's is 5 s).
     let channel = format!(
@@ -80,16 +89,7 @@ async fn a_shutdown_grace_that_runs_out_leaves_the_delivery_to_the_next_start() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_retry_scheduled_before_a_restart_happens_after_it() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
+    let server = gateway_whose_first_answer_is(ResponseTemplate::new(503)).await;
     let (_, cron) = cron_in(2);
     let dir = project(&plan(
         &["hook"],

@@ -38,15 +38,7 @@ impl<'s> Validator<'s> {
             };
             out.reserve(arr.len());
             for e in arr {
-                let Some(t) = e.get_ref().as_table() else {
-                    self.type_error(e.span(), kind.as_str(), "a table", e.get_ref());
-                    continue;
-                };
-                if let Some(item) =
-                    self.item(kind, t, &e.span(), person, contacts, person_tz, &mut ids)
-                {
-                    out.push(Arc::new(item));
-                }
+                out.extend(self.element(kind, &e, person, contacts, person_tz, &mut ids));
             }
         }
         out
@@ -70,18 +62,28 @@ impl<'s> Validator<'s> {
                     self.chunk_failed = true;
                     return Vec::new();
                 };
-                let Some(t) = e.get_ref().as_table() else {
-                    self.type_error(e.span(), kind.as_str(), "a table", e.get_ref());
-                    continue;
-                };
-                if let Some(item) =
-                    self.item(kind, t, &e.span(), person, contacts, person_tz, &mut ids)
-                {
-                    out.push(Arc::new(item));
-                }
+                out.extend(self.element(kind, &e, person, contacts, person_tz, &mut ids));
             }
         }
         out
+    }
+
+    /// One element of a `[[kind]]` list: a table that validates into an item.
+    fn element(
+        &mut self,
+        kind: Kind,
+        e: &Spanned<DeValue>,
+        person: Option<&Recipient>,
+        contacts: &BTreeMap<String, Recipient>,
+        person_tz: Tz,
+        ids: &mut hashbrown::HashMap<String, Span>,
+    ) -> Option<Arc<Item>> {
+        let Some(t) = e.get_ref().as_table() else {
+            self.type_error(e.span(), kind.as_str(), "a table", e.get_ref());
+            return None;
+        };
+        let item = self.item(kind, t, &e.span(), person, contacts, person_tz, ids)?;
+        Some(Arc::new(item))
     }
 
     #[allow(clippy::too_many_arguments)]
