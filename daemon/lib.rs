@@ -20,3 +20,4 @@ pub mod published;
 pub mod runtime;
 pub mod schedule;
 pub mod store;
+pub mod vocab;

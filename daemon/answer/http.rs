@@ -18,8 +18,8 @@ use tracing::{info, warn};
 
 use super::reply::{Answer, parse_answer};
 use super::token::LinkSigner;
-use crate::schedule::all_clear_id as all_clear_id_for;
 use crate::store::{AnswerResult, Ledger, OpenFiring};
+use crate::vocab::{Kind, all_clear_id as all_clear_id_for};
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 4096;
@@ -109,7 +109,7 @@ async fn show(State(state): State<Arc<AnswerState>>, Path(token): Path<String>) 
             "<p>Thank you, this one has been answered.</p>",
         );
     }
-    let buttons: Vec<(&str, &str)> = if firing.kind == "medication" {
+    let buttons: Vec<(&str, &str)> = if firing.kind == Kind::Medication {
         vec![("taken", "Taken"), ("skipped", "Skipped")]
     } else {
         vec![
@@ -121,7 +121,7 @@ async fn show(State(state): State<Arc<AnswerState>>, Path(token): Path<String>) 
             ("5", "5"),
         ]
     };
-    let question = if firing.kind == "medication" {
+    let question = if firing.kind == Kind::Medication {
         "Did you take it?"
     } else {
         "How are you? (1 = low, 5 = good)"
@@ -178,7 +178,7 @@ async fn record(
     let Some((claims, firing)) = lookup(&state, &token) else {
         return invalid();
     };
-    let Some(answer) = parse_answer(&choice.value).filter(|a| a.fits(&firing.kind)) else {
+    let Some(answer) = parse_answer(&choice.value).filter(|a| a.fits(firing.kind)) else {
         return page(
             StatusCode::BAD_REQUEST,
             "Not understood",
@@ -285,12 +285,7 @@ async fn inbound(
             serde_json::json!({"error": "not understood"}),
         );
     };
-    let kinds: &[&str] = if answer.fits("medication") {
-        &["medication"]
-    } else {
-        &["checkin"]
-    };
-    let firing = match state.ledger.open_firing(None, kinds, Utc::now()) {
+    let firing = match state.ledger.open_firing(None, &[answer.kind()], Utc::now()) {
         Ok(Some(f)) => f,
         Ok(None) => {
             return json(

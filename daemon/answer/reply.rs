@@ -1,5 +1,6 @@
 //! The answer vocabulary: "OK" or a mood 1–5 for a check-in, "taken" or "skipped" for a
 //! dose, as typed in an SMS reply, chosen on the answer page or given to `kithd ack`.
+use crate::vocab::Kind;
 
 /// An answer to a check-in or a dose.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,11 +22,16 @@ impl Answer {
         }
     }
 
-    /// Whether this answer fits an item of `kind` (`checkin` or `medication`).
-    pub fn fits(&self, kind: &str) -> bool {
+    /// Whether this answer fits an item of `kind` (a check-in or a dose).
+    pub fn fits(&self, kind: Kind) -> bool {
+        self.kind() == kind
+    }
+
+    /// The kind of item this answer answers.
+    pub fn kind(&self) -> Kind {
         match self {
-            Answer::Ok | Answer::Mood(_) => kind == "checkin",
-            Answer::Taken | Answer::Skipped => kind == "medication",
+            Answer::Ok | Answer::Mood(_) => Kind::Checkin,
+            Answer::Taken | Answer::Skipped => Kind::Medication,
         }
     }
 }
@@ -60,6 +66,6 @@ mod tests {
         assert_eq!(parse_answer("Skipped."), Some(Answer::Skipped));
         assert_eq!(parse_answer("6"), None);
         assert_eq!(parse_answer("what?"), None);
-        assert!(Answer::Mood(2).fits("checkin") && !Answer::Taken.fits("checkin"));
+        assert!(Answer::Mood(2).fits(Kind::Checkin) && !Answer::Taken.fits(Kind::Checkin));
     }
 }

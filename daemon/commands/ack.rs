@@ -10,8 +10,8 @@ use chrono::Utc;
 
 use crate::answer::{Answer, parse_answer};
 use crate::exit;
-use crate::schedule::all_clear_id;
 use crate::store::{AnswerResult, SqliteLedger, Steps};
+use crate::vocab::{Kind, all_clear_id};
 
 pub fn run(
     state_dir: &Path,
@@ -29,7 +29,7 @@ pub fn run(
         }
     };
     let now = Utc::now();
-    let firing = match ledger.open_firing(Some(item), &["checkin", "medication"], now) {
+    let firing = match ledger.open_firing(Some(item), &[Kind::Checkin, Kind::Medication], now) {
         Ok(Some(f)) => f,
         Ok(None) => {
             let _ = writeln!(err, "error: nothing of `{item}` is waiting for an answer");
@@ -41,12 +41,12 @@ pub fn run(
         }
     };
     let answer = match value {
-        None if firing.kind == "medication" => Answer::Taken,
+        None if firing.kind == Kind::Medication => Answer::Taken,
         None => Answer::Ok,
-        Some(v) => match parse_answer(v).filter(|a| a.fits(&firing.kind)) {
+        Some(v) => match parse_answer(v).filter(|a| a.fits(firing.kind)) {
             Some(a) => a,
             None => {
-                let expected = if firing.kind == "medication" {
+                let expected = if firing.kind == Kind::Medication {
                     "`taken` or `skipped`"
                 } else {
                     "`ok` or a mood from 1 to 5"

@@ -10,6 +10,7 @@ use chrono::{Duration, Utc};
 
 use crate::exit;
 use crate::store::{JournalEntry, Reports, SqliteLedger};
+use crate::vocab::Kind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -18,10 +19,10 @@ pub enum Format {
     Json,
 }
 
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct ItemSummary {
     pub item: String,
-    pub kind: String,
+    pub kind: Kind,
     pub total: u32,
     pub taken: u32,
     pub skipped: u32,
@@ -40,8 +41,15 @@ pub fn summarise(entries: &[JournalEntry]) -> Vec<ItemSummary> {
     for e in entries {
         let s = items.entry(e.item.clone()).or_insert_with(|| ItemSummary {
             item: e.item.clone(),
-            kind: e.kind.clone(),
-            ..Default::default()
+            kind: e.kind,
+            total: 0,
+            taken: 0,
+            skipped: 0,
+            answered: 0,
+            late: 0,
+            no_answer: 0,
+            missed: 0,
+            mood_by_day: Vec::new(),
         });
         s.total += 1;
         if e.outcome == "missed" {
@@ -149,7 +157,7 @@ pub fn run(
         Format::Text => {
             let _ = writeln!(out, "Last {days} days");
             let _ = writeln!(out, "\nMedication adherence:");
-            for s in summary.iter().filter(|s| s.kind == "medication") {
+            for s in summary.iter().filter(|s| s.kind == Kind::Medication) {
                 let _ = writeln!(
                     out,
                     "  {:<20} taken {}/{}  skipped {}  no answer {}  missed {}{}",
@@ -167,7 +175,7 @@ pub fn run(
                 );
             }
             let _ = writeln!(out, "\nCheck-ins:");
-            for s in summary.iter().filter(|s| s.kind == "checkin") {
+            for s in summary.iter().filter(|s| s.kind == Kind::Checkin) {
                 let rate = if s.total > 0 {
                     100.0 * f64::from(s.answered) / f64::from(s.total)
                 } else {

@@ -19,7 +19,7 @@ pub fn records(
     late: bool,
     now: DateTime<Utc>,
 ) -> (NewFiring, Vec<NewDelivery>) {
-    let mut firing = NewFiring::new(&item.id, item.kind.as_str(), purpose.ledger_key(), at);
+    let mut firing = NewFiring::new(&item.id, item.kind, purpose.ledger_key(), at);
     if purpose == Purpose::Main
         && let Some(policy) = &item.answer
     {
@@ -91,12 +91,7 @@ pub fn step_records(
         (false, true, Some(q)) => q.defer(now, r.timezone).unwrap_or(now),
         _ => now,
     };
-    let firing = NewFiring::new(
-        &item.id,
-        item.kind.as_str(),
-        purpose.ledger_key(),
-        scheduled,
-    );
+    let firing = NewFiring::new(&item.id, item.kind, purpose.ledger_key(), scheduled);
     let delivery = NewDelivery {
         id: delivery_id(&item.id, scheduled, purpose, &r.id, channel),
         recipient: r.id.clone(),
@@ -120,7 +115,7 @@ mod tests {
              [channels.c]\nplugin = \"console\"\n\
              [[checkin]]\nid = \"x\"\nat = \"21:00\"\nurgent = {urgent}\nexpect_reply_within = \"1h\"\nnag = \"10m x2\"\nescalate = [\"sam\"]\nmessage = \"m\"\n"
         );
-        crate::plan::catalog::test_plan(&text)
+        crate::plan::testing::test_plan(&text)
     }
 
     #[test]

@@ -2,27 +2,26 @@
 //! and its loading (`load` = parse + validate, pure: no files, network or clock). It must not
 //! compute firings, talk to plugins or perform I/O.
 
-pub mod catalog;
-pub mod duration;
 mod id_index;
 pub mod quiet_hours;
 pub mod schedule_spec;
 pub mod template;
+#[cfg(test)]
+pub(crate) mod testing;
 mod validate;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 
-pub use catalog::{PluginCatalog, PluginInfo};
-pub use duration::PlanDuration;
 pub use id_index::IdIndex;
 pub use quiet_hours::QuietHours;
 pub use schedule_spec::{DaySet, ScheduleSpec};
 pub use template::Template;
+
+pub use crate::vocab::{Kind, PlanDuration, PluginCatalog, PluginInfo};
 
 use crate::diagnostic::{Diagnostic, SourceFile};
 
@@ -153,45 +152,6 @@ pub enum Setting {
     Secret(String),
     List(Vec<Setting>),
     Table(BTreeMap<String, Setting>),
-}
-
-/// The four kinds of reminder item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    Checkin,
-    Medication,
-    Followup,
-    Appointment,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 4] = [
-        Kind::Checkin,
-        Kind::Medication,
-        Kind::Followup,
-        Kind::Appointment,
-    ];
-
-    /// The plan's table name for this kind (`[[checkin]]`), also used in output.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Kind::Checkin => "checkin",
-            Kind::Medication => "medication",
-            Kind::Followup => "followup",
-            Kind::Appointment => "appointment",
-        }
-    }
-
-    /// Whether items of this kind wait for the end of quiet hours unless the plan says.
-    pub fn respects_quiet_hours_by_default(&self) -> bool {
-        matches!(self, Kind::Followup | Kind::Appointment)
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// What happens to a firing missed while kithd was not running.
@@ -393,7 +353,7 @@ mod tests {
     #[test]
     fn the_answer_server_listens_on_loopback_unless_told_otherwise() {
         let text = "[person]\nname = \"A\"\ntimezone = \"UTC\"\nreach = [\"c\"]\n[server]\npublic_url = \"https://k.example/\"\n[channels.c]\nplugin = \"console\"\n";
-        let plan = catalog::test_plan(text);
+        let plan = testing::test_plan(text);
         let server = plan.server.unwrap();
         assert!(server.listen.ip().is_loopback());
         assert_eq!(server.listen.port(), 8750);

@@ -4,7 +4,7 @@
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, Weekday};
 
-use super::duration::PlanDuration;
+use crate::vocab::PlanDuration;
 
 /// Which weekdays an `at` schedule fires on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -57,7 +57,7 @@ pub fn catch_up(
             } else {
                 ledger.record_missed(&NewFiring::new(
                     &item.id,
-                    item.kind.as_str(),
+                    item.kind,
                     purpose.ledger_key(),
                     at,
                 ))?;

@@ -237,7 +237,7 @@ mod tests {
         let text = format!(
             "[person]\nname = \"A\"\ntimezone = \"UTC\"\nreach = [\"c\"]\n[channels.c]\nplugin = \"console\"\n{src}"
         );
-        crate::plan::catalog::test_plan(&text).items
+        crate::plan::testing::test_plan(&text).items
     }
 
     #[test]

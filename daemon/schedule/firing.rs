@@ -9,36 +9,7 @@ use chrono_tz::Tz;
 
 use crate::clock::resolve_local;
 use crate::plan::{Item, Plan, PlanDuration, ScheduleSpec};
-
-/// Why an item fires at this instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Purpose {
-    /// The item's own schedule.
-    Main,
-    /// An appointment's advance reminder, this long before it.
-    Reminder(PlanDuration),
-    /// An appointment's "how did it go?" nudge.
-    FollowUp,
-    /// A re-nudge of an unanswered check-in or dose (1-based).
-    Nag(u32),
-    /// An alert to the escalation contact at this step (0-based).
-    Escalate(u32),
-    /// "All clear" to a contact who was alerted, after a late answer.
-    AllClear,
-}
-
-impl Purpose {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Purpose::Main => "main",
-            Purpose::Reminder(_) => "reminder",
-            Purpose::FollowUp => "followup",
-            Purpose::Nag(_) => "nag",
-            Purpose::Escalate(_) => "escalate",
-            Purpose::AllClear => "allclear",
-        }
-    }
-}
+use crate::vocab::Purpose;
 
 /// One occurrence of an item.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -213,7 +184,7 @@ mod tests {
         let text = format!(
             "[person]\nname = \"A\"\ntimezone = \"{zone}\"\nreach = [\"c\"]\n[channels.c]\nplugin = \"console\"\n{item}"
         );
-        crate::plan::catalog::test_plan(&text)
+        crate::plan::testing::test_plan(&text)
     }
 
     fn at(s: &str) -> DateTime<Utc> {

@@ -5,8 +5,7 @@
 
 mod delivery_time;
 mod firing;
-mod keys;
 
+pub use crate::vocab::{Purpose, all_clear_id, delivery_id};
 pub use delivery_time::{DeliveryTime, delivery_times, item_delivery_times};
-pub use firing::{Firing, Purpose, Upcoming, next_after, upcoming, upcoming_of};
-pub use keys::{all_clear_id, delivery_id};
+pub use firing::{Firing, Upcoming, next_after, upcoming, upcoming_of};

@@ -97,7 +97,12 @@ mod tests {
                 late: false,
             })
             .collect();
-        let firing = NewFiring::new("mood", "checkin", "main".into(), at);
+        let firing = NewFiring::new(
+            "mood",
+            crate::vocab::Kind::Checkin,
+            crate::vocab::MAIN_KEY.into(),
+            at,
+        );
         ledger.record_firings(&[(firing, deliveries)]).unwrap();
         let claimed = ledger
             .claim_due(at, at + chrono::Duration::minutes(5), &mut |_| 1000)

@@ -15,11 +15,13 @@ pub use group::GroupCommit;
 pub use sqlite::SqliteLedger;
 pub use state_dir::write_file as write_state_file;
 
+pub use crate::vocab::{Kind, StepAction};
+
 /// A firing to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewFiring {
     pub item: String,
-    pub kind: String,
+    pub kind: Kind,
     /// `main`, `reminder:SECONDS` or `followup`.
     pub purpose: String,
     pub scheduled: DateTime<Utc>,
@@ -30,10 +32,10 @@ pub struct NewFiring {
 }
 
 impl NewFiring {
-    pub fn new(item: &str, kind: &str, purpose: String, scheduled: DateTime<Utc>) -> Self {
+    pub fn new(item: &str, kind: Kind, purpose: String, scheduled: DateTime<Utc>) -> Self {
         Self {
             item: item.to_string(),
-            kind: kind.to_string(),
+            kind,
             purpose,
             scheduled,
             deadline: None,
@@ -42,29 +44,17 @@ impl NewFiring {
     }
 }
 
-/// What a step does when its time comes; stored as `nag` or `escalate`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StepAction {
-    /// Nudge the person again.
-    Nag,
-    /// Alert a contact who agreed to be told.
-    Escalate,
+impl rusqlite::ToSql for Kind {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
 }
 
-impl StepAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepAction::Nag => "nag",
-            StepAction::Escalate => "escalate",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "nag" => Some(StepAction::Nag),
-            "escalate" => Some(StepAction::Escalate),
-            _ => None,
-        }
+impl rusqlite::types::FromSql for Kind {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        v.as_str()?
+            .parse()
+            .map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
     }
 }
 
@@ -97,7 +87,7 @@ pub struct NewWatch {
 pub struct Watch {
     pub id: i64,
     pub item: String,
-    pub kind: String,
+    pub kind: Kind,
     pub scheduled: DateTime<Utc>,
     pub action: StepAction,
     pub step: u32,
@@ -110,7 +100,7 @@ pub struct Watch {
 pub struct OpenFiring {
     pub id: i64,
     pub item: String,
-    pub kind: String,
+    pub kind: Kind,
     pub scheduled: DateTime<Utc>,
     pub deadline: Option<DateTime<Utc>>,
     pub answered: bool,
@@ -133,7 +123,7 @@ pub enum AnswerResult {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct JournalEntry {
     pub item: String,
-    pub kind: String,
+    pub kind: Kind,
     pub scheduled: DateTime<Utc>,
     /// `dispatched` or `missed` (kithd was down).
     pub outcome: String,
@@ -196,7 +186,7 @@ impl State {
 pub struct Delivery {
     pub id: String,
     pub item: String,
-    pub kind: String,
+    pub kind: Kind,
     pub purpose: String,
     pub scheduled: DateTime<Utc>,
     pub recipient: String,
@@ -259,7 +249,7 @@ fn ser_state<S: serde::Serializer>(s: &State, ser: S) -> Result<S::Ok, S::Error>
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Missed {
     pub item: String,
-    pub kind: String,
+    pub kind: Kind,
     pub purpose: String,
     pub scheduled: DateTime<Utc>,
 }
@@ -397,7 +387,7 @@ pub trait Steps: Send + Sync {
     fn open_firing(
         &self,
         item: Option<&str>,
-        kinds: &[&str],
+        kinds: &[Kind],
         now: DateTime<Utc>,
     ) -> Result<Option<OpenFiring>, StoreError>;
     /// The own-schedule firing of `item` at `scheduled`.

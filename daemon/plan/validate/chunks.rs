@@ -157,7 +157,7 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use super::super::validate_with;
-    use crate::plan::catalog::AnyPlugin;
+    use crate::plan::testing::AnyPlugin;
 
     fn plans() -> Vec<PathBuf> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));

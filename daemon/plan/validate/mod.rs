@@ -14,7 +14,6 @@ use chrono_tz::Tz;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::duration::{DURATION_HINT, PlanDuration};
 use super::quiet_hours::QuietHours;
 use super::schedule_spec::{self, DaySet, ScheduleSpec};
 use super::template::Template;
@@ -23,6 +22,7 @@ use super::{
     SELF_ID, Setting,
 };
 use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::vocab::{PlanDuration, duration::DURATION_HINT};
 
 mod answers;
 mod channels;

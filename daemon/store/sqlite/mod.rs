@@ -17,6 +17,7 @@ use super::{
     AnswerResult, Delivery, Fence, HealthFacts, HistoryFilter, JournalEntry, Missed, NewDelivery,
     NewFiring, OpenFiring, Queue, Reports, SentMark, State, Steps, StoreError, Watch,
 };
+use crate::vocab::{ALL_CLEAR_KEY, ESCALATE_KEY_PREFIX, Kind, MAIN_KEY};
 
 mod queue;
 mod reports;

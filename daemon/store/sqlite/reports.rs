@@ -98,21 +98,25 @@ impl Reports for SqliteLedger {
         let mut stmt = conn.prepare(
             "SELECT f.item, f.kind, f.scheduled, f.outcome, a.value, COALESCE(a.late, 0), a.via, a.answered
              FROM firings f LEFT JOIN answers a ON a.firing = f.id
-             WHERE f.purpose = 'main' AND f.kind IN ('checkin', 'medication') AND f.scheduled >= ?1
+             WHERE f.purpose = ?2 AND f.kind IN (?3, ?4) AND f.scheduled >= ?1
              ORDER BY f.scheduled, f.item",
         )?;
-        let rows = stmt.query_map(params![ms(since)], |r| {
-            Ok(JournalEntry {
-                item: r.get(0)?,
-                kind: r.get(1)?,
-                scheduled: from_ms(r.get(2)?),
-                outcome: r.get(3)?,
-                value: r.get(4)?,
-                late: r.get::<_, i64>(5)? != 0,
-                via: r.get(6)?,
-                answered: r.get::<_, Option<i64>>(7)?.map(from_ms),
-            })
-        })?;
+        let answerable = (Kind::Checkin, Kind::Medication);
+        let rows = stmt.query_map(
+            params![ms(since), MAIN_KEY, answerable.0, answerable.1],
+            |r| {
+                Ok(JournalEntry {
+                    item: r.get(0)?,
+                    kind: r.get(1)?,
+                    scheduled: from_ms(r.get(2)?),
+                    outcome: r.get(3)?,
+                    value: r.get(4)?,
+                    late: r.get::<_, i64>(5)? != 0,
+                    via: r.get(6)?,
+                    answered: r.get::<_, Option<i64>>(7)?.map(from_ms),
+                })
+            },
+        )?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -125,6 +129,9 @@ impl Reports for SqliteLedger {
                 |r| r.get(0),
             )
         };
-        Ok((count("escalate:%")?, count("allclear")?))
+        Ok((
+            count(&format!("{ESCALATE_KEY_PREFIX}%"))?,
+            count(ALL_CLEAR_KEY)?,
+        ))
     }
 }

@@ -76,20 +76,21 @@ impl Steps for SqliteLedger {
     fn open_firing(
         &self,
         item: Option<&str>,
-        kinds: &[&str],
+        kinds: &[Kind],
         now: DateTime<Utc>,
     ) -> Result<Option<OpenFiring>, StoreError> {
         let conn = self.conn();
-        let kinds_json = serde_json::to_string(kinds).unwrap_or_else(|_| "[]".into());
+        let kinds_json = serde_json::to_string(&kinds.iter().map(Kind::as_str).collect::<Vec<_>>())
+            .unwrap_or_else(|_| "[]".into());
         let row = conn
             .query_row(
                 "SELECT f.id, f.item, f.kind, f.scheduled, f.deadline FROM firings f
-                 WHERE f.purpose = 'main' AND f.outcome = 'dispatched' AND f.scheduled <= ?1
+                 WHERE f.purpose = ?4 AND f.outcome = 'dispatched' AND f.scheduled <= ?1
                    AND (?2 IS NULL OR f.item = ?2)
                    AND f.kind IN (SELECT value FROM json_each(?3))
                    AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.firing = f.id)
                  ORDER BY f.scheduled DESC, f.id DESC LIMIT 1",
-                params![ms(now), item, kinds_json],
+                params![ms(now), item, kinds_json, MAIN_KEY],
                 |r| {
                     Ok(OpenFiring {
                         id: r.get(0)?,
@@ -114,8 +115,8 @@ impl Steps for SqliteLedger {
         let row = conn
             .query_row(
                 "SELECT f.id, f.item, f.kind, f.scheduled, f.deadline, EXISTS (SELECT 1 FROM answers a WHERE a.firing = f.id)
-                 FROM firings f WHERE f.item = ?1 AND f.scheduled = ?2 AND f.purpose = 'main'",
-                params![item, ms(scheduled)],
+                 FROM firings f WHERE f.item = ?1 AND f.scheduled = ?2 AND f.purpose = ?3",
+                params![item, ms(scheduled), MAIN_KEY],
                 |r| {
                     Ok(OpenFiring {
                         id: r.get(0)?,
@@ -158,11 +159,13 @@ impl Steps for SqliteLedger {
         let alerts: Vec<(String, String, String, String)> = {
             let mut stmt = tx.prepare(
                 "SELECT id, recipient, channel, state FROM deliveries
-                 WHERE item = ?1 AND scheduled = ?2 AND purpose LIKE 'escalate:%' ORDER BY purpose, created",
+                 WHERE item = ?1 AND scheduled = ?2 AND purpose LIKE ?3 ORDER BY purpose, created",
             )?;
-            let rows = stmt.query_map(params![firing.item, ms(firing.scheduled)], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?;
+            let escalations = format!("{ESCALATE_KEY_PREFIX}%");
+            let rows = stmt.query_map(
+                params![firing.item, ms(firing.scheduled), escalations],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?;
             rows.collect::<Result<_, _>>()?
         };
         let mut all_clear_to: Vec<(String, String)> = Vec::new();
@@ -183,8 +186,8 @@ impl Steps for SqliteLedger {
         if !all_clear_to.is_empty() {
             let all_clear = NewFiring::new(
                 &firing.item,
-                &firing.kind,
-                "allclear".into(),
+                firing.kind,
+                ALL_CLEAR_KEY.into(),
                 firing.scheduled,
             );
             let deliveries: Vec<NewDelivery> = all_clear_to

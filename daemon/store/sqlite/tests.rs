@@ -1,9 +1,15 @@
 //! The SQLite ledger's own tests: fences, claims per channel, idempotent records, answers.
 use super::*;
 use crate::store::StepAction;
+use crate::vocab::Purpose;
 
 fn firing(at: &str) -> NewFiring {
-    NewFiring::new("meds", "medication", "main".into(), at.parse().unwrap())
+    NewFiring::new(
+        "meds",
+        Kind::Medication,
+        Purpose::Main.ledger_key(),
+        at.parse().unwrap(),
+    )
 }
 
 fn delivery(id: &str, channel: &str, idx: u32, due: &str) -> NewDelivery {
@@ -164,7 +170,7 @@ fn answers_cancel_steps_and_queue_all_clears() {
     let dir = tempfile::tempdir().unwrap();
     let l = SqliteLedger::open(dir.path()).unwrap();
     let at: DateTime<Utc> = "2026-12-01T08:00:00Z".parse().unwrap();
-    let mut f = NewFiring::new("checkin", "checkin", "main".into(), at);
+    let mut f = NewFiring::new("checkin", Kind::Checkin, Purpose::Main.ledger_key(), at);
     f.deadline = Some(at + chrono::Duration::hours(1));
     f.watches = vec![
         NewWatch {
@@ -196,9 +202,16 @@ fn answers_cancel_steps_and_queue_all_clears() {
         .due_watches(at + chrono::Duration::minutes(61), 10)
         .unwrap();
     assert_eq!(due.len(), 2);
+    // As production records them: `escalate:STEP` (see `Purpose::ledger_key`).
     let step = |who: &str, id: &str| {
+        let j = if who == "sam" { 0 } else { 1 };
         (
-            NewFiring::new("checkin", "checkin", format!("escalate:{who}"), at),
+            NewFiring::new(
+                "checkin",
+                Kind::Checkin,
+                Purpose::Escalate(j).ledger_key(),
+                at,
+            ),
             vec![NewDelivery {
                 id: id.into(),
                 recipient: who.into(),
@@ -224,7 +237,7 @@ fn answers_cancel_steps_and_queue_all_clears() {
     let open = l
         .open_firing(
             Some("checkin"),
-            &["checkin"],
+            &[Kind::Checkin],
             at + chrono::Duration::hours(3),
         )
         .unwrap()

@@ -6,19 +6,25 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::Purpose;
-use crate::plan::PlanDuration;
+use super::{PlanDuration, Purpose};
+
+/// The ledger key of an item's own firing.
+pub const MAIN_KEY: &str = "main";
+/// The ledger key of the all-clear after a late answer.
+pub const ALL_CLEAR_KEY: &str = "allclear";
+/// Ledger keys of escalation alerts start with this (`escalate:0`, `escalate:1`, …).
+pub const ESCALATE_KEY_PREFIX: &str = "escalate:";
 
 impl Purpose {
     /// How the ledger stores this purpose (`firings.purpose`, `deliveries.purpose`).
     pub fn ledger_key(&self) -> String {
         match self {
-            Purpose::Main => "main".into(),
+            Purpose::Main => MAIN_KEY.into(),
             Purpose::Reminder(d) => format!("reminder:{}", d.as_secs()),
             Purpose::FollowUp => "followup".into(),
             Purpose::Nag(k) => format!("nag:{k}"),
-            Purpose::Escalate(j) => format!("escalate:{j}"),
-            Purpose::AllClear => "allclear".into(),
+            Purpose::Escalate(j) => format!("{ESCALATE_KEY_PREFIX}{j}"),
+            Purpose::AllClear => ALL_CLEAR_KEY.into(),
         }
     }
 
@@ -27,11 +33,14 @@ impl Purpose {
     /// whole days when the item no longer has it).
     pub fn from_ledger_key(key: &str, remind_before: &[PlanDuration]) -> Option<Purpose> {
         match key {
-            "main" => Some(Purpose::Main),
+            MAIN_KEY => Some(Purpose::Main),
             "followup" => Some(Purpose::FollowUp),
-            "allclear" => Some(Purpose::AllClear),
+            ALL_CLEAR_KEY => Some(Purpose::AllClear),
             _ if key.starts_with("nag:") => key[4..].parse().ok().map(Purpose::Nag),
-            _ if key.starts_with("escalate:") => key[9..].parse().ok().map(Purpose::Escalate),
+            _ if key.starts_with(ESCALATE_KEY_PREFIX) => key[ESCALATE_KEY_PREFIX.len()..]
+                .parse()
+                .ok()
+                .map(Purpose::Escalate),
             _ => {
                 let secs: i64 = key.strip_prefix("reminder:")?.parse().ok()?;
                 if let Some(d) = remind_before.iter().find(|d| d.as_secs() == secs) {
