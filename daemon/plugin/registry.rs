@@ -11,7 +11,7 @@ use rhai::{AST, Dynamic, Map};
 use super::contract::{self, Message, Outcome, Request, Response};
 use super::sandbox::{Sandbox, ScriptError, has_fn, limits};
 use crate::diagnostic::{Diagnostic, SourceFile};
-use crate::plan::{PluginCatalog, PluginInfo};
+use crate::vocab::{PluginCatalog, PluginInfo};
 
 /// Plugins shipped inside the binary: (name, source).
 pub const BUNDLED: &[(&str, &str)] = &[
