@@ -11,23 +11,23 @@ use chrono::{DateTime, Utc};
 use crate::store::{Ledger, StoreError};
 
 /// Where the daemon publishes the reasons only it knows (JSON list of strings).
-pub const HEALTH_FILE: &str = "health.json";
+pub(crate) const HEALTH_FILE: &str = "health.json";
 /// How far back a dead letter makes kithd degraded.
-pub const DEAD_LETTER_WINDOW: chrono::Duration = chrono::Duration::hours(24);
+pub(crate) const DEAD_LETTER_WINDOW: chrono::Duration = chrono::Duration::hours(24);
 
 /// Why kithd is degraded; empty when healthy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Health {
+pub(crate) struct Health {
     pub reasons: Vec<String>,
 }
 
 impl Health {
-    pub fn is_degraded(&self) -> bool {
+    pub(crate) fn is_degraded(&self) -> bool {
         !self.reasons.is_empty()
     }
 
     /// `degraded: a; b`, or `healthy`.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         if self.is_degraded() {
             format!("degraded: {}", self.reasons.join("; "))
         } else {
@@ -38,7 +38,7 @@ impl Health {
 
 /// Judges health from the ledger, leaving out channels not in `channels` when given (a
 /// channel removed from the plan can't recover), plus the daemon's `own` reasons.
-pub fn assess(
+pub(crate) fn assess(
     ledger: &dyn Ledger,
     now: DateTime<Utc>,
     channels: Option<&dyn Fn(&str) -> bool>,
@@ -64,13 +64,13 @@ pub fn assess(
 }
 
 /// Writes the daemon's own reasons for `status --check` (0600, replaced atomically).
-pub fn publish_own(state_dir: &Path, own: &[String]) -> std::io::Result<()> {
+pub(crate) fn publish_own(state_dir: &Path, own: &[String]) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(own).map_err(std::io::Error::other)?;
     crate::store::write_state_file(state_dir, HEALTH_FILE, &bytes)
 }
 
 /// The daemon's own reasons as it last published them.
-pub fn read_own(state_dir: &Path) -> Vec<String> {
+pub(crate) fn read_own(state_dir: &Path) -> Vec<String> {
     std::fs::read(state_dir.join(HEALTH_FILE))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())

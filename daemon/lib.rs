@@ -5,19 +5,21 @@
 //! describes, the host performs). `load` is the one load step every command uses; `health`
 //! judges healthy or degraded. `commands` holds one file per subcommand.
 
+#![warn(unreachable_pub)]
+
 pub mod answer;
 pub mod cli;
 pub mod clock;
-pub mod commands;
+pub(crate) mod commands;
 pub mod diagnostic;
 pub mod dispatch;
-pub mod exit;
-pub mod health;
+pub(crate) mod exit;
+pub(crate) mod health;
 pub mod load;
 pub mod plan;
 pub mod plugin;
-pub mod published;
+pub(crate) mod published;
 pub mod runtime;
 pub mod schedule;
-pub mod store;
-pub mod vocab;
+pub(crate) mod store;
+pub(crate) mod vocab;

@@ -9,18 +9,18 @@ use chrono::{DateTime, Utc};
 use crate::plan::Item;
 
 /// The file's name in the state directory.
-pub const NEXT_FILE: &str = "next.json";
+pub(crate) const NEXT_FILE: &str = "next.json";
 
 /// One upcoming firing as published.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct NextFiring {
+pub(crate) struct NextFiring {
     pub at: String,
     pub item: String,
     pub kind: String,
 }
 
 /// The next ten firings of `items` within a week of `now`, as published.
-pub fn next_firings(items: &[&Item], now: DateTime<Utc>) -> Vec<NextFiring> {
+pub(crate) fn next_firings(items: &[&Item], now: DateTime<Utc>) -> Vec<NextFiring> {
     crate::schedule::upcoming_of(items, now, now + chrono::Duration::days(7), 10)
         .into_iter()
         .map(|f| {
@@ -35,7 +35,7 @@ pub fn next_firings(items: &[&Item], now: DateTime<Utc>) -> Vec<NextFiring> {
 }
 
 /// Writes the file (mode 0600, atomically) in the state directory.
-pub fn write(state_dir: &Path, next: &[NextFiring]) -> std::io::Result<()> {
+pub(crate) fn write(state_dir: &Path, next: &[NextFiring]) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(next).map_err(std::io::Error::other)?;
     crate::store::write_state_file(state_dir, NEXT_FILE, &bytes)
 }

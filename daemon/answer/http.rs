@@ -22,9 +22,9 @@ use crate::store::{AnswerResult, Ledger, OpenFiring};
 use crate::vocab::{Kind, all_clear_id as all_clear_id_for};
 
 /// Largest request body accepted.
-pub const MAX_BODY: usize = 4096;
+pub(crate) const MAX_BODY: usize = 4096;
 
-pub struct AnswerState {
+pub(crate) struct AnswerState {
     pub ledger: Arc<dyn Ledger>,
     /// Swapped whole when a reload changes the plan or its keys.
     pub keys: std::sync::RwLock<Arc<Keys>>,
@@ -33,7 +33,7 @@ pub struct AnswerState {
 }
 
 /// What the answer server checks requests against.
-pub struct Keys {
+pub(crate) struct Keys {
     pub links: LinkSigner,
     /// Shared secret for `/inbound`; the endpoint answers 404 without one.
     pub inbound_token: Option<String>,
@@ -42,20 +42,20 @@ pub struct Keys {
 }
 
 impl AnswerState {
-    pub fn keys(&self) -> Arc<Keys> {
+    pub(crate) fn keys(&self) -> Arc<Keys> {
         self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Takes new keys from a reload: links signed with a replaced key stay valid until
     /// they expire.
-    pub fn replace_keys(&self, mut keys: Keys, now: chrono::DateTime<Utc>) {
+    pub(crate) fn replace_keys(&self, mut keys: Keys, now: chrono::DateTime<Utc>) {
         let mut current = self.keys.write().unwrap_or_else(|p| p.into_inner());
         keys.links = keys.links.succeeding(&current.links, now);
         *current = Arc::new(keys);
     }
 }
 
-pub fn router(state: Arc<AnswerState>) -> Router {
+pub(crate) fn router(state: Arc<AnswerState>) -> Router {
     Router::new()
         .route("/a/{token}", get(show).post(record))
         .route("/inbound", post(inbound))

@@ -2,10 +2,10 @@
 //! CLI, and the optional HTTP server that takes them. Owns the answer vocabulary; it must
 //! not schedule or send (escalation steps and all-clears go through the ledger).
 
-pub mod http;
-pub mod reply;
-pub mod serve;
-pub mod token;
+pub(crate) mod http;
+mod reply;
+pub(crate) mod serve;
+mod token;
 
 pub use reply::{Answer, parse_answer};
 pub use token::{Claims, LinkSigner, TokenError};

@@ -21,7 +21,7 @@ use tracing::{debug, warn};
 
 /// The server's bounds.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// From accepting a connection (or finishing a request) to a complete request head.
     pub header_read: Duration,
     /// For one request, reading its body included.
@@ -34,7 +34,7 @@ pub struct Limits {
 impl Limits {
     /// The defaults, with the connection cap derived from the descriptor limit (raised to
     /// its hard limit first, where the process may).
-    pub fn from_environment() -> Self {
+    pub(crate) fn from_environment() -> Self {
         let soft = rlimit::increase_nofile_limit(u64::MAX)
             .or_else(|_| rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(s, _)| s))
             .unwrap_or(1024);
@@ -48,7 +48,7 @@ impl Limits {
 }
 
 /// Half the descriptors left after a reserve for the ledger, outgoing requests and logs.
-pub fn cap_for(nofile: u64) -> usize {
+pub(crate) fn cap_for(nofile: u64) -> usize {
     (nofile.saturating_sub(64) / 2).clamp(8, 4096) as usize
 }
 
@@ -59,7 +59,7 @@ struct Conn {
 }
 
 /// Serves `app` on `listener` until the task is aborted.
-pub async fn serve(listener: TcpListener, app: Router, limits: Limits) {
+pub(crate) async fn serve(listener: TcpListener, app: Router, limits: Limits) {
     let started = Instant::now();
     let conns: Arc<std::sync::Mutex<BTreeMap<u64, Conn>>> = Arc::default();
     let app = app.layer(axum::middleware::from_fn(

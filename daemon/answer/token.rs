@@ -53,7 +53,7 @@ impl std::fmt::Debug for LinkSigner {
 }
 
 /// The shortest key accepted, in bytes.
-pub const MIN_KEY_LEN: usize = 32;
+pub(crate) const MIN_KEY_LEN: usize = 32;
 
 impl LinkSigner {
     pub fn new(key: &[u8], public_url: &str, ttl: chrono::Duration) -> Result<Self, String> {

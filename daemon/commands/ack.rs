@@ -13,7 +13,7 @@ use crate::exit;
 use crate::store::{AnswerResult, SqliteLedger, Steps};
 use crate::vocab::{Kind, all_clear_id};
 
-pub fn run(
+pub(crate) fn run(
     state_dir: &Path,
     item: &str,
     value: Option<&str>,

@@ -10,7 +10,7 @@ use crate::exit;
 use crate::load::Secrets;
 use crate::plugin::SecretStore;
 
-pub fn run(
+pub(crate) fn run(
     plan_path: &Path,
     plugin_dir: &Path,
     offline: bool,

@@ -11,13 +11,13 @@ use crate::exit;
 use crate::store::{HistoryFilter, Reports, SqliteLedger};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Text,
     Json,
 }
 
 /// Parses `--since`: RFC 3339, or a UTC date or date-time.
-pub fn parse_since(s: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_since(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
@@ -30,7 +30,7 @@ pub fn parse_since(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
-pub fn run(
+pub(crate) fn run(
     state_dir: &Path,
     since: Option<&str>,
     item: Option<&str>,

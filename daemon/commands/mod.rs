@@ -1,18 +1,18 @@
 //! Subcommands, one file each. A command turns parsed arguments into output and an exit
 //! code; it must not install signal handlers or own long-lived tasks (that is `runtime`).
 
-pub mod ack;
-pub mod check;
-pub mod history;
-pub mod preview;
-pub mod report;
-pub mod send_test;
-pub mod status;
+pub(crate) mod ack;
+pub(crate) mod check;
+pub(crate) mod history;
+pub(crate) mod preview;
+pub(crate) mod report;
+pub(crate) mod send_test;
+pub(crate) mod status;
 
 use std::path::{Path, PathBuf};
 
 /// The default plugin directory: the user's config dir when there is a home, else `/etc`.
-pub fn default_plugin_dir() -> PathBuf {
+pub(crate) fn default_plugin_dir() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
         return PathBuf::from(x).join("kithd/plugins");
     }
@@ -24,7 +24,7 @@ pub fn default_plugin_dir() -> PathBuf {
 
 /// The default state directory: systemd's `$STATE_DIRECTORY`, else
 /// `$XDG_STATE_HOME/kithd`, else `~/.local/state/kithd`, else `/var/lib/kithd`.
-pub fn default_state_dir() -> PathBuf {
+pub(crate) fn default_state_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("STATE_DIRECTORY").filter(|v| !v.is_empty()) {
         // systemd may pass several, separated by `:`; the first is ours.
         let first = d
@@ -46,7 +46,7 @@ pub fn default_state_dir() -> PathBuf {
 
 /// Runs the load step for a command. Problems go to `err` in the long form; so do
 /// warnings when `show_warnings`. On failure returns the exit code.
-pub fn load(
+pub(crate) fn load(
     plan: &Path,
     plugin_dir: &Path,
     secrets: crate::load::Secrets,

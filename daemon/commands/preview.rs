@@ -15,20 +15,20 @@ use crate::plan::{Plan, schedule_spec};
 use crate::schedule::{self, Purpose};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Text,
     Json,
 }
 
 /// How far to look.
 #[derive(Debug, Clone, Copy)]
-pub enum Horizon {
+pub(crate) enum Horizon {
     Days(u32),
     Count(usize),
 }
 
 /// Parses `--from`: RFC 3339, or a local date-time (or date) in the person's zone.
-pub fn parse_from(text: &str, tz: Tz) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_from(text: &str, tz: Tz) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text.trim()) {
         return Some(t.with_timezone(&Utc));
     }
@@ -41,7 +41,7 @@ pub fn parse_from(text: &str, tz: Tz) -> Option<DateTime<Utc>> {
 
 /// One line of preview output.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Line {
+pub(crate) struct Line {
     /// Delivery time, RFC 3339 with the item's local offset.
     pub at: String,
     pub item: String,
@@ -64,22 +64,12 @@ pub struct Line {
 }
 
 /// The furthest `preview` looks, whatever it is asked.
-pub const MAX_DAYS: u32 = 3660;
-
-/// Computes preview lines for `(from, …]`, in delivery order.
-pub fn lines(plan: &Plan, from: DateTime<Utc>, horizon: Horizon) -> Vec<Line> {
-    let mut out = Vec::new();
-    stream(plan, from, horizon, |l| {
-        out.push(l);
-        true
-    });
-    out
-}
+pub(crate) const MAX_DAYS: u32 = 3660;
 
 /// Streams preview lines for `(from, …]` to `emit` in delivery order, in bounded memory:
 /// a line is held back only until no later firing can produce an earlier line (quiet
 /// hours move a delivery later, never earlier). Stops when `emit` returns false.
-pub fn stream(
+pub(crate) fn stream(
     plan: &Plan,
     from: DateTime<Utc>,
     horizon: Horizon,
@@ -184,7 +174,7 @@ fn text_line(l: &Line) -> String {
     s
 }
 
-pub struct Args<'a> {
+pub(crate) struct Args<'a> {
     pub plan: &'a Path,
     pub plugin_dir: &'a Path,
     pub from: Option<&'a str>,
@@ -193,7 +183,7 @@ pub struct Args<'a> {
     pub now: DateTime<Utc>,
 }
 
-pub fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     // Secrets don't change what fires when: a preview works on any machine.
     let loaded = match super::load(
         args.plan,

@@ -13,14 +13,14 @@ use crate::store::{JournalEntry, Reports, SqliteLedger};
 use crate::vocab::Kind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Text,
     Csv,
     Json,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct ItemSummary {
+pub(crate) struct ItemSummary {
     pub item: String,
     pub kind: Kind,
     pub total: u32,
@@ -35,7 +35,7 @@ pub struct ItemSummary {
     pub mood_by_day: Vec<(String, f64)>,
 }
 
-pub fn summarise(entries: &[JournalEntry]) -> Vec<ItemSummary> {
+pub(crate) fn summarise(entries: &[JournalEntry]) -> Vec<ItemSummary> {
     let mut items: BTreeMap<String, ItemSummary> = BTreeMap::new();
     let mut moods: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
     for e in entries {
@@ -92,7 +92,7 @@ pub fn summarise(entries: &[JournalEntry]) -> Vec<ItemSummary> {
     items.into_values().collect()
 }
 
-pub fn run(
+pub(crate) fn run(
     state_dir: &Path,
     days: u32,
     format: Format,

@@ -13,7 +13,7 @@ use crate::plugin::host::{Host, Timeouts};
 
 use crate::plugin::{Message, Outcome, SecretStore};
 
-pub struct Args<'a> {
+pub(crate) struct Args<'a> {
     pub plan: &'a Path,
     pub plugin_dir: &'a Path,
     pub channel: &'a str,
@@ -21,7 +21,7 @@ pub struct Args<'a> {
     pub message: Option<&'a str>,
 }
 
-pub fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let store = SecretStore::from_env();
     let loaded = match super::load(
         args.plan,

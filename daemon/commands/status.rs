@@ -12,7 +12,7 @@ use crate::store::{Reports, SqliteLedger, State};
 
 /// `kithd status --check`, for monitoring systems (the Nagios/Icinga plugin convention):
 /// one line, exit 0 healthy, 1 degraded, 2 no running daemon or an unreadable ledger.
-pub fn check(state_dir: &Path, out: &mut dyn Write) -> u8 {
+pub(crate) fn check(state_dir: &Path, out: &mut dyn Write) -> u8 {
     if !SqliteLedger::daemon_running(state_dir) {
         let _ = writeln!(
             out,
@@ -45,7 +45,7 @@ pub fn check(state_dir: &Path, out: &mut dyn Write) -> u8 {
     }
 }
 
-pub fn run(state_dir: &Path, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+pub(crate) fn run(state_dir: &Path, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     // Before the ledger is open: the check opens and closes the ledger file.
     let running = SqliteLedger::daemon_running(state_dir);
     let ledger = match SqliteLedger::open_read_only(state_dir) {

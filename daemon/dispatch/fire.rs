@@ -5,13 +5,14 @@
 use chrono::{DateTime, Utc};
 
 use crate::plan::{Item, Plan, SELF_ID};
-use crate::schedule::{Purpose, delivery_id, item_delivery_times};
+use crate::schedule::{Purpose, item_delivery_times};
 use crate::store::{NewDelivery, NewFiring, NewWatch, StepAction};
+use crate::vocab::delivery_id;
 
 /// The ledger's name for a purpose.
 /// The records for one firing. `late` marks a catch-up after downtime: deliveries are
 /// then due no earlier than `now`.
-pub fn records(
+pub(crate) fn records(
     plan: &Plan,
     item: &Item,
     at: DateTime<Utc>,
@@ -73,7 +74,7 @@ pub fn records(
 /// `recipient`, due now (or when the recipient's quiet hours end, unless the item is
 /// urgent). `None` when the recipient can't be messaged (no consent, `never_contact`, no
 /// channel) — the step is then closed without sending.
-pub fn step_records(
+pub(crate) fn step_records(
     plan: &Plan,
     item: &Item,
     scheduled: DateTime<Utc>,

@@ -3,9 +3,9 @@
 //! It must not own timers or signals (that is `runtime`) nor perform I/O itself.
 
 pub mod channel;
-pub mod fire;
-pub mod render;
-pub mod retry;
-pub mod worker;
+pub(crate) mod fire;
+pub(crate) mod render;
+pub(crate) mod retry;
+pub(crate) mod worker;
 
 pub use channel::{ChannelSet, PreparedChannel};

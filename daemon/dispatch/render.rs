@@ -21,7 +21,7 @@ fn humanize(d: PlanDuration) -> String {
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
-pub fn title(kind: Kind, purpose: Purpose) -> &'static str {
+pub(crate) fn title(kind: Kind, purpose: Purpose) -> &'static str {
     match (kind, purpose) {
         (_, Purpose::Escalate(_) | Purpose::AllClear) => "A note from kithd",
         (Kind::Checkin, _) => "Check-in",
@@ -34,12 +34,12 @@ pub fn title(kind: Kind, purpose: Purpose) -> &'static str {
 
 /// Whether a purpose is a message to a contact about the person (escalation, all-clear):
 /// such messages carry only what the person wrote, never the item, its kind or values.
-pub fn is_about_person(purpose: Purpose) -> bool {
+pub(crate) fn is_about_person(purpose: Purpose) -> bool {
     matches!(purpose, Purpose::Escalate(_) | Purpose::AllClear)
 }
 
 /// The text of a delivery. `answer_url` fills `{answer_url}` where the message has it.
-pub fn render_text(
+pub(crate) fn render_text(
     plan: &Plan,
     item: &Item,
     firing: &Firing,
@@ -92,7 +92,7 @@ pub fn render_text(
 }
 
 /// The plugin message for one delivery, under its ledger id.
-pub fn message(
+pub(crate) fn message(
     plan: &Plan,
     item: &Item,
     firing: &Firing,

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 /// Per-channel limits, from the channel's `max_attempts`, `give_up_after` and `retry_base`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     pub max_attempts: u32,
     pub give_up_after: Duration,
     pub base: Duration,
@@ -30,7 +30,7 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The defaults, with the channel's own `max_attempts`, `give_up_after` and
     /// `retry_base` (typed and bounded at load).
-    pub fn for_limits(limits: &ChannelLimits) -> Self {
+    pub(crate) fn for_limits(limits: &ChannelLimits) -> Self {
         let mut p = Self::default();
         if let Some(n) = limits.max_attempts {
             p.max_attempts = n;
@@ -46,7 +46,7 @@ impl RetryPolicy {
 
     /// When to try again after `attempts` failed attempts, or `None` to give up on this
     /// channel. `jitter` is a number in [0, 1).
-    pub fn next_attempt(
+    pub(crate) fn next_attempt(
         &self,
         attempts: u32,
         now: DateTime<Utc>,
@@ -78,7 +78,7 @@ impl RetryPolicy {
 
     /// Whether a gateway's Retry-After is longer than this channel may take to deliver:
     /// then the channel can't deliver in time and the next one should be tried at once.
-    pub fn waits_too_long(&self, retry_after: Duration) -> bool {
+    pub(crate) fn waits_too_long(&self, retry_after: Duration) -> bool {
         retry_after > self.give_up_after
     }
 }

@@ -17,8 +17,9 @@ use crate::answer::LinkSigner;
 use crate::plan::{Kind, Plan, SELF_ID};
 use crate::plugin::host::Host;
 use crate::plugin::{Outcome, Registry};
-use crate::schedule::{Firing, Purpose, delivery_id, item_delivery_times};
+use crate::schedule::{Firing, Purpose, item_delivery_times};
 use crate::store::{Delivery, Fence, GroupCommit, Ledger, NewDelivery, SentMark, StoreError};
+use crate::vocab::delivery_id;
 
 /// Deliveries more than this late (after quiet hours) say so in their text.
 const LATE_AFTER: Duration = Duration::minutes(10);
@@ -36,7 +37,7 @@ pub struct Snapshot {
     pub links: Option<LinkSigner>,
 }
 
-pub struct Dispatcher {
+pub(crate) struct Dispatcher {
     ledger: Arc<dyn Ledger>,
     /// `sent` marks, written in groups off the async workers.
     sent: GroupCommit,
@@ -72,7 +73,7 @@ impl Drop for Held {
 }
 
 impl Dispatcher {
-    pub fn new(
+    pub(crate) fn new(
         ledger: Arc<dyn Ledger>,
         host: Host,
         snapshot: Arc<Snapshot>,
@@ -87,7 +88,7 @@ impl Dispatcher {
         })
     }
 
-    pub fn snapshot(&self) -> Arc<Snapshot> {
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -96,7 +97,7 @@ impl Dispatcher {
 
     /// Swaps in a reloaded plan. Channels keep their slots (deliveries in flight hold
     /// them); a changed `concurrency` applies to channels first used after the reload.
-    pub fn replace(&self, snapshot: Arc<Snapshot>) {
+    pub(crate) fn replace(&self, snapshot: Arc<Snapshot>) {
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = snapshot;
     }
 
@@ -123,13 +124,13 @@ impl Dispatcher {
 
     /// Every free send slot on this channel: a delivery is claimed only with a slot in
     /// hand, so nothing waits for a slot under a lease.
-    pub fn reserve_free(&self, channel: &str) -> Vec<OwnedSemaphorePermit> {
+    pub(crate) fn reserve_free(&self, channel: &str) -> Vec<OwnedSemaphorePermit> {
         let sends = self.limits(channel).sends;
         std::iter::from_fn(|| sends.clone().try_acquire_owned().ok()).collect()
     }
 
     /// Channels with no free send slot now.
-    pub fn full_channels(&self) -> Vec<String> {
+    pub(crate) fn full_channels(&self) -> Vec<String> {
         self.limits
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -140,7 +141,7 @@ impl Dispatcher {
     }
 
     /// The claims being worked on now.
-    pub fn held(&self) -> Vec<Fence> {
+    pub(crate) fn held(&self) -> Vec<Fence> {
         self.in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -160,7 +161,11 @@ impl Dispatcher {
 
     /// Performs one claimed delivery and records its outcome. Ledger failures are returned
     /// (the runtime treats them as fatal: a restart's catch-up recovers).
-    pub async fn deliver(&self, d: Delivery, slot: OwnedSemaphorePermit) -> Result<(), StoreError> {
+    pub(crate) async fn deliver(
+        &self,
+        d: Delivery,
+        slot: OwnedSemaphorePermit,
+    ) -> Result<(), StoreError> {
         let fence = d.fence();
         self.in_flight
             .lock()

@@ -10,9 +10,9 @@ use rhai::{Dynamic, Map};
 use super::secret::SecretText;
 
 /// The settings keys that name where a channel's requests may go, in order of precedence.
-pub const ORIGIN_KEYS: [&str; 4] = ["url", "api_base", "server", "host"];
+pub(crate) const ORIGIN_KEYS: [&str; 4] = ["url", "api_base", "server", "host"];
 /// Secrets only kithd itself uses; no channel may name them.
-pub const RESERVED_SECRETS: [&str; 2] = ["answer_key", "inbound_token"];
+pub(crate) const RESERVED_SECRETS: [&str; 2] = ["answer_key", "inbound_token"];
 
 /// Where requests may go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +151,7 @@ fn origin_of_url(u: &url::Url) -> Option<Origin> {
     })
 }
 
-pub fn is_loopback(host: &str) -> bool {
+pub(crate) fn is_loopback(host: &str) -> bool {
     let h = host.trim_matches(['[', ']']);
     h.eq_ignore_ascii_case("localhost")
         || h.parse::<IpAddr>()

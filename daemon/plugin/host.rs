@@ -21,14 +21,14 @@ use super::secret::{SecretStore, SecretText};
 
 /// Timeouts for performing a request.
 #[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
+pub(crate) struct Timeouts {
     pub connect: Duration,
     pub total: Duration,
 }
 
 impl Timeouts {
     /// The defaults, with the total overridden by a channel's `timeout` (typed at load).
-    pub fn for_channel(timeout: Option<Duration>) -> Self {
+    pub(crate) fn for_channel(timeout: Option<Duration>) -> Self {
         let mut t = Self::default();
         if let Some(total) = timeout.filter(|d| !d.is_zero()) {
             t.total = total;
@@ -39,7 +39,7 @@ impl Timeouts {
 }
 
 /// kithd's HTTP client settings: these timeouts, no redirects, its user agent.
-pub fn client_builder(timeouts: Timeouts) -> reqwest::ClientBuilder {
+pub(crate) fn client_builder(timeouts: Timeouts) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(timeouts.connect)
         .timeout(timeouts.total)
@@ -49,7 +49,7 @@ pub fn client_builder(timeouts: Timeouts) -> reqwest::ClientBuilder {
 
 impl Timeouts {
     /// The shorter of each pair.
-    pub fn min(self, other: Timeouts) -> Timeouts {
+    pub(crate) fn min(self, other: Timeouts) -> Timeouts {
         Timeouts {
             connect: self.connect.min(other.connect),
             total: self.total.min(other.total),
@@ -71,7 +71,7 @@ const MAX_RESPONSE_BODY: usize = 64 * 1024;
 
 /// Performs plugin requests.
 #[derive(Clone)]
-pub struct Host {
+pub(crate) struct Host {
     http: reqwest::Client,
     /// Clients for channels that pin their server's certificate (`tls_sha256`), by pin.
     pinned: Arc<std::sync::Mutex<BTreeMap<String, reqwest::Client>>>,
@@ -79,7 +79,7 @@ pub struct Host {
     timeouts: Timeouts,
 }
 
-pub use super::grant::is_loopback;
+pub(crate) use super::grant::is_loopback;
 
 /// Runs a script call on tokio's blocking pool once `gate` has a slot; `None` if the call
 /// could not run or did not return (the sandbox already turns engine panics into errors).
@@ -105,7 +105,7 @@ fn retry(reason: impl Into<String>) -> Outcome {
 }
 
 impl Host {
-    pub fn new(secrets: SecretStore, timeouts: Timeouts) -> Self {
+    pub(crate) fn new(secrets: SecretStore, timeouts: Timeouts) -> Self {
         let http = client_builder(timeouts)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
@@ -121,7 +121,7 @@ impl Host {
     /// channel (a broken script won't fix itself by retrying). Script calls run on the
     /// blocking pool, at most as many at once per channel as `gate` allows, so a slow
     /// plugin can't stall the timer, other channels or the answer server.
-    pub async fn deliver(
+    pub(crate) async fn deliver(
         &self,
         sandbox: &Arc<Sandbox>,
         plugin: &Arc<Plugin>,
@@ -235,7 +235,7 @@ impl Host {
     }
 
     /// Performs an HTTP request; `Err` carries the outcome of a failure before a response.
-    pub async fn http(
+    pub(crate) async fn http(
         &self,
         req: HttpRequest,
         settings: &Map,
@@ -339,7 +339,7 @@ impl Host {
     }
 
     /// Sends an email through the channel's SMTP settings.
-    pub async fn email(
+    pub(crate) async fn email(
         &self,
         mail: EmailRequest,
         message: &Message,

@@ -4,12 +4,12 @@
 //! except the channel settings it is handed).
 
 pub mod contract;
-pub mod grant;
-pub mod host;
-pub mod pinned_tls;
-pub mod registry;
-pub mod sandbox;
-pub mod secret;
+mod grant;
+pub(crate) mod host;
+mod pinned_tls;
+mod registry;
+mod sandbox;
+mod secret;
 
 pub use contract::{Message, Outcome, Request};
 pub use grant::Grant;

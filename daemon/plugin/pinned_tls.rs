@@ -22,11 +22,11 @@ use tokio::net::TcpStream;
 /// The certificates a channel accepts, by SHA-256 of their DER encoding, and the
 /// `ca_file` certificates as roots for a chain the ordinary way.
 #[derive(Debug, Clone)]
-pub struct Pins(Vec<[u8; 32]>, Vec<CertificateDer<'static>>);
+pub(crate) struct Pins(Vec<[u8; 32]>, Vec<CertificateDer<'static>>);
 
 impl Pins {
     /// From `tls_sha256` (hex, colons allowed) and/or the certificates in `ca_file`.
-    pub fn new(sha256: Option<&str>, ca_file: Option<&str>) -> Result<Option<Self>, String> {
+    pub(crate) fn new(sha256: Option<&str>, ca_file: Option<&str>) -> Result<Option<Self>, String> {
         let mut pins = Vec::new();
         let mut roots = Vec::new();
         if let Some(hex_text) = sha256 {
@@ -57,7 +57,7 @@ impl Pins {
     }
 
     /// A rustls client configuration that accepts exactly these certificates.
-    pub fn client_config(&self) -> rustls::ClientConfig {
+    pub(crate) fn client_config(&self) -> rustls::ClientConfig {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut store = rustls::RootCertStore::empty();
         let _ = store.add_parsable_certificates(self.1.iter().cloned());
@@ -155,7 +155,7 @@ impl ServerCertVerifier for PinVerifier {
 
 /// A TLS stream for lettre, with a replayed greeting after STARTTLS (lettre expects a
 /// greeting before its EHLO; RFC 3207 has none after the upgrade).
-pub struct Stream {
+pub(crate) struct Stream {
     prefix: Vec<u8>,
     tls: tokio_rustls::client::TlsStream<TcpStream>,
     peer: SocketAddr,
@@ -230,7 +230,12 @@ async fn reply(r: &mut BufReader<TcpStream>) -> Result<u16, String> {
 
 /// Connects to `host:port` with `security` (`starttls` or `tls`) and a pinned certificate,
 /// and returns a stream for lettre's `connect_with_transport`.
-pub async fn connect(host: &str, port: u16, starttls: bool, pins: &Pins) -> Result<Stream, String> {
+pub(crate) async fn connect(
+    host: &str,
+    port: u16,
+    starttls: bool,
+    pins: &Pins,
+) -> Result<Stream, String> {
     let tcp = TcpStream::connect((host, port))
         .await
         .map_err(|e| format!("smtp: can't connect to {host}:{port}: {e}"))?;

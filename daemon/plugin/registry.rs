@@ -14,7 +14,7 @@ use crate::diagnostic::{Diagnostic, SourceFile};
 use crate::vocab::{PluginCatalog, PluginInfo};
 
 /// Plugins shipped inside the binary: (name, source).
-pub const BUNDLED: &[(&str, &str)] = &[
+pub(crate) const BUNDLED: &[(&str, &str)] = &[
     ("console", include_str!("../../plugins/console.rhai")),
     ("smtp", include_str!("../../plugins/smtp.rhai")),
     ("twilio", include_str!("../../plugins/twilio.rhai")),

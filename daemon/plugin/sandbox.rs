@@ -12,19 +12,19 @@ use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, ImmutableString, 
 use super::secret::SecretText;
 
 /// Limits applied to every script.
-pub mod limits {
+pub(crate) mod limits {
     use std::time::Duration;
-    pub const MAX_OPERATIONS: u64 = 2_000_000;
-    pub const MAX_CALL_LEVELS: usize = 32;
-    pub const MAX_EXPR_DEPTH: usize = 64;
-    pub const MAX_FN_EXPR_DEPTH: usize = 32;
-    pub const MAX_STRING_SIZE: usize = 64 * 1024;
-    pub const MAX_ARRAY_SIZE: usize = 1024;
-    pub const MAX_MAP_SIZE: usize = 256;
-    pub const MAX_VARIABLES: usize = 256;
-    pub const MAX_FUNCTIONS: usize = 128;
+    pub(crate) const MAX_OPERATIONS: u64 = 2_000_000;
+    pub(crate) const MAX_CALL_LEVELS: usize = 32;
+    pub(crate) const MAX_EXPR_DEPTH: usize = 64;
+    pub(crate) const MAX_FN_EXPR_DEPTH: usize = 32;
+    pub(crate) const MAX_STRING_SIZE: usize = 64 * 1024;
+    pub(crate) const MAX_ARRAY_SIZE: usize = 1024;
+    pub(crate) const MAX_MAP_SIZE: usize = 256;
+    pub(crate) const MAX_VARIABLES: usize = 256;
+    pub(crate) const MAX_FUNCTIONS: usize = 128;
     /// Wall-clock budget for one call.
-    pub const CALL_DEADLINE: Duration = Duration::from_millis(50);
+    pub(crate) const CALL_DEADLINE: Duration = Duration::from_millis(50);
 }
 
 thread_local! {
@@ -175,7 +175,7 @@ impl Sandbox {
 }
 
 /// Whether a compiled script defines `name` with `arity` parameters.
-pub fn has_fn(ast: &AST, name: &str, arity: usize) -> bool {
+pub(crate) fn has_fn(ast: &AST, name: &str, arity: usize) -> bool {
     ast.iter_functions()
         .any(|f| f.name == name && f.params.len() == arity)
 }

@@ -17,14 +17,14 @@ use crate::dispatch::worker::Snapshot;
 use crate::plugin::SecretStore;
 use crate::store::Ledger;
 
-pub struct AnswerServer {
+pub(crate) struct AnswerServer {
     pub listen: SocketAddr,
     state: Arc<AnswerState>,
     task: JoinHandle<()>,
 }
 
 /// The keys a snapshot's answer server checks against, if it has `[server]`.
-pub fn keys_for(snapshot: &Snapshot) -> Option<Keys> {
+pub(crate) fn keys_for(snapshot: &Snapshot) -> Option<Keys> {
     Some(Keys {
         links: snapshot.links.clone()?,
         inbound_token: SecretStore::from_env()
@@ -37,7 +37,7 @@ pub fn keys_for(snapshot: &Snapshot) -> Option<Keys> {
 
 impl AnswerServer {
     /// Binds `listen` and serves; fails only when it can't bind.
-    pub async fn start(
+    pub(crate) async fn start(
         listen: SocketAddr,
         keys: Keys,
         ledger: Arc<dyn Ledger>,
@@ -60,14 +60,14 @@ impl AnswerServer {
         })
     }
 
-    pub fn stop(self) {
+    pub(crate) fn stop(self) {
         self.task.abort();
         info!(listen = %self.listen, "Answer server stopped.");
     }
 }
 
 /// Applies a reloaded snapshot's `[server]` to `current`. On error nothing changed.
-pub async fn reconcile(
+pub(crate) async fn reconcile(
     current: &mut Option<AnswerServer>,
     snapshot: &Snapshot,
     ledger: Arc<dyn Ledger>,

@@ -18,12 +18,12 @@ use crate::store::{Ledger, NewDelivery, NewFiring, StoreError};
 const MAX_SCAN: usize = 100_000;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct CatchUpReport {
+pub(crate) struct CatchUpReport {
     pub delivered_late: usize,
     pub missed: usize,
 }
 
-pub fn catch_up(
+pub(crate) fn catch_up(
     plan: &Plan,
     ledger: &dyn Ledger,
     now: DateTime<Utc>,

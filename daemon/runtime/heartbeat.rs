@@ -12,14 +12,14 @@ use crate::plan::Heartbeat;
 const MAX_REASON: usize = 200;
 
 #[derive(Clone)]
-pub struct Pinger {
+pub(crate) struct Pinger {
     http: reqwest::Client,
     url: String,
     pub every: Duration,
 }
 
 impl Pinger {
-    pub fn new(config: &Heartbeat) -> Self {
+    pub(crate) fn new(config: &Heartbeat) -> Self {
         let http = crate::plugin::host::client_builder(crate::plugin::host::Timeouts {
             connect: Duration::from_secs(5),
             total: Duration::from_secs(10),
@@ -34,7 +34,7 @@ impl Pinger {
     }
 
     /// Starts one ping in the background; `degraded` carries the reason.
-    pub fn ping(&self, degraded: Option<String>) {
+    pub(crate) fn ping(&self, degraded: Option<String>) {
         let (url, body) = match degraded {
             None => (self.url.clone(), String::new()),
             Some(reason) => (

@@ -2,13 +2,13 @@
 //! SIGTERM/SIGINT shutdown), the systemd notify protocol and the in-flight delivery tasks.
 //! It must not render, send or validate itself: it calls `plan`, `dispatch` and `store`.
 
-pub mod answer_server;
+mod answer_server;
 mod assess;
-pub mod catch_up;
+mod catch_up;
 pub mod due_heap;
-pub mod heartbeat;
-pub mod logging;
-pub mod notify;
+mod heartbeat;
+pub(crate) mod logging;
+mod notify;
 mod steps;
 
 use std::path::PathBuf;

@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use sd_notify::NotifyState;
 
-pub struct Notifier {
+pub(crate) struct Notifier {
     enabled: bool,
     watchdog: Option<Duration>,
 }
 
 impl Notifier {
-    pub fn from_env() -> Self {
+    pub(crate) fn from_env() -> Self {
         let mut usec = 0;
         let watchdog =
             sd_notify::watchdog_enabled(false, &mut usec).then(|| Duration::from_micros(usec));
@@ -22,7 +22,7 @@ impl Notifier {
     }
 
     /// How often to ping the watchdog (half its timeout), when `WatchdogSec=` is set.
-    pub fn watchdog_interval(&self) -> Option<Duration> {
+    pub(crate) fn watchdog_interval(&self) -> Option<Duration> {
         self.watchdog.map(|w| w / 2)
     }
 
@@ -34,26 +34,26 @@ impl Notifier {
         }
     }
 
-    pub fn ready(&self, status: &str) {
+    pub(crate) fn ready(&self, status: &str) {
         self.send(&[NotifyState::Ready, NotifyState::Status(status)]);
     }
 
-    pub fn reloading(&self) {
+    pub(crate) fn reloading(&self) {
         match NotifyState::monotonic_usec_now() {
             Ok(m) => self.send(&[NotifyState::Reloading, m]),
             Err(_) => self.send(&[NotifyState::Reloading]),
         }
     }
 
-    pub fn stopping(&self) {
+    pub(crate) fn stopping(&self) {
         self.send(&[NotifyState::Stopping, NotifyState::Status("Stopping.")]);
     }
 
-    pub fn status(&self, status: &str) {
+    pub(crate) fn status(&self, status: &str) {
         self.send(&[NotifyState::Status(status)]);
     }
 
-    pub fn watchdog(&self) {
+    pub(crate) fn watchdog(&self) {
         self.send(&[NotifyState::Watchdog]);
     }
 }

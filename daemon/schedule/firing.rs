@@ -33,7 +33,7 @@ fn after(tz: Tz, when: NaiveDateTime, d: PlanDuration) -> DateTime<Utc> {
 }
 
 /// All firings of an appointment, in time order.
-pub fn appointment_firings(item: &Item) -> Vec<(DateTime<Utc>, Purpose)> {
+pub(crate) fn appointment_firings(item: &Item) -> Vec<(DateTime<Utc>, Purpose)> {
     let ScheduleSpec::When(when) = item.schedule else {
         return Vec::new();
     };

@@ -6,6 +6,6 @@
 mod delivery_time;
 mod firing;
 
-pub use crate::vocab::{Purpose, all_clear_id, delivery_id};
+pub use crate::vocab::Purpose;
 pub use delivery_time::{DeliveryTime, delivery_times, item_delivery_times};
 pub use firing::{Firing, Upcoming, next_after, upcoming, upcoming_of};

@@ -18,12 +18,12 @@ type Waiter = (SentMark, oneshot::Sender<Result<bool, StoreError>>);
 /// ledger only while writing, so the ledger closes (and SQLite checkpoints and removes its
 /// write-ahead log) when the daemon lets go of it.
 #[derive(Clone)]
-pub struct GroupCommit {
+pub(crate) struct GroupCommit {
     tx: mpsc::Sender<Waiter>,
 }
 
 impl GroupCommit {
-    pub fn start(ledger: Arc<dyn Ledger>) -> std::io::Result<Self> {
+    pub(crate) fn start(ledger: Arc<dyn Ledger>) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Waiter>();
         std::thread::Builder::new()
             .name("kithd-ledger".into())
@@ -36,7 +36,7 @@ impl GroupCommit {
 
     /// Marks a delivery sent once the transaction holding it has committed; `false` when
     /// its fence no longer holds (as `Ledger::mark_sent`).
-    pub async fn mark_sent(&self, mark: SentMark) -> Result<bool, StoreError> {
+    pub(crate) async fn mark_sent(&self, mark: SentMark) -> Result<bool, StoreError> {
         let (done, wait) = oneshot::channel();
         self.tx
             .send((mark, done))

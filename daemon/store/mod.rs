@@ -11,15 +11,15 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
-pub use group::GroupCommit;
-pub use sqlite::SqliteLedger;
-pub use state_dir::write_file as write_state_file;
+pub(crate) use group::GroupCommit;
+pub(crate) use sqlite::SqliteLedger;
+pub(crate) use state_dir::write_file as write_state_file;
 
-pub use crate::vocab::{Kind, StepAction};
+pub(crate) use crate::vocab::{Kind, StepAction};
 
 /// A firing to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewFiring {
+pub(crate) struct NewFiring {
     pub item: String,
     pub kind: Kind,
     /// `main`, `reminder:SECONDS` or `followup`.
@@ -32,7 +32,7 @@ pub struct NewFiring {
 }
 
 impl NewFiring {
-    pub fn new(item: &str, kind: Kind, purpose: String, scheduled: DateTime<Utc>) -> Self {
+    pub(crate) fn new(item: &str, kind: Kind, purpose: String, scheduled: DateTime<Utc>) -> Self {
         Self {
             item: item.to_string(),
             kind,
@@ -75,7 +75,7 @@ impl rusqlite::types::FromSql for StepAction {
 
 /// A step to take later unless the firing is answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewWatch {
+pub(crate) struct NewWatch {
     pub action: StepAction,
     pub step: u32,
     pub recipient: String,
@@ -84,7 +84,7 @@ pub struct NewWatch {
 
 /// A due step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Watch {
+pub(crate) struct Watch {
     pub id: i64,
     pub item: String,
     pub kind: Kind,
@@ -97,7 +97,7 @@ pub struct Watch {
 
 /// A firing that expects (or expected) an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenFiring {
+pub(crate) struct OpenFiring {
     pub id: i64,
     pub item: String,
     pub kind: Kind,
@@ -108,7 +108,7 @@ pub struct OpenFiring {
 
 /// What recording an answer did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AnswerResult {
+pub(crate) enum AnswerResult {
     /// The firing already had an answer; nothing changed.
     Already,
     /// Recorded; `all_clear_to` lists the contacts who had been alerted and now get an
@@ -121,7 +121,7 @@ pub enum AnswerResult {
 
 /// One journal line: a check-in or dose and its answer.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct JournalEntry {
+pub(crate) struct JournalEntry {
     pub item: String,
     pub kind: Kind,
     pub scheduled: DateTime<Utc>,
@@ -133,7 +133,7 @@ pub struct JournalEntry {
     pub answered: Option<DateTime<Utc>>,
 }
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewDelivery {
+pub(crate) struct NewDelivery {
     pub id: String,
     pub recipient: String,
     pub channel: String,
@@ -147,7 +147,7 @@ pub struct NewDelivery {
 
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     Pending,
     Sent,
     /// Failed permanently on this channel; a later channel may have taken over.
@@ -159,7 +159,7 @@ pub enum State {
 }
 
 impl State {
-    pub fn as_str(&self) -> &'static str {
+    pub(crate) fn as_str(&self) -> &'static str {
         match self {
             State::Pending => "pending",
             State::Sent => "sent",
@@ -169,7 +169,7 @@ impl State {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "pending" => State::Pending,
             "sent" => State::Sent,
@@ -183,7 +183,7 @@ impl State {
 
 /// A delivery as stored.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Delivery {
+pub(crate) struct Delivery {
     pub id: String,
     pub item: String,
     pub kind: Kind,
@@ -208,7 +208,7 @@ pub struct Delivery {
 
 impl Delivery {
     /// The fence that must still hold for this claim's outcome to be recorded.
-    pub fn fence(&self) -> Fence {
+    pub(crate) fn fence(&self) -> Fence {
         Fence {
             id: self.id.clone(),
             claim: self.claim,
@@ -218,7 +218,7 @@ impl Delivery {
 
 /// Facts from the ledger that make kithd degraded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HealthFacts {
+pub(crate) struct HealthFacts {
     pub dead_letters: u64,
     /// Channel ids, sorted.
     pub failing_channels: Vec<String>,
@@ -228,14 +228,14 @@ pub struct HealthFacts {
 /// only while the delivery is pending under this very claim, so an owner whose lease ran
 /// out and was taken over can't complete (or fail) what the new owner now holds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Fence {
+pub(crate) struct Fence {
     pub id: String,
     pub claim: i64,
 }
 
 /// A delivery the gateway accepted, to be marked sent under its fence.
 #[derive(Debug, Clone)]
-pub struct SentMark {
+pub(crate) struct SentMark {
     pub fence: Fence,
     pub gateway_id: Option<String>,
     pub at: DateTime<Utc>,
@@ -247,7 +247,7 @@ fn ser_state<S: serde::Serializer>(s: &State, ser: S) -> Result<S::Ok, S::Error>
 
 /// A missed firing (recorded, not delivered).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Missed {
+pub(crate) struct Missed {
     pub item: String,
     pub kind: Kind,
     pub purpose: String,
@@ -256,14 +256,14 @@ pub struct Missed {
 
 /// Filters for `history`.
 #[derive(Debug, Clone, Default)]
-pub struct HistoryFilter {
+pub(crate) struct HistoryFilter {
     pub since: Option<DateTime<Utc>>,
     pub item: Option<String>,
     pub limit: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub(crate) enum StoreError {
     #[error("can't create the state directory `{path}`: {source}")]
     StateDir {
         path: PathBuf,
@@ -301,7 +301,7 @@ pub enum StoreError {
 /// The delivery queue: firings recorded once, deliveries claimed under leases with fencing
 /// tokens, and their outcomes. Implementations must make `record_firings` idempotent (a
 /// firing or delivery recorded twice is stored once).
-pub trait Queue: Send + Sync {
+pub(crate) trait Queue: Send + Sync {
     /// Records firings and their deliveries in one transaction. Returns the ids of
     /// deliveries that were new (already-recorded ones are not returned).
     fn record_firings(
@@ -373,7 +373,7 @@ pub trait Queue: Send + Sync {
 }
 
 /// Escalation steps (nags and alerts to contacts), answers, and single-use answer links.
-pub trait Steps: Send + Sync {
+pub(crate) trait Steps: Send + Sync {
     /// Pending nag/escalation steps due at or before `now`.
     fn due_watches(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Watch>, StoreError>;
     fn next_watch_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
@@ -413,7 +413,7 @@ pub trait Steps: Send + Sync {
 }
 
 /// What `status`, `history`, `report` and health read.
-pub trait Reports: Send + Sync {
+pub(crate) trait Reports: Send + Sync {
     /// Deliveries in a state, newest first.
     fn in_state(&self, state: State, limit: usize) -> Result<Vec<Delivery>, StoreError>;
     fn history(&self, filter: &HistoryFilter) -> Result<Vec<Delivery>, StoreError>;
@@ -430,6 +430,6 @@ pub trait Reports: Send + Sync {
 }
 
 /// Everything kithd needs of a ledger.
-pub trait Ledger: Queue + Steps + Reports {}
+pub(crate) trait Ledger: Queue + Steps + Reports {}
 
 impl<T: Queue + Steps + Reports> Ledger for T {}

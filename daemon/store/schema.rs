@@ -2,7 +2,7 @@
 //! other than schema changes.
 
 /// Each entry migrates from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 0 → 1
     "CREATE TABLE firings (
         id INTEGER PRIMARY KEY,
@@ -70,4 +70,4 @@ pub const MIGRATIONS: &[&str] = &[
     "CREATE INDEX deliveries_channel_due ON deliveries (state, channel, due, id);",
 ];
 
-pub const VERSION: i64 = MIGRATIONS.len() as i64;
+pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;

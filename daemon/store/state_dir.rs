@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use super::StoreError;
 
 /// `O_NOFOLLOW`: opening a symlink fails (ELOOP) instead of following it.
-pub const NOFOLLOW: i32 = libc::O_NOFOLLOW;
+pub(crate) const NOFOLLOW: i32 = libc::O_NOFOLLOW;
 
 fn my_uid() -> Option<u32> {
     std::fs::metadata("/proc/self").ok().map(|m| m.uid())
@@ -19,7 +19,7 @@ fn my_uid() -> Option<u32> {
 
 /// Creates the directory (0700) or checks an existing one. Returns a warning to log when
 /// it had to tighten the directory's mode.
-pub fn prepare(dir: &Path) -> Result<Option<String>, StoreError> {
+pub(crate) fn prepare(dir: &Path) -> Result<Option<String>, StoreError> {
     let io = |source| StoreError::StateDir {
         path: dir.to_path_buf(),
         source,
@@ -50,7 +50,7 @@ pub fn prepare(dir: &Path) -> Result<Option<String>, StoreError> {
 }
 
 /// Opens (creating, 0600) a file in the state directory without following a symlink.
-pub fn open_file(path: &Path, write: bool) -> Result<File, StoreError> {
+pub(crate) fn open_file(path: &Path, write: bool) -> Result<File, StoreError> {
     let mut o = OpenOptions::new();
     o.read(true).custom_flags(NOFOLLOW);
     if write {
@@ -60,7 +60,7 @@ pub fn open_file(path: &Path, write: bool) -> Result<File, StoreError> {
 }
 
 /// A planted symlink is a clear error; other failures are the usual open errors.
-pub fn refuse_symlink(path: &Path, e: std::io::Error) -> StoreError {
+pub(crate) fn refuse_symlink(path: &Path, e: std::io::Error) -> StoreError {
     if e.raw_os_error() == Some(libc::ELOOP) || is_symlink(path) {
         StoreError::Insecure {
             path: path.to_path_buf(),
@@ -84,7 +84,7 @@ fn is_symlink(path: &Path) -> bool {
 }
 
 /// SQLite's companions of the ledger must not be symlinks either.
-pub fn check_companions(db: &Path) -> Result<(), StoreError> {
+pub(crate) fn check_companions(db: &Path) -> Result<(), StoreError> {
     for suffix in ["-wal", "-shm", "-journal"] {
         let p = PathBuf::from(format!("{}{suffix}", db.display()));
         if is_symlink(&p) {
@@ -101,7 +101,7 @@ pub fn check_companions(db: &Path) -> Result<(), StoreError> {
 
 /// Takes the daemon's lock on the ledger file itself (flock, which SQLite's own POSIX
 /// locks don't touch). The file must stay open for the daemon's lifetime.
-pub fn lock(db: File, dir: &Path) -> Result<File, StoreError> {
+pub(crate) fn lock(db: File, dir: &Path) -> Result<File, StoreError> {
     if db.try_lock().is_err() {
         return Err(StoreError::Locked(dir.to_path_buf()));
     }
@@ -109,7 +109,7 @@ pub fn lock(db: File, dir: &Path) -> Result<File, StoreError> {
 }
 
 /// Whether a daemon holds the lock on this state directory's ledger now.
-pub fn locked(dir: &Path, db_file: &str) -> bool {
+pub(crate) fn locked(dir: &Path, db_file: &str) -> bool {
     match open_file(&dir.join(db_file), false) {
         Ok(f) => f.try_lock_shared().is_err(),
         Err(_) => false,
@@ -118,7 +118,7 @@ pub fn locked(dir: &Path, db_file: &str) -> bool {
 
 /// Writes a small file in the state directory (0600), through a temporary file that is
 /// opened without following symlinks and then renamed over the old one.
-pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     let tmp = dir.join(format!("{name}.tmp"));
     let mut f = OpenOptions::new()

@@ -20,7 +20,7 @@ pub struct DurationError {
     pub message: String,
 }
 
-pub const DURATION_HINT: &str =
+pub(crate) const DURATION_HINT: &str =
     "write a number and a unit: `90s`, `15m`, `8h`, `1d`, `2w`, or a sum such as `1h30m`";
 
 impl PlanDuration {

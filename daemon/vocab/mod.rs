@@ -5,7 +5,7 @@
 //! nothing else in the crate and must not decide anything.
 
 mod catalog;
-pub mod duration;
+pub(crate) mod duration;
 mod purpose;
 
 use std::fmt;
@@ -13,7 +13,7 @@ use std::str::FromStr;
 
 pub use catalog::{PluginCatalog, PluginInfo};
 pub use duration::PlanDuration;
-pub use purpose::{ALL_CLEAR_KEY, ESCALATE_KEY_PREFIX, MAIN_KEY, all_clear_id, delivery_id};
+pub(crate) use purpose::{ALL_CLEAR_KEY, ESCALATE_KEY_PREFIX, MAIN_KEY, all_clear_id, delivery_id};
 
 /// The four kinds of reminder item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -73,7 +73,7 @@ impl FromStr for Kind {
 
 /// What a step does when its time comes; stored as `nag` or `escalate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StepAction {
+pub(crate) enum StepAction {
     /// Nudge the person again.
     Nag,
     /// Alert a contact who agreed to be told.
@@ -81,14 +81,14 @@ pub enum StepAction {
 }
 
 impl StepAction {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             StepAction::Nag => "nag",
             StepAction::Escalate => "escalate",
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
             "nag" => Some(StepAction::Nag),
             "escalate" => Some(StepAction::Escalate),

@@ -9,11 +9,11 @@ use sha2::{Digest, Sha256};
 use super::{PlanDuration, Purpose};
 
 /// The ledger key of an item's own firing.
-pub const MAIN_KEY: &str = "main";
+pub(crate) const MAIN_KEY: &str = "main";
 /// The ledger key of the all-clear after a late answer.
-pub const ALL_CLEAR_KEY: &str = "allclear";
+pub(crate) const ALL_CLEAR_KEY: &str = "allclear";
 /// Ledger keys of escalation alerts start with this (`escalate:0`, `escalate:1`, …).
-pub const ESCALATE_KEY_PREFIX: &str = "escalate:";
+pub(crate) const ESCALATE_KEY_PREFIX: &str = "escalate:";
 
 impl Purpose {
     /// How the ledger stores this purpose (`firings.purpose`, `deliveries.purpose`).
@@ -72,7 +72,7 @@ impl Purpose {
 /// The stable id of one delivery: derived from item, scheduled instant, purpose, recipient
 /// and channel, so a retry or a restart produces the same id (the webhook
 /// Idempotency-Key). It is a hash, so it reveals nothing of the plan to a gateway.
-pub fn delivery_id(
+pub(crate) fn delivery_id(
     item: &str,
     scheduled: DateTime<Utc>,
     purpose: Purpose,
@@ -95,7 +95,7 @@ pub fn delivery_id(
 }
 
 /// The id of the all-clear to `recipient` on `channel` after an answer to `item`'s firing.
-pub fn all_clear_id(
+pub(crate) fn all_clear_id(
     item: &str,
     scheduled: DateTime<Utc>,
     recipient: &str,

@@ -50,7 +50,7 @@ fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
     }
 }
 
-pub struct SqliteLedger {
+pub(crate) struct SqliteLedger {
     conn: Mutex<Connection>,
     path: PathBuf,
     _lock: Option<File>,
@@ -178,7 +178,7 @@ fn insert_firing(
 impl SqliteLedger {
     /// Opens (creating and migrating) the ledger in `state_dir` for the daemon: takes the
     /// lock file so a second daemon on the same directory fails clearly.
-    pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
+    pub(crate) fn open(state_dir: &Path) -> Result<Self, StoreError> {
         if let Some(warning) = state_dir::prepare(state_dir)? {
             tracing::warn!("{warning}");
         }
@@ -236,12 +236,12 @@ impl SqliteLedger {
     /// Whether a daemon holds the lock on `state_dir` now. Taking the lock for a moment to
     /// find out is harmless: a daemon starting in that moment fails clearly (exit 69). Call
     /// it before opening the ledger in the same process.
-    pub fn daemon_running(state_dir: &Path) -> bool {
+    pub(crate) fn daemon_running(state_dir: &Path) -> bool {
         state_dir::locked(state_dir, DB_FILE)
     }
 
     /// Opens an existing ledger read-only, for `status` and `history` while the daemon runs.
-    pub fn open_read_only(state_dir: &Path) -> Result<Self, StoreError> {
+    pub(crate) fn open_read_only(state_dir: &Path) -> Result<Self, StoreError> {
         let path = Self::existing(state_dir)?;
         state_dir::check_companions(&path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NOFOLLOW;
@@ -273,7 +273,7 @@ impl SqliteLedger {
 
     /// Opens an existing ledger for writing without the daemon's lock, for `kithd ack`
     /// while the daemon runs (SQLite serialises the writers).
-    pub fn open_client(state_dir: &Path) -> Result<Self, StoreError> {
+    pub(crate) fn open_client(state_dir: &Path) -> Result<Self, StoreError> {
         let ledger = Self::connect(
             Self::existing(state_dir)?,
             OpenFlags::SQLITE_OPEN_READ_WRITE,
