@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -137,6 +138,12 @@ enum Command {
 
 /// Runs the CLI and returns the process exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
+    run_with_clock(args, Arc::new(SystemClock))
+}
+
+/// Runs a command reading the time from `clock`: the one place the process's clock is
+/// chosen (the system clock for the binary; tests may give another).
+pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn Clock>) -> u8 {
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
@@ -157,7 +164,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
             offline,
         } => {
             let dir = plugins.unwrap_or_else(commands::default_plugin_dir);
-            commands::check::run(&plan, &dir, offline, &mut out, &mut err)
+            commands::check::run(&plan, &dir, offline, clock.now(), &mut out, &mut err)
         }
         Command::Preview {
             plan,
@@ -183,7 +190,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
                         FormatArg::Text => preview::Format::Text,
                         FormatArg::Json => preview::Format::Json,
                     },
-                    now: SystemClock.now(),
+                    now: clock.now(),
                 },
                 &mut out,
                 &mut err,
@@ -202,6 +209,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
                 plugin_dir: plugins.unwrap_or_else(commands::default_plugin_dir),
                 state_dir: state_dir.unwrap_or_else(commands::default_state_dir),
                 shutdown_grace: std::time::Duration::from_secs(shutdown_grace),
+                clock,
             })
         }
         Command::Ack {
@@ -214,6 +222,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
             &item,
             value.as_deref(),
             note.as_deref(),
+            clock.now(),
             &mut out,
             &mut err,
         ),
@@ -229,15 +238,16 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
                 ReportFormat::Csv => commands::report::Format::Csv,
                 ReportFormat::Json => commands::report::Format::Json,
             },
+            clock.now(),
             &mut out,
             &mut err,
         ),
         Command::Status { state_dir, check } => {
             let dir = state_dir.unwrap_or_else(commands::default_state_dir);
             if check {
-                commands::status::check(&dir, &mut out)
+                commands::status::check(&dir, clock.now(), &mut out)
             } else {
-                commands::status::run(&dir, &mut out, &mut err)
+                commands::status::run(&dir, clock.now(), &mut out, &mut err)
             }
         }
         Command::History {
@@ -271,6 +281,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
                     channel: &channel,
                     to: &to,
                     message: message.as_deref(),
+                    now: clock.now(),
                 },
                 &mut out,
                 &mut err,

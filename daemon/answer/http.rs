@@ -18,14 +18,16 @@ use tracing::{info, warn};
 
 use super::reply::{Answer, parse_answer};
 use super::token::LinkSigner;
-use crate::store::{AnswerResult, Ledger, OpenFiring};
+use crate::clock::Clock;
+use crate::store::{AnswerResult, AsyncLedger, OpenFiring};
 use crate::vocab::{Kind, all_clear_id as all_clear_id_for};
 
 /// Largest request body accepted.
 pub(crate) const MAX_BODY: usize = 4096;
 
 pub(crate) struct AnswerState {
-    pub ledger: Arc<dyn Ledger>,
+    pub ledger: AsyncLedger,
+    pub clock: Arc<dyn Clock>,
     /// Swapped whole when a reload changes the plan or its keys.
     pub keys: std::sync::RwLock<Arc<Keys>>,
     /// Woken after an answer so the daemon sends any all-clear at once.
@@ -91,15 +93,20 @@ fn invalid() -> Response {
 }
 
 /// The firing a token names, if the token is genuine, unexpired and its firing exists.
-fn lookup(state: &AnswerState, token: &str) -> Option<(super::token::Claims, OpenFiring)> {
-    let claims = state.keys().links.verify(token, Utc::now()).ok()?;
+async fn lookup(state: &AnswerState, token: &str) -> Option<(super::token::Claims, OpenFiring)> {
+    let claims = state.keys().links.verify(token, state.clock.now()).ok()?;
     let scheduled = chrono::DateTime::from_timestamp_millis(claims.s)?;
-    let firing = state.ledger.find_firing(&claims.i, scheduled).ok()??;
+    let item = claims.i.clone();
+    let firing = state
+        .ledger
+        .call(move |l| l.find_firing(&item, scheduled))
+        .await
+        .ok()??;
     Some((claims, firing))
 }
 
 async fn show(State(state): State<Arc<AnswerState>>, Path(token): Path<String>) -> Response {
-    let Some((_, firing)) = lookup(&state, &token) else {
+    let Some((_, firing)) = lookup(&state, &token).await else {
         return invalid();
     };
     if firing.answered {
@@ -142,26 +149,23 @@ struct Choice {
     value: String,
 }
 
-fn all_clear_id(firing: &OpenFiring) -> impl Fn(&str, &str) -> String + '_ {
-    move |recipient, channel| all_clear_id_for(&firing.item, firing.scheduled, recipient, channel)
-}
-
-fn record_answer(
+async fn record_answer(
     state: &AnswerState,
-    firing: &OpenFiring,
+    firing: OpenFiring,
     answer: &Answer,
-    via: &str,
+    via: &'static str,
 ) -> Result<AnswerResult, ()> {
+    let (value, now) = (answer.as_value(), state.clock.now());
+    let recorded = firing.clone();
     let result = state
         .ledger
-        .answer(
-            firing,
-            &answer.as_value(),
-            None,
-            via,
-            Utc::now(),
-            &all_clear_id(firing),
-        )
+        .call(move |l| {
+            let all_clear_id = |recipient: &str, channel: &str| {
+                all_clear_id_for(&recorded.item, recorded.scheduled, recipient, channel)
+            };
+            l.answer(&recorded, &value, None, via, now, &all_clear_id)
+        })
+        .await
         .map_err(|e| warn!(error = %e, "Could not record an answer."))?;
     if let AnswerResult::Recorded { late, all_clear_to } = &result {
         info!(item = %firing.item, via, late, all_clears = all_clear_to.len(), "Answer recorded.");
@@ -175,7 +179,7 @@ async fn record(
     Path(token): Path<String>,
     Form(choice): Form<Choice>,
 ) -> Response {
-    let Some((claims, firing)) = lookup(&state, &token) else {
+    let Some((claims, firing)) = lookup(&state, &token).await else {
         return invalid();
     };
     let Some(answer) = parse_answer(&choice.value).filter(|a| a.fits(firing.kind)) else {
@@ -185,7 +189,8 @@ async fn record(
             "<p>Please go back and pick one of the buttons.</p>",
         );
     };
-    match state.ledger.use_token(&claims.n, Utc::now()) {
+    let (nonce, now) = (claims.n.clone(), state.clock.now());
+    match state.ledger.call(move |l| l.use_token(&nonce, now)).await {
         Ok(true) => {}
         Ok(false) => {
             return page(
@@ -203,7 +208,7 @@ async fn record(
             );
         }
     }
-    match record_answer(&state, &firing, &answer, "link") {
+    match record_answer(&state, firing, &answer, "link").await {
         Ok(_) => page(
             StatusCode::OK,
             "Thank you",
@@ -285,7 +290,12 @@ async fn inbound(
             serde_json::json!({"error": "not understood"}),
         );
     };
-    let firing = match state.ledger.open_firing(None, &[answer.kind()], Utc::now()) {
+    let (kind, now) = (answer.kind(), state.clock.now());
+    let firing = match state
+        .ledger
+        .call(move |l| l.open_firing(None, &[kind], now))
+        .await
+    {
         Ok(Some(f)) => f,
         Ok(None) => {
             return json(
@@ -301,7 +311,7 @@ async fn inbound(
             );
         }
     };
-    match record_answer(&state, &firing, &answer, "sms") {
+    match record_answer(&state, firing, &answer, "sms").await {
         Ok(_) => json(StatusCode::OK, serde_json::json!({"ok": true})),
         Err(()) => json(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::answer::{Answer, parse_answer};
 use crate::exit;
@@ -18,6 +18,7 @@ pub(crate) fn run(
     item: &str,
     value: Option<&str>,
     note: Option<&str>,
+    now: DateTime<Utc>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
@@ -28,7 +29,6 @@ pub(crate) fn run(
             return exit::NOINPUT;
         }
     };
-    let now = Utc::now();
     let firing = match ledger.open_firing(Some(item), &[Kind::Checkin, Kind::Medication], now) {
         Ok(Some(f)) => f,
         Ok(None) => {

@@ -14,6 +14,7 @@ pub(crate) fn run(
     plan_path: &Path,
     plugin_dir: &Path,
     offline: bool,
+    now: chrono::DateTime<chrono::Utc>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
@@ -23,7 +24,7 @@ pub(crate) fn run(
     } else {
         Secrets::Check(&store)
     };
-    let loaded = match super::load(plan_path, plugin_dir, secrets, true, err) {
+    let loaded = match super::load(plan_path, plugin_dir, secrets, true, now, err) {
         Ok(l) => l,
         Err(code) => return code,
     };

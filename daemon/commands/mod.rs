@@ -51,13 +51,14 @@ pub(crate) fn load(
     plugin_dir: &Path,
     secrets: crate::load::Secrets,
     show_warnings: bool,
+    now: chrono::DateTime<chrono::Utc>,
     err: &mut dyn std::io::Write,
 ) -> Result<crate::load::Loaded, u8> {
     let opts = crate::load::Options {
         plan,
         plugin_dir,
         secrets,
-        now: chrono::Utc::now(),
+        now,
     };
     match crate::load::load(&opts) {
         Ok(loaded) => {

@@ -190,6 +190,7 @@ pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         args.plugin_dir,
         crate::load::Secrets::Offline,
         false,
+        args.now,
         err,
     ) {
         Ok(x) => x,

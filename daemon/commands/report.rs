@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use crate::exit;
 use crate::store::{JournalEntry, Reports, SqliteLedger};
@@ -96,6 +96,7 @@ pub(crate) fn run(
     state_dir: &Path,
     days: u32,
     format: Format,
+    now: DateTime<Utc>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
@@ -106,7 +107,7 @@ pub(crate) fn run(
             return exit::NOINPUT;
         }
     };
-    let since = Utc::now() - Duration::days(i64::from(days));
+    let since = now - Duration::days(i64::from(days));
     let (entries, (escalations, all_clears)) = match ledger
         .journal(since)
         .and_then(|j| Ok((j, ledger.escalation_counts(since)?)))

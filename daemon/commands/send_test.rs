@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::exit;
 use crate::plan::SELF_ID;
@@ -19,6 +19,7 @@ pub(crate) struct Args<'a> {
     pub channel: &'a str,
     pub to: &'a str,
     pub message: Option<&'a str>,
+    pub now: DateTime<Utc>,
 }
 
 pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
@@ -28,6 +29,7 @@ pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         args.plugin_dir,
         crate::load::Secrets::Check(&store),
         false,
+        args.now,
         err,
     ) {
         Ok(x) => x,
@@ -77,7 +79,7 @@ pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         },
         None => None,
     };
-    let now = Utc::now();
+    let now = args.now;
     let message = Message {
         delivery_id: format!("test_{}", now.timestamp_millis()),
         item: "send-test".into(),

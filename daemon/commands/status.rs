@@ -6,13 +6,15 @@
 use std::io::Write;
 use std::path::Path;
 
+use chrono::{DateTime, Utc};
+
 use crate::exit;
 use crate::published::{NEXT_FILE, NextFiring};
 use crate::store::{Reports, SqliteLedger, State};
 
 /// `kithd status --check`, for monitoring systems (the Nagios/Icinga plugin convention):
 /// one line, exit 0 healthy, 1 degraded, 2 no running daemon or an unreadable ledger.
-pub(crate) fn check(state_dir: &Path, out: &mut dyn Write) -> u8 {
+pub(crate) fn check(state_dir: &Path, now: DateTime<Utc>, out: &mut dyn Write) -> u8 {
     if !SqliteLedger::daemon_running(state_dir) {
         let _ = writeln!(
             out,
@@ -21,14 +23,8 @@ pub(crate) fn check(state_dir: &Path, out: &mut dyn Write) -> u8 {
         );
         return 2;
     }
-    let health = SqliteLedger::open_read_only(state_dir).and_then(|l| {
-        crate::health::assess(
-            &l,
-            chrono::Utc::now(),
-            None,
-            &crate::health::read_own(state_dir),
-        )
-    });
+    let health = SqliteLedger::open_read_only(state_dir)
+        .and_then(|l| crate::health::assess(&l, now, None, &crate::health::read_own(state_dir)));
     match health {
         Err(e) => {
             let _ = writeln!(out, "KITHD CRITICAL - the ledger can't be read: {e}");
@@ -45,7 +41,12 @@ pub(crate) fn check(state_dir: &Path, out: &mut dyn Write) -> u8 {
     }
 }
 
-pub(crate) fn run(state_dir: &Path, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+pub(crate) fn run(
+    state_dir: &Path,
+    now: DateTime<Utc>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
     // Before the ledger is open: the check opens and closes the ledger file.
     let running = SqliteLedger::daemon_running(state_dir);
     let ledger = match SqliteLedger::open_read_only(state_dir) {
@@ -56,12 +57,8 @@ pub(crate) fn run(state_dir: &Path, out: &mut dyn Write, err: &mut dyn Write) ->
         }
     };
     let result = (|| -> Result<(), crate::store::StoreError> {
-        let health = crate::health::assess(
-            &ledger,
-            chrono::Utc::now(),
-            None,
-            &crate::health::read_own(state_dir),
-        )?;
+        let health =
+            crate::health::assess(&ledger, now, None, &crate::health::read_own(state_dir))?;
         let _ = writeln!(
             out,
             "Health: {}{}\n",

@@ -14,11 +14,14 @@ use super::channel::ChannelSet;
 use super::render;
 use super::retry::RetryPolicy;
 use crate::answer::LinkSigner;
+use crate::clock::Clock;
 use crate::plan::{Kind, Plan, SELF_ID};
 use crate::plugin::host::Host;
 use crate::plugin::{Outcome, Registry};
 use crate::schedule::{Firing, Purpose, item_delivery_times};
-use crate::store::{Delivery, Fence, GroupCommit, Ledger, NewDelivery, SentMark, StoreError};
+use crate::store::{
+    AsyncLedger, Delivery, Fence, GroupCommit, Ledger, NewDelivery, SentMark, StoreError,
+};
 use crate::vocab::delivery_id;
 
 /// Deliveries more than this late (after quiet hours) say so in their text.
@@ -38,7 +41,8 @@ pub struct Snapshot {
 }
 
 pub(crate) struct Dispatcher {
-    ledger: Arc<dyn Ledger>,
+    ledger: AsyncLedger,
+    clock: Arc<dyn Clock>,
     /// `sent` marks, written in groups off the async workers.
     sent: GroupCommit,
     host: Host,
@@ -75,12 +79,14 @@ impl Drop for Held {
 impl Dispatcher {
     pub(crate) fn new(
         ledger: Arc<dyn Ledger>,
+        clock: Arc<dyn Clock>,
         host: Host,
         snapshot: Arc<Snapshot>,
     ) -> std::io::Result<Self> {
         Ok(Self {
             sent: GroupCommit::start(ledger.clone())?,
-            ledger,
+            ledger: AsyncLedger::new(ledger),
+            clock,
             host,
             snapshot: RwLock::new(snapshot),
             limits: Mutex::new(HashMap::new()),
@@ -159,6 +165,13 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// Records that a delivery will not be sent, for `reason`.
+    async fn cancel(&self, d: &Delivery, reason: &'static str) -> Result<(), StoreError> {
+        let fence = d.fence();
+        let recorded = self.ledger.call(move |l| l.cancel(&fence, reason)).await;
+        self.fenced(d, recorded)
+    }
+
     /// Performs one claimed delivery and records its outcome. Ledger failures are returned
     /// (the runtime treats them as fatal: a restart's catch-up recovers).
     pub(crate) async fn deliver(
@@ -186,34 +199,36 @@ impl Dispatcher {
         let plan = &snap.plan;
         let Some(item) = plan.item(&d.item) else {
             info!(delivery = %d.id, item = %d.item, "Delivery cancelled: its item is no longer in the plan.");
-            return self.fenced(&d, self.ledger.cancel(fence, "item no longer in the plan"));
+            return self.cancel(&d, "item no longer in the plan").await;
         };
         let Some(recipient) = plan.recipient(&d.recipient) else {
             info!(delivery = %d.id, item = %d.item, "Delivery cancelled: its recipient is no longer in the plan.");
-            return self.fenced(
-                &d,
-                self.ledger.cancel(fence, "recipient no longer in the plan"),
-            );
+            return self.cancel(&d, "recipient no longer in the plan").await;
         };
         if plan.never_contact.contains(&recipient.id) {
             warn!(delivery = %d.id, item = %d.item, recipient = %d.recipient, "Delivery cancelled: the contact is on `never_contact`.");
-            return self.fenced(&d, self.ledger.cancel(fence, "contact is on never_contact"));
+            return self.cancel(&d, "contact is on never_contact").await;
         }
         if recipient.id != SELF_ID && recipient.consent.is_none() {
             warn!(delivery = %d.id, item = %d.item, recipient = %d.recipient, "Delivery cancelled: the contact has no consent in the plan.");
-            return self.fenced(&d, self.ledger.cancel(fence, "contact has not consented"));
+            return self.cancel(&d, "contact has not consented").await;
         }
         let Some(purpose) = Purpose::from_ledger_key(&d.purpose, item.remind_before()) else {
-            return self.fenced(&d, self.ledger.cancel(fence, "unknown purpose"));
+            return self.cancel(&d, "unknown purpose").await;
         };
-        let now = Utc::now();
+        let now = self.clock.now();
         let Some(channel) = snap.channels.channels.get(&d.channel) else {
-            return self.fail_over(plan, &d, "channel no longer in the plan", now);
+            return self
+                .fail_over(plan, &d, "channel no longer in the plan", now)
+                .await;
         };
         let address = match &channel.address {
             Some(field) => match recipient.addresses.get(field) {
                 Some(a) => Some(a.clone()),
-                None => return self.fail_over(plan, &d, &format!("no `{field}` address"), now),
+                None => {
+                    let reason = format!("no `{field}` address");
+                    return self.fail_over(plan, &d, &reason, now).await;
+                }
             },
             None => None,
         };
@@ -262,7 +277,7 @@ impl Dispatcher {
                 &channel.grant,
             )
             .await;
-        let now = Utc::now();
+        let now = self.clock.now();
         match outcome {
             Outcome::Sent { gateway_id } => {
                 let mark = SentMark {
@@ -279,7 +294,7 @@ impl Dispatcher {
             }
             Outcome::Skipped => {
                 info!(delivery = %d.id, item = %d.item, channel = %d.channel, "The plugin skipped this delivery.");
-                self.fenced(&d, self.ledger.cancel(fence, "skipped by the plugin"))
+                self.cancel(&d, "skipped by the plugin").await
             }
             Outcome::Retry { after, reason } => {
                 let policy = RetryPolicy::for_limits(&channel.limits);
@@ -289,28 +304,31 @@ impl Dispatcher {
                         "{reason}: the gateway asked to wait {}s, longer than this channel's give_up_after",
                         ra.as_secs()
                     );
-                    return self.fail_over(plan, &d, &reason, now);
+                    return self.fail_over(plan, &d, &reason, now).await;
                 }
                 match policy.next_attempt(attempts, now, d.scheduled, after, rand::random::<f64>())
                 {
                     Some(at) => {
                         warn!(delivery = %d.id, item = %d.item, channel = %d.channel, attempt = attempts, next_attempt = %at.to_rfc3339(), error = %reason, "Delivery failed; will retry.");
-                        self.fenced(&d, self.ledger.mark_retry(fence, at, &reason))
+                        let fence = fence.clone();
+                        let recorded = self
+                            .ledger
+                            .call(move |l| l.mark_retry(&fence, at, &reason))
+                            .await;
+                        self.fenced(&d, recorded)
                     }
-                    None => self.fail_over(
-                        plan,
-                        &d,
-                        &format!("gave up after {attempts} attempts: {reason}"),
-                        now,
-                    ),
+                    None => {
+                        let reason = format!("gave up after {attempts} attempts: {reason}");
+                        self.fail_over(plan, &d, &reason, now).await
+                    }
                 }
             }
-            Outcome::Permanent { reason } => self.fail_over(plan, &d, &reason, now),
+            Outcome::Permanent { reason } => self.fail_over(plan, &d, &reason, now).await,
         }
     }
 
     /// Moves a delivery to the recipient's next channel, or dead-letters it.
-    fn fail_over(
+    async fn fail_over(
         &self,
         plan: &Plan,
         d: &Delivery,
@@ -337,11 +355,21 @@ impl Dispatcher {
                     late: d.late,
                 };
                 warn!(delivery = %d.id, item = %d.item, channel = %d.channel, next_channel = %channel, error = %reason, "Delivery failed on this channel; trying the next one.");
-                self.fenced(d, self.ledger.fail_over(&d.fence(), reason, Some(&nd)))
+                let (fence, reason) = (d.fence(), reason.to_string());
+                let recorded = self
+                    .ledger
+                    .call(move |l| l.fail_over(&fence, &reason, Some(&nd)))
+                    .await;
+                self.fenced(d, recorded)
             }
             None => {
                 error!(delivery = %d.id, item = %d.item, channel = %d.channel, recipient = %d.recipient, error = %reason, "Delivery failed on every channel; dead-lettered.");
-                self.fenced(d, self.ledger.fail_over(&d.fence(), reason, None))
+                let (fence, reason) = (d.fence(), reason.to_string());
+                let recorded = self
+                    .ledger
+                    .call(move |l| l.fail_over(&fence, &reason, None))
+                    .await;
+                self.fenced(d, recorded)
             }
         }
     }

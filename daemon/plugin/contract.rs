@@ -432,6 +432,8 @@ pub struct Response {
     /// Lower-cased header names.
     pub headers: BTreeMap<String, String>,
     pub body: String,
+    /// When the host received it: a `Retry-After` date counts from here.
+    pub received: chrono::DateTime<chrono::Utc>,
 }
 
 impl Response {
@@ -454,7 +456,7 @@ impl Response {
             return Some(Duration::from_secs(s));
         }
         let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-        let secs = (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        let secs = (at.with_timezone(&chrono::Utc) - self.received)
             .num_seconds()
             .max(0);
         Some(Duration::from_secs(secs as u64))
@@ -605,6 +607,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             body: String::new(),
+            received: "2026-12-01T08:00:00Z".parse().unwrap(),
         }
     }
 
@@ -625,6 +628,15 @@ mod tests {
             resp(503, &[]).default_outcome(),
             Outcome::Retry { after: None, .. }
         ));
+        // An HTTP date counts from when the response arrived, whatever the clock says now.
+        assert_eq!(
+            resp(503, &[("retry-after", "Tue, 01 Dec 2026 08:01:30 GMT")]).retry_after(),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            resp(503, &[("retry-after", "Tue, 01 Dec 2026 07:00:00 GMT")]).retry_after(),
+            Some(Duration::ZERO)
+        );
         assert!(matches!(
             resp(400, &[]).default_outcome(),
             Outcome::Permanent { .. }

@@ -18,6 +18,7 @@ use super::grant::Grant;
 use super::registry::Plugin;
 use super::sandbox::Sandbox;
 use super::secret::{SecretStore, SecretText};
+use crate::clock::{Clock, SystemClock};
 
 /// Timeouts for performing a request.
 #[derive(Debug, Clone, Copy)]
@@ -77,6 +78,7 @@ pub(crate) struct Host {
     pinned: Arc<std::sync::Mutex<BTreeMap<String, reqwest::Client>>>,
     secrets: Arc<SecretStore>,
     timeouts: Timeouts,
+    clock: Arc<dyn Clock>,
 }
 
 pub(crate) use super::grant::is_loopback;
@@ -114,7 +116,14 @@ impl Host {
             pinned: Arc::default(),
             secrets: Arc::new(secrets),
             timeouts,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Reads time from `clock` instead of the system clock.
+    pub(crate) fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Asks the plugin what to send and performs it. Plugin errors are permanent for this
@@ -335,6 +344,7 @@ impl Host {
             status,
             headers,
             body: String::from_utf8_lossy(&body).into_owned(),
+            received: self.clock.now(),
         })
     }
 

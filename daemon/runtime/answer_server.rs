@@ -13,12 +13,16 @@ use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::answer::http::{AnswerState, Keys, router};
+use crate::clock::Clock;
 use crate::dispatch::worker::Snapshot;
 use crate::plugin::SecretStore;
-use crate::store::Ledger;
+use crate::store::AsyncLedger;
 
 pub(crate) struct AnswerServer {
+    /// As the plan says (`127.0.0.1:0` asks the system for a free port).
     pub listen: SocketAddr,
+    /// Where it listens.
+    pub bound: SocketAddr,
     state: Arc<AnswerState>,
     task: JoinHandle<()>,
 }
@@ -40,21 +44,25 @@ impl AnswerServer {
     pub(crate) async fn start(
         listen: SocketAddr,
         keys: Keys,
-        ledger: Arc<dyn Ledger>,
+        ledger: AsyncLedger,
+        clock: Arc<dyn Clock>,
         wake: Arc<Notify>,
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(listen).await?;
+        let bound = listener.local_addr()?;
         let state = Arc::new(AnswerState {
             ledger,
+            clock,
             keys: std::sync::RwLock::new(Arc::new(keys)),
             wake,
         });
         let app = router(state.clone());
         let limits = crate::answer::serve::Limits::from_environment();
-        info!(listen = %listen, max_connections = limits.max_connections, "Answer server listening.");
+        info!(listen = %bound, max_connections = limits.max_connections, "Answer server listening.");
         let task = tokio::spawn(crate::answer::serve::serve(listener, app, limits));
         Ok(Self {
             listen,
+            bound,
             state,
             task,
         })
@@ -62,7 +70,7 @@ impl AnswerServer {
 
     pub(crate) fn stop(self) {
         self.task.abort();
-        info!(listen = %self.listen, "Answer server stopped.");
+        info!(listen = %self.bound, "Answer server stopped.");
     }
 }
 
@@ -70,10 +78,11 @@ impl AnswerServer {
 pub(crate) async fn reconcile(
     current: &mut Option<AnswerServer>,
     snapshot: &Snapshot,
-    ledger: Arc<dyn Ledger>,
+    ledger: AsyncLedger,
+    clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
 ) -> Result<(), String> {
-    let now = chrono::Utc::now();
+    let now = clock.now();
     let wanted = snapshot.plan.server.as_ref().map(|s| s.listen);
     match (current.as_ref(), wanted, keys_for(snapshot)) {
         (Some(server), Some(listen), Some(keys)) if server.listen == listen => {
@@ -84,7 +93,7 @@ pub(crate) async fn reconcile(
             if let Some(old) = current.as_ref() {
                 keys.links = keys.links.succeeding(&old.state.keys().links, now);
             }
-            let server = AnswerServer::start(listen, keys, ledger, wake)
+            let server = AnswerServer::start(listen, keys, ledger, clock, wake)
                 .await
                 .map_err(|e| format!("the answer server can't listen on {listen}: {e}"))?;
             if let Some(old) = current.replace(server) {

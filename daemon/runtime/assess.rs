@@ -7,13 +7,12 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use super::{ASSESS_EVERY, Daemon};
-use crate::clock::Clock;
 use crate::store::StoreError;
 
 impl Daemon {
     /// Judges health again (at most once a second unless `force`). A change is logged,
     /// published for `status --check` and, with `[heartbeat]`, pinged at once.
-    pub(super) fn assess(&mut self, force: bool) -> Result<(), StoreError> {
+    pub(super) async fn assess(&mut self, force: bool) -> Result<(), StoreError> {
         let now = std::time::Instant::now();
         // Also once a minute, so that a dead letter ageing past 24 h clears by itself.
         let stale = self
@@ -35,9 +34,14 @@ impl Daemon {
             .into_iter()
             .collect();
         let snap = self.dispatcher.snapshot();
-        let in_plan = |c: &str| snap.plan.channels.contains_key(c);
-        let health =
-            crate::health::assess(self.ledger.as_ref(), self.clock.now(), Some(&in_plan), &own)?;
+        let (now, reasons) = (self.clock.now(), own.clone());
+        let health = self
+            .ledger
+            .call(move |l| {
+                let in_plan = |c: &str| snap.plan.channels.contains_key(c);
+                crate::health::assess(l, now, Some(&in_plan), &reasons)
+            })
+            .await?;
         if health != self.health {
             if health.is_degraded() {
                 warn!(health = %health.summary(), "kithd is degraded.");

@@ -19,14 +19,14 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::dispatch::fire::records;
 use crate::dispatch::worker::Dispatcher;
 use crate::exit;
 use crate::plan::Item;
 use crate::plugin::SecretStore;
 use crate::plugin::host::{Host, Timeouts};
-use crate::store::{Ledger, Queue, SqliteLedger, Steps, StoreError};
+use crate::store::{AsyncLedger, SqliteLedger, StoreError};
 use due_heap::{HeapScheduler, Scheduler};
 use notify::Notifier;
 
@@ -57,6 +57,8 @@ pub struct Options {
     pub state_dir: PathBuf,
     /// How long in-flight deliveries may take to finish at shutdown.
     pub shutdown_grace: Duration,
+    /// Where the daemon reads the time (the system clock outside tests).
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; returns the exit code.
@@ -77,8 +79,8 @@ pub fn run(opts: Options) -> u8 {
 
 struct Daemon {
     opts: Options,
-    clock: SystemClock,
-    ledger: Arc<SqliteLedger>,
+    clock: Arc<dyn Clock>,
+    ledger: AsyncLedger,
     dispatcher: Arc<Dispatcher>,
     scheduler: HeapScheduler,
     tasks: JoinSet<Result<(), StoreError>>,
@@ -127,7 +129,7 @@ impl Daemon {
             plan: &opts.plan,
             plugin_dir: &opts.plugin_dir,
             secrets: crate::load::Secrets::Check(&store),
-            now: SystemClock.now(),
+            now: opts.clock.now(),
         }) {
             Ok(l) => l,
             Err(failure) => {
@@ -148,15 +150,15 @@ impl Daemon {
         }
         drop((source, warnings));
         let ledger = match SqliteLedger::open(&opts.state_dir) {
-            Ok(l) => Arc::new(l),
+            Ok(l) => AsyncLedger::new(Arc::new(l.with_clock(opts.clock.clone()))),
             Err(e) => {
                 error!(error = %e, "The delivery ledger can't be opened; not starting.");
                 return store_exit(&e);
             }
         };
-        let clock = SystemClock;
+        let clock = opts.clock.clone();
         let now = clock.now();
-        let released = match ledger.release_claims(now) {
+        let released = match ledger.call(move |l| l.release_claims(now)).await {
             Ok(n) => n,
             Err(e) => {
                 error!(error = %e, "The delivery ledger can't be written; not starting.");
@@ -169,7 +171,11 @@ impl Daemon {
                 "Deliveries were in flight when kithd last stopped; sending them again."
             );
         }
-        if let Err(e) = catch_up::catch_up(&snapshot.plan, ledger.as_ref(), now) {
+        let plan = snapshot.plan.clone();
+        let caught_up = ledger
+            .call(move |l| catch_up::catch_up(&plan, l, now))
+            .await;
+        if let Err(e) = caught_up {
             error!(error = %e, "The delivery ledger can't be written; not starting.");
             return store_exit(&e);
         }
@@ -183,14 +189,16 @@ impl Daemon {
                 connect: Duration::from_secs(10),
                 total: Duration::from_secs(120),
             },
-        );
+        )
+        .with_clock(clock.clone());
         let items = snapshot.plan.items.len();
         let wake = Arc::new(tokio::sync::Notify::new());
         let mut answer = None;
         if let Err(e) = answer_server::reconcile(
             &mut answer,
             &snapshot,
-            ledger.clone() as Arc<dyn Ledger>,
+            ledger.clone(),
+            clock.clone(),
             wake.clone(),
         )
         .await
@@ -199,14 +207,18 @@ impl Daemon {
             return exit::UNAVAILABLE;
         }
         let pinger = snapshot.plan.heartbeat.as_ref().map(heartbeat::Pinger::new);
-        let dispatcher =
-            match Dispatcher::new(ledger.clone() as Arc<dyn Ledger>, host, Arc::new(snapshot)) {
-                Ok(d) => Arc::new(d),
-                Err(e) => {
-                    error!(error = %e, "Could not start the ledger writer thread; not starting.");
-                    return exit::SOFTWARE;
-                }
-            };
+        let dispatcher = match Dispatcher::new(
+            ledger.blocking().clone(),
+            clock.clone(),
+            host,
+            Arc::new(snapshot),
+        ) {
+            Ok(d) => Arc::new(d),
+            Err(e) => {
+                error!(error = %e, "Could not start the ledger writer thread; not starting.");
+                return exit::SOFTWARE;
+            }
+        };
         let mut daemon = Daemon {
             opts,
             clock,
@@ -227,7 +239,7 @@ impl Daemon {
         };
         // A previous run's reasons are not this run's.
         let _ = crate::health::publish_own(&daemon.opts.state_dir, &[]);
-        if let Err(e) = daemon.assess(true) {
+        if let Err(e) = daemon.assess(true).await {
             error!(error = %e, "The delivery ledger can't be read; not starting.");
             return store_exit(&e);
         }
@@ -273,37 +285,45 @@ impl Daemon {
         }
     }
 
-    /// Records due firings, then claims and dispatches due deliveries.
-    fn tick(&mut self) -> Result<(), StoreError> {
+    /// Records due firings, then claims and dispatches due deliveries. The ledger work of
+    /// one pass is one call on the blocking pool.
+    async fn tick(&mut self) -> Result<(), StoreError> {
         let now = self.clock.now();
         let due = self.scheduler.pop_due(now);
+        let snap = self.dispatcher.snapshot();
+        let batch: Vec<_> = due
+            .iter()
+            .filter_map(|d| {
+                snap.plan
+                    .item(&d.item)
+                    .map(|item| records(&snap.plan, item, d.at, d.purpose, false, now))
+            })
+            .collect();
+        let dispatcher = self.dispatcher.clone();
+        let lease_until = now + self.lease;
+        let (claimed, mut slots) = self
+            .ledger
+            .call(move |l| {
+                if !batch.is_empty() {
+                    l.record_firings(&batch)?;
+                }
+                // Nag and escalation steps whose time has come (an answer cancels them).
+                steps::take_due(l, &snap.plan, now)?;
+                // Claim only what can be sent now: each claimed delivery takes a free slot
+                // on its channel with it, so none waits for a slot while its lease runs.
+                let mut slots = std::collections::HashMap::new();
+                let claimed = l.claim_due(now, lease_until, &mut |channel| {
+                    let free = dispatcher.reserve_free(channel);
+                    let n = free.len();
+                    slots.insert(channel.to_string(), free);
+                    n
+                })?;
+                Ok((claimed, slots))
+            })
+            .await?;
         if !due.is_empty() {
-            let snap = self.dispatcher.snapshot();
-            let batch: Vec<_> = due
-                .iter()
-                .filter_map(|d| {
-                    snap.plan
-                        .item(&d.item)
-                        .map(|item| records(&snap.plan, item, d.at, d.purpose, false, now))
-                })
-                .collect();
-            self.ledger.record_firings(&batch)?;
             self.scheduler.advance(&due);
         }
-        // Nag and escalation steps whose time has come (an answer cancels them).
-        steps::take_due(self.ledger.as_ref(), &self.dispatcher.snapshot().plan, now)?;
-        // Claim only what can be sent now: each claimed delivery takes a free slot on its
-        // channel with it, so none waits for a slot while its lease runs.
-        let mut slots = std::collections::HashMap::new();
-        let dispatcher = self.dispatcher.clone();
-        let claimed = self
-            .ledger
-            .claim_due(now, now + self.lease, &mut |channel| {
-                let free = dispatcher.reserve_free(channel);
-                let n = free.len();
-                slots.insert(channel.to_string(), free);
-                n
-            })?;
         for d in claimed {
             // The ledger claims no more per channel than the slots reserved here; the
             // unused ones go back when `slots` is dropped.
@@ -318,13 +338,17 @@ impl Daemon {
     }
 
     /// Extends the leases of the deliveries in flight.
-    fn renew_leases(&self) -> Result<(), StoreError> {
+    async fn renew_leases(&self) -> Result<(), StoreError> {
         let held = self.dispatcher.held();
         if held.is_empty() {
             return Ok(());
         }
         let now = self.clock.now();
-        let lost = self.ledger.renew(&held, now, now + self.lease)?;
+        let until = now + self.lease;
+        let lost = self
+            .ledger
+            .call(move |l| l.renew(&held, now, until))
+            .await?;
         if !lost.is_empty() {
             warn!(
                 deliveries = lost.len(),
@@ -334,20 +358,24 @@ impl Daemon {
         Ok(())
     }
 
-    fn wake_in(&mut self) -> Duration {
+    async fn wake_in(&mut self) -> Duration {
         let now = self.clock.now();
-        let next = [
-            self.scheduler.next_due(),
-            // A channel with no free slot waits for a delivery to finish, not for a time.
-            self.ledger
-                .next_due(&self.dispatcher.full_channels())
-                .ok()
-                .flatten(),
-            self.ledger.next_watch_due().ok().flatten(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        // A channel with no free slot waits for a delivery to finish, not for a time.
+        let full = self.dispatcher.full_channels();
+        let (deliveries, steps) = self
+            .ledger
+            .call(move |l| {
+                Ok((
+                    l.next_due(&full).ok().flatten(),
+                    l.next_watch_due().ok().flatten(),
+                ))
+            })
+            .await
+            .unwrap_or((None, None));
+        let next = [self.scheduler.next_due(), deliveries, steps]
+            .into_iter()
+            .flatten()
+            .min();
         let sleep = match next {
             Some(at) if at <= now => Duration::ZERO,
             Some(at) => (at - now).to_std().unwrap_or(MAX_SLEEP).min(MAX_SLEEP),
@@ -388,13 +416,13 @@ impl Daemon {
         let mut renew = tokio::time::interval(renew_every.max(Duration::from_millis(200)));
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            if let Err(e) = self.tick() {
+            if let Err(e) = self.tick().await {
                 // Nothing is lost: the next start catches up from the last recorded firing.
                 error!(error = %e, "The delivery ledger failed; stopping so that a restart can recover.");
                 self.shutdown().await;
                 return exit::IOERR;
             }
-            if let Err(e) = self.assess(false) {
+            if let Err(e) = self.assess(false).await {
                 error!(error = %e, "The delivery ledger failed; stopping so that a restart can recover.");
                 self.shutdown().await;
                 return exit::IOERR;
@@ -412,7 +440,7 @@ impl Daemon {
                 beat = tokio::time::interval_at(tokio::time::Instant::now() + p, p);
                 beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             }
-            let sleep = self.wake_in();
+            let sleep = self.wake_in().await;
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
                 _ = self.wake.notified() => {}
@@ -422,7 +450,7 @@ impl Daemon {
                 _ = watchdog.tick(), if watchdog_every.is_some() => self.notifier.watchdog(),
                 // The first tick is at once: a ping at start.
                 _ = beat.tick(), if self.pinger.is_some() => {
-                    if let Err(e) = self.assess(true) {
+                    if let Err(e) = self.assess(true).await {
                         error!(error = %e, "The delivery ledger failed; stopping so that a restart can recover.");
                         self.shutdown().await;
                         return exit::IOERR;
@@ -432,7 +460,7 @@ impl Daemon {
                     }
                 }
                 _ = renew.tick() => {
-                    if let Err(e) = self.renew_leases() {
+                    if let Err(e) = self.renew_leases().await {
                         error!(error = %e, "The delivery ledger failed; stopping so that a restart can recover.");
                         self.shutdown().await;
                         return exit::IOERR;
@@ -465,7 +493,7 @@ impl Daemon {
         self.notifier.reloading();
         info!(plan = %self.opts.plan.display(), "Reloading the plan.");
         // Whatever is due now fires under the plan that was in force when it fell due.
-        if let Err(e) = self.tick() {
+        if let Err(e) = self.tick().await {
             error!(error = %e, "The delivery ledger failed during reload.");
         }
         // Debian 12's systemd passes no credentials to `ExecReload=`, so the unit's reload
@@ -487,14 +515,15 @@ impl Daemon {
                 if let Err(e) = answer_server::reconcile(
                     &mut self.answer,
                     &snapshot,
-                    self.ledger.clone() as Arc<dyn Ledger>,
+                    self.ledger.clone(),
+                    self.clock.clone(),
                     self.wake.clone(),
                 )
                 .await
                 {
                     error!(error = %e, "The new plan can't be applied; the previous plan keeps running.");
                     self.reload_refused = Some(1);
-                    self.finish_reload();
+                    self.finish_reload().await;
                     return;
                 }
                 let now = self.clock.now();
@@ -522,11 +551,11 @@ impl Daemon {
                 self.reload_refused = Some(failure.errors());
             }
         }
-        self.finish_reload();
+        self.finish_reload().await;
     }
 
-    fn finish_reload(&mut self) {
-        if let Err(e) = self.assess(true) {
+    async fn finish_reload(&mut self) {
+        if let Err(e) = self.assess(true).await {
             error!(error = %e, "The delivery ledger failed during reload.");
         }
         let status = self.status_text();

@@ -2,6 +2,7 @@
 //! server database (PostgreSQL, several kithd instances sharing one queue) can be added
 //! later. Owns persistence only; it must not decide when to fire, retry or fall back.
 
+mod async_face;
 mod group;
 mod schema;
 mod sqlite;
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
+pub(crate) use async_face::AsyncLedger;
 pub(crate) use group::GroupCommit;
 pub(crate) use sqlite::SqliteLedger;
 pub(crate) use state_dir::write_file as write_state_file;
@@ -296,6 +298,9 @@ pub(crate) enum StoreError {
     /// A grouped write failed: every delivery in the group gets this.
     #[error("the ledger failed: {0}")]
     Group(String),
+    /// A call on the blocking pool panicked or was cancelled.
+    #[error("the ledger failed: a call did not finish ({0})")]
+    Call(String),
 }
 
 /// The delivery queue: firings recorded once, deliveries claimed under leases with fencing

@@ -22,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
         .into_iter()
         .collect(),
         body: String::new(),
+        received: chrono::DateTime::UNIX_EPOCH,
     };
     let _ = response.retry_after();
     let _ = response.default_outcome();

@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -17,6 +17,7 @@ use super::{
     AnswerResult, Delivery, Fence, HealthFacts, HistoryFilter, JournalEntry, Missed, NewDelivery,
     NewFiring, OpenFiring, Queue, Reports, SentMark, State, Steps, StoreError, Watch,
 };
+use crate::clock::{Clock, SystemClock};
 use crate::vocab::{ALL_CLEAR_KEY, ESCALATE_KEY_PREFIX, Kind, MAIN_KEY};
 
 mod queue;
@@ -52,6 +53,8 @@ fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
 
 pub(crate) struct SqliteLedger {
     conn: Mutex<Connection>,
+    /// Stamps `created`/`updated`; the system clock unless a test gives another.
+    clock: Arc<dyn Clock>,
     path: PathBuf,
     _lock: Option<File>,
 }
@@ -62,10 +65,6 @@ fn ms(t: DateTime<Utc>) -> i64 {
 
 fn from_ms(v: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(v).single().unwrap_or_default()
-}
-
-fn now_ms() -> i64 {
-    ms(Utc::now())
 }
 
 const DELIVERY_COLUMNS: &str = "id, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, attempts, late, last_error, gateway_id, updated, sent_at, claim";
@@ -213,6 +212,7 @@ impl SqliteLedger {
         let conn = Connection::open_with_flags(&path, flags).map_err(|e| classify(&path, e))?;
         let ledger = Self {
             conn: Mutex::new(conn),
+            clock: Arc::new(SystemClock),
             path,
             _lock: lock,
         };
@@ -292,6 +292,16 @@ impl SqliteLedger {
             });
         }
         Ok(ledger)
+    }
+
+    /// Reads time from `clock` instead of the system clock.
+    pub(crate) fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now_ms(&self) -> i64 {
+        ms(self.clock.now())
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {

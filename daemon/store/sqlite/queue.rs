@@ -10,7 +10,7 @@ impl Queue for SqliteLedger {
     ) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let now = now_ms();
+        let now = self.now_ms();
         let mut new = Vec::new();
         for (firing, deliveries) in batch {
             new.extend(insert_firing(&tx, firing, deliveries, "dispatched", now)?);
@@ -20,7 +20,7 @@ impl Queue for SqliteLedger {
     }
 
     fn record_missed(&self, firing: &NewFiring) -> Result<(), StoreError> {
-        insert_firing(&self.conn(), firing, &[], "missed", now_ms())?;
+        insert_firing(&self.conn(), firing, &[], "missed", self.now_ms())?;
         Ok(())
     }
 
@@ -152,7 +152,7 @@ impl Queue for SqliteLedger {
     ) -> Result<bool, StoreError> {
         let n = self.conn().execute(
             &format!("UPDATE deliveries SET attempts = attempts + 1, due = ?3, last_error = ?4, updated = ?5, claimed = 0 WHERE {FENCED}"),
-            params![fence.id, fence.claim, ms(due), error, now_ms()],
+            params![fence.id, fence.claim, ms(due), error, self.now_ms()],
         )?;
         Ok(n == 1)
     }
@@ -165,7 +165,7 @@ impl Queue for SqliteLedger {
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let now = now_ms();
+        let now = self.now_ms();
         let state = if next.is_some() { "failed" } else { "dead" };
         let n = tx.execute(
             &format!("UPDATE deliveries SET state = ?3, attempts = attempts + 1, last_error = ?4, updated = ?5, claimed = 0 WHERE {FENCED}"),
@@ -189,7 +189,7 @@ impl Queue for SqliteLedger {
     fn cancel(&self, fence: &Fence, reason: &str) -> Result<bool, StoreError> {
         let n = self.conn().execute(
             &format!("UPDATE deliveries SET state = 'cancelled', last_error = ?3, updated = ?4, claimed = 0 WHERE {FENCED}"),
-            params![fence.id, fence.claim, reason, now_ms()],
+            params![fence.id, fence.claim, reason, self.now_ms()],
         )?;
         Ok(n == 1)
     }

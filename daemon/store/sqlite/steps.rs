@@ -56,7 +56,7 @@ impl Steps for SqliteLedger {
             return Ok(false);
         }
         let (firing, deliveries) = step;
-        insert_firing(&tx, firing, deliveries, "dispatched", now_ms())?;
+        insert_firing(&tx, firing, deliveries, "dispatched", self.now_ms())?;
         tx.execute(
             "UPDATE watches SET state = 'done' WHERE id = ?1",
             params![id],
