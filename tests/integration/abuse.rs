@@ -9,17 +9,16 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::daemon::{cron_in, project, receiver, wait_for, webhook};
-use crate::support::{bin, free_port};
+use crate::support::bin;
 
 const KEY: &str = "0123456789abcdef0123456789abcdef-abuse-key";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_real_answer_gets_through_while_200_connections_are_held() {
     let sink = receiver().await;
-    let port = free_port();
     let (_, cron) = cron_in(2);
     let dir = project(&format!(
-        "[person]\nname = \"Alex\"\ntimezone = \"UTC\"\nreach = [\"me\"]\n\n[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\n{}\n[[checkin]]\nid = \"c\"\ncron = \"{cron}\"\nexpect_reply_within = \"1h\"\nmessage = \"How are you? {{answer_url}}\"\n",
+        "[person]\nname = \"Alex\"\ntimezone = \"UTC\"\nreach = [\"me\"]\n\n[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"http://127.0.0.1:0\"\n\n{}\n[[checkin]]\nid = \"c\"\ncron = \"{cron}\"\nexpect_reply_within = \"1h\"\nmessage = \"How are you? {{answer_url}}\"\n",
         webhook("me", &format!("{}/me", sink.uri()), "")
     ));
     let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
@@ -46,8 +45,19 @@ async fn a_real_answer_gets_through_while_200_connections_are_held() {
     let got = wait_for(&sink, "/me", 1, Duration::from_secs(15)).await;
     assert_eq!(got.len(), 1, "{}", logs());
     assert!(logs().contains("max_connections=48"), "{}", logs());
+    // Listening on port 0: the address the system gave is in the log.
+    let addr = logs()
+        .lines()
+        .find(|l| l.contains("Answer server listening."))
+        .and_then(|l| l.split("listen=").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no listening address:\n{}", logs()));
+    let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
     let text = got[0]["text"].as_str().unwrap().to_string();
-    let link = text[text.find("http://").unwrap()..].trim().to_string();
+    let link = text[text.find("http://").unwrap()..]
+        .trim()
+        .replacen("127.0.0.1:0", &addr, 1);
 
     // 200 bad connections, held: idle, half a header, and a body that never comes.
     let mut held = Vec::new();

@@ -105,6 +105,35 @@ impl Daemon {
         );
     }
 
+    /// The answer server's base URL, from its "listening" log line (plans in tests listen
+    /// on `127.0.0.1:0`, so the system picks a free port and no other test can take it).
+    /// The `n`th time it started (1 = first).
+    pub fn answer_base_nth(&self, n: usize) -> String {
+        let t = Instant::now();
+        loop {
+            let logs = self.logs();
+            let addrs: Vec<&str> = logs
+                .lines()
+                .filter(|l| l.contains("Answer server listening."))
+                .filter_map(|l| l.split("listen=").nth(1))
+                .filter_map(|rest| rest.split_whitespace().next())
+                .collect();
+            if let Some(addr) = addrs.get(n - 1) {
+                return format!("http://{addr}");
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "the answer server did not start {n} time(s):\n{logs}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The answer server's base URL (its first start).
+    pub fn answer_base(&self) -> String {
+        self.answer_base_nth(1)
+    }
+
     pub fn hup(&self) {
         signal(self.pid(), "HUP");
     }
@@ -159,16 +188,46 @@ pub fn cron_in(secs: i64) -> (DateTime<Utc>, String) {
     let t = (Utc::now() + chrono::Duration::milliseconds(secs * 1000 + 999))
         .with_nanosecond(0)
         .unwrap();
-    (
-        t,
-        format!(
-            "{} {} {} {} {} *",
-            t.second(),
-            t.minute(),
-            t.hour(),
-            t.format("%-d"),
-            t.format("%-m")
-        ),
+    (t, cron_at(t))
+}
+
+/// A check-in to the person at `t` through channel `me`, with no answer expected: when it
+/// arrives, the daemon has run its loop at or after `t`, so whatever was due by `t` (a
+/// step, an escalation) has been taken. Tests that assert something did *not* happen wait
+/// for this instead of sleeping, so a slow machine can't make them pass without looking.
+pub fn canary(t: DateTime<Utc>) -> String {
+    format!(
+        "[[checkin]]\nid = \"canary\"\ncron = \"{}\"\nto = [\"self\"]\nmessage = \"canary\"\n",
+        cron_at(t)
+    )
+}
+
+/// Waits for the canary (see `canary`) at `path`; then stop the daemon before asserting,
+/// so anything claimed in the same pass has finished too.
+pub async fn wait_canary(server: &wiremock::MockServer, path: &str, within: Duration) {
+    let t = Instant::now();
+    while !bodies(server, path)
+        .await
+        .iter()
+        .any(|b| b["item"] == "canary")
+    {
+        assert!(
+            t.elapsed() < within,
+            "the canary did not arrive within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The 6-field cron expression (UTC) of the whole second `t`.
+pub fn cron_at(t: DateTime<Utc>) -> String {
+    format!(
+        "{} {} {} {} {} *",
+        t.second(),
+        t.minute(),
+        t.hour(),
+        t.format("%-d"),
+        t.format("%-m")
     )
 }
 

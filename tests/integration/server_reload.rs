@@ -11,10 +11,12 @@ use crate::support::free_port;
 const KEY: &str = "0123456789abcdef0123456789abcdef-first-key";
 const KEY2: &str = "fedcba9876543210fedcba9876543210-second-key";
 
+/// A plan, with `[server]` listening on `127.0.0.1:PORT` when given (0: a port the system
+/// picks, reported in the log). Links say `http://127.0.0.1:0`; `at` points one at a server.
 fn plan(uri: &str, server: Option<u16>, items: &str) -> String {
     let server = server
         .map(|p| {
-            format!("[server]\nlisten = \"127.0.0.1:{p}\"\npublic_url = \"http://127.0.0.1:{p}\"\n")
+            format!("[server]\nlisten = \"127.0.0.1:{p}\"\npublic_url = \"http://127.0.0.1:0\"\n")
         })
         .unwrap_or_default();
     format!(
@@ -32,6 +34,11 @@ fn wait_count(d: &Daemon, needle: &str, n: usize) {
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("`{needle}` not seen {n} times:\n{}", d.logs());
+}
+
+/// `link` pointed at the answer server at `base`.
+fn at(link: &str, base: &str) -> String {
+    link.replacen("http://127.0.0.1:0", base, 1)
 }
 
 async fn get(url: &str) -> Result<u16, String> {
@@ -58,18 +65,14 @@ async fn server_added_rebound_refused_and_removed_on_reload() {
     let d = Daemon::start(dir.path(), &env);
     d.wait_log("Ready.", Duration::from_secs(10));
     // Added: the listener starts with the reload, before any link is sent.
-    let (p1, p2) = (free_port(), free_port());
-    std::fs::write(
-        dir.path().join("plan.toml"),
-        plan(&sink.uri(), Some(p1), ""),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("plan.toml"), plan(&sink.uri(), Some(0), "")).unwrap();
     d.hup();
     d.wait_log("Plan reloaded.", Duration::from_secs(5));
-    assert_eq!(
-        get(&format!("http://127.0.0.1:{p1}/nothing")).await,
-        Ok(404)
-    );
+    let first = d.answer_base();
+    assert_eq!(get(&format!("{first}/nothing")).await, Ok(404));
+    // Rebinding needs a second, named port: one outside the range the system hands out
+    // for port 0, so no other test's server can be given it meanwhile.
+    let p2 = free_port();
     // Changed `listen`: rebound.
     std::fs::write(
         dir.path().join("plan.toml"),
@@ -82,11 +85,7 @@ async fn server_added_rebound_refused_and_removed_on_reload() {
         get(&format!("http://127.0.0.1:{p2}/nothing")).await,
         Ok(404)
     );
-    assert!(
-        get(&format!("http://127.0.0.1:{p1}/nothing"))
-            .await
-            .is_err()
-    );
+    assert!(get(&format!("{first}/nothing")).await.is_err());
     // A port that is taken: the reload is refused; the old plan and server keep running.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let p3 = taken.local_addr().unwrap().port();
@@ -124,9 +123,8 @@ async fn server_added_rebound_refused_and_removed_on_reload() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_answer_key_keeps_old_links_valid() {
     let sink = receiver().await;
-    let p = free_port();
     let (_, cron) = cron_in(2);
-    let dir = project(&plan(&sink.uri(), Some(p), &checkin(&cron)));
+    let dir = project(&plan(&sink.uri(), Some(0), &checkin(&cron)));
     let creds = dir.path().join("creds");
     std::fs::create_dir(&creds).unwrap();
     std::fs::write(creds.join("answer_key"), KEY).unwrap();
@@ -136,7 +134,8 @@ async fn a_new_answer_key_keeps_old_links_valid() {
     let got = wait_for(&sink, "/me", 1, Duration::from_secs(10)).await;
     assert_eq!(got.len(), 1, "{}", d.logs());
     let text = got[0]["text"].as_str().unwrap();
-    let old_link = text[text.find("http://").unwrap()..].trim().to_string();
+    let old_link_path = text[text.find("http://").unwrap()..].trim().to_string();
+    let old_link = at(&old_link_path, &d.answer_base());
     assert_eq!(get(&old_link).await, Ok(200));
     // The key is rotated and the plan reloaded.
     std::fs::write(creds.join("answer_key"), KEY2).unwrap();
@@ -160,12 +159,12 @@ async fn a_new_answer_key_keeps_old_links_valid() {
     // accepted while it is given as `answer_key_previous`, and not once it is gone.
     std::fs::write(creds.join("answer_key_previous"), KEY).unwrap();
     let d = Daemon::start(dir.path(), &env);
-    d.wait_log("Answer server listening.", Duration::from_secs(10));
+    let old_link = at(&old_link_path, &d.answer_base());
     assert_eq!(get(&old_link).await, Ok(200));
     assert_eq!(d.stop().0, Some(0));
     std::fs::remove_file(creds.join("answer_key_previous")).unwrap();
     let d = Daemon::start(dir.path(), &env);
-    d.wait_log("Answer server listening.", Duration::from_secs(10));
+    let old_link = at(&old_link_path, &d.answer_base());
     assert_eq!(
         get(&old_link).await,
         Ok(404),

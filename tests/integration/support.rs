@@ -30,13 +30,20 @@ pub fn kithd(dir: &Path, args: &[&str]) -> Output {
         .expect("run kithd")
 }
 
-/// A port that was free a moment ago on 127.0.0.1 (for a daemon's `listen`).
+/// A port that was free a moment ago on 127.0.0.1, for the one test that must name a
+/// port (rebinding on reload). Servers in tests otherwise bind port 0. It is drawn from
+/// below the range the system hands out for port 0 (32768 and up on Linux), so a server
+/// started by another test can't be given it between this check and the daemon's bind.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    let seed = std::process::id() as u64
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as u64)
+            .unwrap_or(0);
+    (0..2000u64)
+        .map(|i| 20_000 + ((seed + i * 7919) % 12_000) as u16)
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port below the ephemeral range")
 }
 
 pub fn text(b: &[u8]) -> String {
