@@ -1,7 +1,8 @@
 //! Guarantees across a process's life, through the real binary: SIGINT stops like SIGTERM,
 //! a shutdown grace that runs out abandons what is in flight and the next start sends it,
 //! a retry scheduled before a restart happens after it, and a secret never reaches the
-//! daemon's own log, even at debug level and even when a gateway echoes it back.
+//! daemon's own log, even at debug level and even when a gateway echoes it back; consent
+//! withdrawn while a delivery to that contact waits cancels it.
 
 use std::time::Duration;
 
@@ -154,4 +155,41 @@ async fn a_secret_never_reaches_the_daemons_log() {
     assert_eq!(code, Some(0), "{logs}");
     assert_eq!(bodies(&server, "/echo").await.len(), 1);
     assert!(!logs.contains(SECRET), "the secret is in the log:\n{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn consent_withdrawn_while_a_delivery_waits_cancels_it() {
+    let me = crate::daemon::receiver().await;
+    // Sam's gateway fails the first time, so Sam's message waits for its retry (4 s).
+    let sam = gateway_whose_first_answer_is(ResponseTemplate::new(503)).await;
+    let (_, cron) = cron_in(2);
+    let plan_text = |consent: &str, to: &str| {
+        format!(
+            "[person]\nname = \"Alex\"\ntimezone = \"UTC\"\nreach = [\"me\"]\n\n\
+             [contacts.sam]\nname = \"Sam\"\nrelation = \"friend\"\nreach = [\"sam\"]\n{consent}\n\n{}{}\n\
+             [[checkin]]\nid = \"c\"\ncron = \"{cron}\"\nto = [{to}]\nmessage = \"Thinking of you\"\n",
+            webhook("me", &format!("{}/me", me.uri()), ""),
+            webhook("sam", &format!("{}/sam", sam.uri()), "retry_base = \"4s\""),
+        )
+    };
+    let dir = project(&plan_text("consent = 2026-11-01", "\"self\", \"sam\""));
+    let d = Daemon::start(dir.path(), &[]);
+    d.wait_log("Delivery failed; will retry.", Duration::from_secs(10));
+    // Sam withdraws: the plan no longer has their consent (nor messages them).
+    std::fs::write(dir.path().join("plan.toml"), plan_text("", "\"self\"")).unwrap();
+    d.hup();
+    d.wait_log("Plan reloaded.", Duration::from_secs(5));
+    // At the retry, the waiting delivery is cancelled instead of sent.
+    d.wait_log(
+        "Delivery cancelled: the contact has no consent in the plan.",
+        Duration::from_secs(15),
+    );
+    let (code, _, logs) = d.stop();
+    assert_eq!(code, Some(0), "{logs}");
+    assert_eq!(
+        bodies(&sam, "/sam").await.len(),
+        1,
+        "Sam got a message after withdrawing: {logs}"
+    );
+    assert_eq!(bodies(&me, "/me").await.len(), 1);
 }
