@@ -157,7 +157,7 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
     };
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
-    match cli.command {
+    let outcome = match cli.command {
         Command::Check {
             plan,
             plugins,
@@ -204,13 +204,13 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
         } => {
             drop(out);
             drop(err);
-            crate::runtime::run(crate::runtime::Options {
+            return crate::runtime::run(crate::runtime::Options {
                 plan,
                 plugin_dir: plugins.unwrap_or_else(commands::default_plugin_dir),
                 state_dir: state_dir.unwrap_or_else(commands::default_state_dir),
                 shutdown_grace: std::time::Duration::from_secs(shutdown_grace),
                 clock,
-            })
+            });
         }
         Command::Ack {
             item,
@@ -224,7 +224,6 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
             note.as_deref(),
             clock.now(),
             &mut out,
-            &mut err,
         ),
         Command::Report {
             days,
@@ -240,14 +239,13 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
             },
             clock.now(),
             &mut out,
-            &mut err,
         ),
         Command::Status { state_dir, check } => {
             let dir = state_dir.unwrap_or_else(commands::default_state_dir);
             if check {
                 commands::status::check(&dir, clock.now(), &mut out)
             } else {
-                commands::status::run(&dir, clock.now(), &mut out, &mut err)
+                commands::status::run(&dir, clock.now(), &mut out)
             }
         }
         Command::History {
@@ -264,7 +262,6 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
                 FormatArg::Json => commands::history::Format::Json,
             },
             &mut out,
-            &mut err,
         ),
         Command::SendTest {
             plan,
@@ -287,5 +284,6 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
                 &mut err,
             )
         }
-    }
+    };
+    exit::finish(outcome, &mut err)
 }

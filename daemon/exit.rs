@@ -1,5 +1,12 @@
-//! Process exit codes (sysexits-style), in one place, so systemd's
-//! `RestartPreventExitStatus=` can stop a restart loop on a bad plan.
+//! Process exit codes (sysexits-style) and the typed failure that chooses one, in one place,
+//! so that systemd's `RestartPreventExitStatus=` can stop a restart loop on a bad plan and
+//! every command fails the same way.
+
+use std::fmt::Write as _;
+
+use crate::load::Failure;
+use crate::store::StoreError;
+use crate::vocab::Kind;
 
 /// Success.
 pub(crate) const OK: u8 = 0;
@@ -21,3 +28,129 @@ pub(crate) const IOERR: u8 = 74;
 pub(crate) const CANTCREAT: u8 = 73;
 /// Configuration error: the daemon can't start with this plan.
 pub(crate) const CONFIG: u8 = 78;
+
+/// Why a command (or the daemon's start) failed: one value per failure, carrying its
+/// data, with its exit code (`code`) and its text (`render`) chosen here and nowhere else.
+/// Plan problems keep their own rendering (diagnostics with carets).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    /// The plan can't be loaded.
+    #[error("{}", .0.render().trim_end())]
+    Plan(Failure),
+    /// The daemon's plan can't be loaded: a configuration error, so that systemd doesn't
+    /// restart it in a loop (`RestartPreventExitStatus=78`).
+    #[error("the plan can't be loaded")]
+    NotStarting(Failure),
+    /// A command can't open the ledger it reads (no daemon has run there yet, …).
+    #[error("{0}")]
+    LedgerOpen(StoreError),
+    /// The daemon can't open or lock its state directory and ledger.
+    #[error("{0}")]
+    StateDir(StoreError),
+    /// The ledger failed while in use.
+    #[error("{0}")]
+    Ledger(#[from] StoreError),
+    /// An option's value can't be read.
+    #[error("can't read `--{option} {value}`: give {expected}")]
+    BadOption {
+        option: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    /// `ack`: the item has nothing open.
+    #[error("nothing of `{0}` is waiting for an answer")]
+    NothingOpen(String),
+    /// `ack`: answered in the meantime.
+    #[error("`{0}` was answered already")]
+    AlreadyAnswered(String),
+    /// `ack`: a value that doesn't answer this kind of item.
+    #[error("`{value}` doesn't answer a {kind}: give {}", expected_answer(*.kind))]
+    WrongAnswer { value: String, kind: Kind },
+    /// `send-test`: a channel the plan doesn't have.
+    #[error("no channel `{channel}` in the plan (channels: {})", .known.join(", "))]
+    NoChannel { channel: String, known: Vec<String> },
+    /// `send-test`: a recipient the plan doesn't have.
+    #[error("no recipient `{0}`: use `self` or a contact id")]
+    NoRecipient(String),
+    /// `send-test`: a contact without consent.
+    #[error("contact `{0}` has not consented; kithd never messages a contact without `consent`")]
+    NoConsent(String),
+    /// `send-test`: the recipient lacks the address the channel needs.
+    #[error("`{recipient}` has no `{field}` address for channel `{channel}`")]
+    NoAddress {
+        recipient: String,
+        field: String,
+        channel: String,
+    },
+    /// The answer server can't listen.
+    #[error("{0}")]
+    AnswerServer(String),
+    /// The process can't set itself up (async runtime, signal handlers, a thread).
+    #[error("{what}: {source}")]
+    Setup {
+        what: &'static str,
+        source: std::io::Error,
+    },
+}
+
+fn expected_answer(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Medication => "`taken` or `skipped`",
+        _ => "`ok` or a mood from 1 to 5",
+    }
+}
+
+impl Error {
+    /// The process exit code for this failure.
+    pub(crate) fn code(&self) -> u8 {
+        match self {
+            Error::Plan(Failure::Unreadable(_)) => NOINPUT,
+            Error::Plan(Failure::Plugins(_) | Failure::Invalid { .. }) => DATAERR,
+            Error::NotStarting(_) => CONFIG,
+            Error::LedgerOpen(_) => NOINPUT,
+            Error::StateDir(e) => match e {
+                StoreError::Locked(_) => UNAVAILABLE,
+                StoreError::StateDir { .. }
+                | StoreError::Insecure { .. }
+                | StoreError::ReadOnly(_) => CANTCREAT,
+                _ => IOERR,
+            },
+            Error::Ledger(_) => IOERR,
+            Error::BadOption { .. } | Error::WrongAnswer { .. } => USAGE,
+            Error::NothingOpen(_) | Error::AlreadyAnswered(_) => DATAERR,
+            Error::NoChannel { .. }
+            | Error::NoRecipient(_)
+            | Error::NoConsent(_)
+            | Error::NoAddress { .. } => USAGE,
+            Error::AnswerServer(_) => UNAVAILABLE,
+            Error::Setup { .. } => SOFTWARE,
+        }
+    }
+
+    /// The text for a terminal: `error: …` (a plan's problems in their long form).
+    pub(crate) fn render(&self) -> String {
+        match self {
+            Error::Plan(f) => f.render(),
+            other => {
+                let mut s = String::new();
+                let _ = writeln!(s, "error: {other}");
+                s
+            }
+        }
+    }
+}
+
+/// A command's result: its exit code (0, or a code that is the answer, such as
+/// `status --check`'s monitoring codes), or why it failed.
+pub(crate) type Outcome = Result<u8, Error>;
+
+/// Writes a failure to `err` and turns the outcome into the process's exit code.
+pub(crate) fn finish(outcome: Outcome, err: &mut dyn std::io::Write) -> u8 {
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = err.write_all(e.render().as_bytes());
+            e.code()
+        }
+    }
+}

@@ -13,7 +13,6 @@ use crate::answer::LinkSigner;
 use crate::diagnostic::{Diagnostic, SourceFile};
 use crate::dispatch::ChannelSet;
 use crate::dispatch::worker::Snapshot;
-use crate::exit;
 use crate::plan::{self, Kind, Plan, Recipient, SELF_ID, ScheduleSpec};
 use crate::plugin::contract::Request;
 use crate::plugin::{Message, Registry, SecretStore};
@@ -72,13 +71,6 @@ pub enum Failure {
 }
 
 impl Failure {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Failure::Unreadable(_) => exit::NOINPUT,
-            Failure::Plugins(_) | Failure::Invalid { .. } => exit::DATAERR,
-        }
-    }
-
     /// The long form, with carets, for a terminal.
     pub fn render(&self) -> String {
         match self {

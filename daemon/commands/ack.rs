@@ -20,51 +20,26 @@ pub(crate) fn run(
     note: Option<&str>,
     now: DateTime<Utc>,
     out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> u8 {
-    let ledger = match SqliteLedger::open_client(state_dir) {
-        Ok(l) => l,
-        Err(e) => {
-            let _ = writeln!(err, "error: {e}");
-            return exit::NOINPUT;
-        }
-    };
-    let firing = match ledger.open_firing(Some(item), &[Kind::Checkin, Kind::Medication], now) {
-        Ok(Some(f)) => f,
-        Ok(None) => {
-            let _ = writeln!(err, "error: nothing of `{item}` is waiting for an answer");
-            return exit::DATAERR;
-        }
-        Err(e) => {
-            let _ = writeln!(err, "error: {e}");
-            return exit::IOERR;
-        }
-    };
+) -> exit::Outcome {
+    let ledger = SqliteLedger::open_client(state_dir).map_err(exit::Error::LedgerOpen)?;
+    let firing = ledger
+        .open_firing(Some(item), &[Kind::Checkin, Kind::Medication], now)?
+        .ok_or_else(|| exit::Error::NothingOpen(item.to_string()))?;
     let answer = match value {
         None if firing.kind == Kind::Medication => Answer::Taken,
         None => Answer::Ok,
-        Some(v) => match parse_answer(v).filter(|a| a.fits(firing.kind)) {
-            Some(a) => a,
-            None => {
-                let expected = if firing.kind == Kind::Medication {
-                    "`taken` or `skipped`"
-                } else {
-                    "`ok` or a mood from 1 to 5"
-                };
-                let _ = writeln!(
-                    err,
-                    "error: `{v}` doesn't answer a {}: give {expected}",
-                    firing.kind
-                );
-                return exit::USAGE;
-            }
-        },
+        Some(v) => parse_answer(v)
+            .filter(|a| a.fits(firing.kind))
+            .ok_or_else(|| exit::Error::WrongAnswer {
+                value: v.to_string(),
+                kind: firing.kind,
+            })?,
     };
     let all_clear = |recipient: &str, channel: &str| {
         all_clear_id(&firing.item, firing.scheduled, recipient, channel)
     };
-    match ledger.answer(&firing, &answer.as_value(), note, "cli", now, &all_clear) {
-        Ok(AnswerResult::Recorded { late, all_clear_to }) => {
+    match ledger.answer(&firing, &answer.as_value(), note, "cli", now, &all_clear)? {
+        AnswerResult::Recorded { late, all_clear_to } => {
             let _ = writeln!(
                 out,
                 "answered `{}` (due {}): {}{}",
@@ -76,15 +51,8 @@ pub(crate) fn run(
             if !all_clear_to.is_empty() {
                 let _ = writeln!(out, "all-clear queued for: {}", all_clear_to.join(", "));
             }
-            exit::OK
+            Ok(exit::OK)
         }
-        Ok(AnswerResult::Already) => {
-            let _ = writeln!(err, "error: `{item}` was answered already");
-            exit::DATAERR
-        }
-        Err(e) => {
-            let _ = writeln!(err, "error: {e}");
-            exit::IOERR
-        }
+        AnswerResult::Already => Err(exit::Error::AlreadyAnswered(item.to_string())),
     }
 }

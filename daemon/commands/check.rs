@@ -17,17 +17,14 @@ pub(crate) fn run(
     now: chrono::DateTime<chrono::Utc>,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> u8 {
+) -> exit::Outcome {
     let store = SecretStore::from_env();
     let secrets = if offline {
         Secrets::Offline
     } else {
         Secrets::Check(&store)
     };
-    let loaded = match super::load(plan_path, plugin_dir, secrets, true, now, err) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+    let loaded = super::load(plan_path, plugin_dir, secrets, true, now, err)?;
     let plan = &loaded.snapshot.plan;
     let _ = writeln!(
         out,
@@ -43,7 +40,7 @@ pub(crate) fn run(
         plural(loaded.warnings.len()),
         if offline { "; secrets not checked" } else { "" },
     );
-    exit::OK
+    Ok(exit::OK)
 }
 
 fn plural(n: usize) -> &'static str {

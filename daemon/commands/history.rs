@@ -36,41 +36,26 @@ pub(crate) fn run(
     item: Option<&str>,
     format: Format,
     out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> u8 {
+) -> exit::Outcome {
     let since = match since.map(|s| (s, parse_since(s))) {
         Some((s, None)) => {
-            let _ = writeln!(
-                err,
-                "error: can't read `--since {s}`: give RFC 3339 or `YYYY-MM-DD[THH:MM]` (UTC)"
-            );
-            return exit::USAGE;
+            return Err(exit::Error::BadOption {
+                option: "since",
+                value: s.to_string(),
+                expected: "RFC 3339 or `YYYY-MM-DD[THH:MM]` (UTC)",
+            });
         }
         Some((_, t)) => t,
         None => None,
     };
-    let ledger = match SqliteLedger::open_read_only(state_dir) {
-        Ok(l) => l,
-        Err(e) => {
-            let _ = writeln!(err, "error: {e}");
-            return exit::NOINPUT;
-        }
-    };
+    let ledger = SqliteLedger::open_read_only(state_dir).map_err(exit::Error::LedgerOpen)?;
     let filter = HistoryFilter {
         since,
         item: item.map(str::to_string),
         limit: None,
     };
-    let (deliveries, missed) = match ledger
-        .history(&filter)
-        .and_then(|d| Ok((d, ledger.missed(&filter)?)))
-    {
-        Ok(x) => x,
-        Err(e) => {
-            let _ = writeln!(err, "error: {e}");
-            return exit::IOERR;
-        }
-    };
+    let deliveries = ledger.history(&filter)?;
+    let missed = ledger.missed(&filter)?;
     for d in &deliveries {
         let line = match format {
             Format::Json => serde_json::to_string(d).unwrap_or_default(),
@@ -94,7 +79,7 @@ pub(crate) fn run(
             }
         };
         if writeln!(out, "{line}").is_err() {
-            return exit::OK;
+            return Ok(exit::OK);
         }
     }
     for m in &missed {
@@ -103,8 +88,8 @@ pub(crate) fn run(
             Format::Text => format!("{}  {:<11} {:<16} missed (kithd was not running)", m.scheduled.to_rfc3339(), m.kind, m.item),
         };
         if writeln!(out, "{line}").is_err() {
-            return exit::OK;
+            return Ok(exit::OK);
         }
     }
-    exit::OK
+    Ok(exit::OK)
 }

@@ -44,8 +44,8 @@ pub(crate) fn default_state_dir() -> PathBuf {
     }
 }
 
-/// Runs the load step for a command. Problems go to `err` in the long form; so do
-/// warnings when `show_warnings`. On failure returns the exit code.
+/// Runs the load step for a command. Warnings go to `err` in the long form when
+/// `show_warnings`; problems come back as the command's error.
 pub(crate) fn load(
     plan: &Path,
     plugin_dir: &Path,
@@ -53,7 +53,7 @@ pub(crate) fn load(
     show_warnings: bool,
     now: chrono::DateTime<chrono::Utc>,
     err: &mut dyn std::io::Write,
-) -> Result<crate::load::Loaded, u8> {
+) -> Result<crate::load::Loaded, crate::exit::Error> {
     let opts = crate::load::Options {
         plan,
         plugin_dir,
@@ -67,9 +67,6 @@ pub(crate) fn load(
             }
             Ok(loaded)
         }
-        Err(f) => {
-            let _ = write!(err, "{}", f.render());
-            Err(f.exit_code())
-        }
+        Err(f) => Err(crate::exit::Error::Plan(f)),
     }
 }

@@ -183,30 +183,27 @@ pub(crate) struct Args<'a> {
     pub now: DateTime<Utc>,
 }
 
-pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> exit::Outcome {
     // Secrets don't change what fires when: a preview works on any machine.
-    let loaded = match super::load(
+    let loaded = super::load(
         args.plan,
         args.plugin_dir,
         crate::load::Secrets::Offline,
         false,
         args.now,
         err,
-    ) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
+    )?;
     let plan = &loaded.snapshot.plan;
     let from = match args.from {
         None => args.now,
         Some(text) => match parse_from(text, plan.person.timezone) {
             Some(t) => t,
             None => {
-                let _ = writeln!(
-                    err,
-                    "error: can't read `--from {text}`: give RFC 3339 (`2026-03-29T00:00:00+01:00`) or a local date-time (`2026-03-29T00:00`)"
-                );
-                return exit::USAGE;
+                return Err(exit::Error::BadOption {
+                    option: "from",
+                    value: text.to_string(),
+                    expected: "RFC 3339 (`2026-03-29T00:00:00+01:00`) or a local date-time (`2026-03-29T00:00`)",
+                });
             }
         },
     };
@@ -218,5 +215,5 @@ pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         };
         writeln!(out, "{text}").is_ok()
     });
-    exit::OK
+    Ok(exit::OK)
 }

@@ -98,26 +98,11 @@ pub(crate) fn run(
     format: Format,
     now: DateTime<Utc>,
     out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> u8 {
-    let ledger = match SqliteLedger::open_read_only(state_dir) {
-        Ok(l) => l,
-        Err(e) => {
-            let _ = writeln!(err, "error: {e}");
-            return exit::NOINPUT;
-        }
-    };
+) -> exit::Outcome {
+    let ledger = SqliteLedger::open_read_only(state_dir).map_err(exit::Error::LedgerOpen)?;
     let since = now - Duration::days(i64::from(days));
-    let (entries, (escalations, all_clears)) = match ledger
-        .journal(since)
-        .and_then(|j| Ok((j, ledger.escalation_counts(since)?)))
-    {
-        Ok(x) => x,
-        Err(e) => {
-            let _ = writeln!(err, "error: {e}");
-            return exit::IOERR;
-        }
-    };
+    let entries = ledger.journal(since)?;
+    let (escalations, all_clears) = ledger.escalation_counts(since)?;
     let summary = summarise(&entries);
     let _ = match format {
         Format::Json => writeln!(
@@ -201,5 +186,5 @@ pub(crate) fn run(
             )
         }
     };
-    exit::OK
+    Ok(exit::OK)
 }

@@ -22,63 +22,46 @@ pub(crate) struct Args<'a> {
     pub now: DateTime<Utc>,
 }
 
-pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> exit::Outcome {
     let store = SecretStore::from_env();
-    let loaded = match super::load(
+    let loaded = super::load(
         args.plan,
         args.plugin_dir,
         crate::load::Secrets::Check(&store),
         false,
         args.now,
         err,
-    ) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
+    )?;
     let snap = &loaded.snapshot;
     let plan = &snap.plan;
-    let Some(channel) = plan.channels.get(args.channel) else {
-        let _ = writeln!(
-            err,
-            "error: no channel `{}` in the plan (channels: {})",
-            args.channel,
-            plan.channels.keys().cloned().collect::<Vec<_>>().join(", ")
-        );
-        return exit::USAGE;
+    let no_channel = || exit::Error::NoChannel {
+        channel: args.channel.to_string(),
+        known: plan.channels.keys().cloned().collect(),
     };
-    let Some(recipient) = plan.recipient(args.to) else {
-        let _ = writeln!(
-            err,
-            "error: no recipient `{}`: use `self` or a contact id",
-            args.to
-        );
-        return exit::USAGE;
-    };
+    let channel = plan.channels.get(args.channel).ok_or_else(no_channel)?;
+    let recipient = plan
+        .recipient(args.to)
+        .ok_or_else(|| exit::Error::NoRecipient(args.to.to_string()))?;
     if recipient.id != SELF_ID && recipient.consent.is_none() {
-        let _ = writeln!(
-            err,
-            "error: contact `{}` has not consented; kithd never messages a contact without `consent`",
-            recipient.id
-        );
-        return exit::USAGE;
+        return Err(exit::Error::NoConsent(recipient.id.clone()));
     }
-    let Some(prepared) = snap.channels.channels.get(&channel.id) else {
-        return exit::SOFTWARE;
-    };
-    let address = match &prepared.address {
-        Some(field) => match recipient.addresses.get(field) {
-            Some(a) => Some(a.clone()),
-            None => {
-                let _ = writeln!(
-                    err,
-                    "error: `{}` has no `{field}` address for channel `{}`",
-                    recipient.id, channel.id
-                );
-                return exit::USAGE;
-            }
-        },
-        None => None,
-    };
+    // Every channel in a loaded plan is prepared; a missing one is the plan's absence.
+    let prepared = snap
+        .channels
+        .channels
+        .get(&channel.id)
+        .ok_or_else(no_channel)?;
+    let address =
+        match &prepared.address {
+            Some(field) => Some(recipient.addresses.get(field).cloned().ok_or_else(|| {
+                exit::Error::NoAddress {
+                    recipient: recipient.id.clone(),
+                    field: field.clone(),
+                    channel: channel.id.clone(),
+                }
+            })?),
+            None => None,
+        };
     let now = args.now;
     let message = Message {
         delivery_id: format!("test_{}", now.timestamp_millis()),
@@ -97,16 +80,13 @@ pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         answer_url: None,
         choices: Vec::new(),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = writeln!(err, "error: can't start the async runtime: {e}");
-            return exit::SOFTWARE;
-        }
-    };
+        .map_err(|source| exit::Error::Setup {
+            what: "can't start the async runtime",
+            source,
+        })?;
     let host = Host::new(SecretStore::from_env(), Timeouts::default());
     let outcome = runtime.block_on(host.deliver(
         &snap.registry.sandbox,
@@ -117,7 +97,7 @@ pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         &prepared.grant,
     ));
     let _ = out.flush();
-    match outcome {
+    Ok(match outcome {
         Outcome::Sent { gateway_id } => {
             let _ = match gateway_id {
                 Some(id) => writeln!(out, "sent through `{}` (gateway id {id})", channel.id),
@@ -140,5 +120,5 @@ pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             let _ = writeln!(out, "not sent, permanent failure: {reason}");
             exit::FAILURE
         }
-    }
+    })
 }

@@ -14,18 +14,19 @@ use crate::store::{Reports, SqliteLedger, State};
 
 /// `kithd status --check`, for monitoring systems (the Nagios/Icinga plugin convention):
 /// one line, exit 0 healthy, 1 degraded, 2 no running daemon or an unreadable ledger.
-pub(crate) fn check(state_dir: &Path, now: DateTime<Utc>, out: &mut dyn Write) -> u8 {
+pub(crate) fn check(state_dir: &Path, now: DateTime<Utc>, out: &mut dyn Write) -> exit::Outcome {
     if !SqliteLedger::daemon_running(state_dir) {
         let _ = writeln!(
             out,
             "KITHD CRITICAL - no kithd is running on {}",
             state_dir.display()
         );
-        return 2;
+        return Ok(2);
     }
     let health = SqliteLedger::open_read_only(state_dir)
         .and_then(|l| crate::health::assess(&l, now, None, &crate::health::read_own(state_dir)));
-    match health {
+    // The monitoring convention's codes are the answer, not a failure of the command.
+    Ok(match health {
         Err(e) => {
             let _ = writeln!(out, "KITHD CRITICAL - the ledger can't be read: {e}");
             2
@@ -38,25 +39,14 @@ pub(crate) fn check(state_dir: &Path, now: DateTime<Utc>, out: &mut dyn Write) -
             let _ = writeln!(out, "KITHD OK - healthy");
             0
         }
-    }
+    })
 }
 
-pub(crate) fn run(
-    state_dir: &Path,
-    now: DateTime<Utc>,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> u8 {
+pub(crate) fn run(state_dir: &Path, now: DateTime<Utc>, out: &mut dyn Write) -> exit::Outcome {
     // Before the ledger is open: the check opens and closes the ledger file.
     let running = SqliteLedger::daemon_running(state_dir);
-    let ledger = match SqliteLedger::open_read_only(state_dir) {
-        Ok(l) => l,
-        Err(e) => {
-            let _ = writeln!(err, "error: {e}");
-            return exit::NOINPUT;
-        }
-    };
-    let result = (|| -> Result<(), crate::store::StoreError> {
+    let ledger = SqliteLedger::open_read_only(state_dir).map_err(exit::Error::LedgerOpen)?;
+    {
         let health =
             crate::health::assess(&ledger, now, None, &crate::health::read_own(state_dir))?;
         let _ = writeln!(
@@ -131,13 +121,6 @@ pub(crate) fn run(
         for (channel, at, e) in errors {
             let _ = writeln!(out, "  {channel}  {}  {e}", at.to_rfc3339());
         }
-        Ok(())
-    })();
-    match result {
-        Ok(()) => exit::OK,
-        Err(e) => {
-            let _ = writeln!(err, "error: {e}");
-            exit::IOERR
-        }
     }
+    Ok(exit::OK)
 }

@@ -69,9 +69,12 @@ pub fn run(opts: Options) -> u8 {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => {
-            error!(error = %e, "Could not start the async runtime.");
-            return exit::SOFTWARE;
+        Err(source) => {
+            let e = exit::Error::Setup {
+                what: "could not start the async runtime",
+                source,
+            };
+            return not_starting(e, "Could not start the async runtime.");
         }
     };
     rt.block_on(Daemon::start(opts))
@@ -111,14 +114,10 @@ fn log_problems(failure: &crate::load::Failure) {
     }
 }
 
-fn store_exit(e: &StoreError) -> u8 {
-    match e {
-        StoreError::Locked(_) => exit::UNAVAILABLE,
-        StoreError::StateDir { .. } | StoreError::Insecure { .. } | StoreError::ReadOnly(_) => {
-            exit::CANTCREAT
-        }
-        _ => exit::IOERR,
-    }
+/// Logs why the daemon does not start (or stops), and returns the exit code for it.
+fn not_starting(e: exit::Error, why: &str) -> u8 {
+    error!(error = %e, "{why}");
+    e.code()
 }
 
 impl Daemon {
@@ -135,7 +134,7 @@ impl Daemon {
             Err(failure) => {
                 log_problems(&failure);
                 error!(plan = %opts.plan.display(), "The plan can't be loaded (`kithd check` shows the same problems); not starting.");
-                return exit::CONFIG;
+                return exit::Error::NotStarting(failure).code();
             }
         };
         // The plan's text is needed only for the warnings' carets: it goes now, not when
@@ -152,8 +151,8 @@ impl Daemon {
         let ledger = match SqliteLedger::open(&opts.state_dir) {
             Ok(l) => AsyncLedger::new(Arc::new(l.with_clock(opts.clock.clone()))),
             Err(e) => {
-                error!(error = %e, "The delivery ledger can't be opened; not starting.");
-                return store_exit(&e);
+                let e = exit::Error::StateDir(e);
+                return not_starting(e, "The delivery ledger can't be opened; not starting.");
             }
         };
         let clock = opts.clock.clone();
@@ -161,8 +160,8 @@ impl Daemon {
         let released = match ledger.call(move |l| l.release_claims(now)).await {
             Ok(n) => n,
             Err(e) => {
-                error!(error = %e, "The delivery ledger can't be written; not starting.");
-                return store_exit(&e);
+                let e = exit::Error::StateDir(e);
+                return not_starting(e, "The delivery ledger can't be written; not starting.");
             }
         };
         if released > 0 {
@@ -176,8 +175,8 @@ impl Daemon {
             .call(move |l| catch_up::catch_up(&plan, l, now))
             .await;
         if let Err(e) = caught_up {
-            error!(error = %e, "The delivery ledger can't be written; not starting.");
-            return store_exit(&e);
+            let e = exit::Error::StateDir(e);
+            return not_starting(e, "The delivery ledger can't be written; not starting.");
         }
         let mut scheduler = HeapScheduler::with_capacity(snapshot.plan.items.len());
         for item in &snapshot.plan.items {
@@ -203,8 +202,8 @@ impl Daemon {
         )
         .await
         {
-            error!(error = %e, "The answer server can't start; not starting.");
-            return exit::UNAVAILABLE;
+            let e = exit::Error::AnswerServer(e);
+            return not_starting(e, "The answer server can't start; not starting.");
         }
         let pinger = snapshot.plan.heartbeat.as_ref().map(heartbeat::Pinger::new);
         let dispatcher = match Dispatcher::new(
@@ -214,9 +213,12 @@ impl Daemon {
             Arc::new(snapshot),
         ) {
             Ok(d) => Arc::new(d),
-            Err(e) => {
-                error!(error = %e, "Could not start the ledger writer thread; not starting.");
-                return exit::SOFTWARE;
+            Err(source) => {
+                let e = exit::Error::Setup {
+                    what: "could not start a thread",
+                    source,
+                };
+                return not_starting(e, "Could not start the ledger writer thread; not starting.");
             }
         };
         let mut daemon = Daemon {
@@ -240,8 +242,8 @@ impl Daemon {
         // A previous run's reasons are not this run's.
         let _ = crate::health::publish_own(&daemon.opts.state_dir, &[]);
         if let Err(e) = daemon.assess(true).await {
-            error!(error = %e, "The delivery ledger can't be read; not starting.");
-            return store_exit(&e);
+            let e = exit::Error::StateDir(e);
+            return not_starting(e, "The delivery ledger can't be read; not starting.");
         }
         let status = daemon.status_text();
         daemon.notifier.ready(&status);
@@ -394,9 +396,12 @@ impl Daemon {
             signal(SignalKind::interrupt()),
         ) {
             (Ok(h), Ok(t), Ok(i)) => (h, t, i),
-            _ => {
-                error!("Could not install signal handlers.");
-                return exit::SOFTWARE;
+            (Err(source), _, _) | (_, Err(source), _) | (_, _, Err(source)) => {
+                let e = exit::Error::Setup {
+                    what: "could not install signal handlers",
+                    source,
+                };
+                return not_starting(e, "Could not install signal handlers.");
             }
         };
         let watchdog_every = self.notifier.watchdog_interval();
@@ -418,14 +423,10 @@ impl Daemon {
         loop {
             if let Err(e) = self.tick().await {
                 // Nothing is lost: the next start catches up from the last recorded firing.
-                error!(error = %e, "The delivery ledger failed; stopping so that a restart can recover.");
-                self.shutdown().await;
-                return exit::IOERR;
+                return self.ledger_failed(e).await;
             }
             if let Err(e) = self.assess(false).await {
-                error!(error = %e, "The delivery ledger failed; stopping so that a restart can recover.");
-                self.shutdown().await;
-                return exit::IOERR;
+                return self.ledger_failed(e).await;
             }
             let status = self.status_text();
             if status != self.last_status {
@@ -451,9 +452,7 @@ impl Daemon {
                 // The first tick is at once: a ping at start.
                 _ = beat.tick(), if self.pinger.is_some() => {
                     if let Err(e) = self.assess(true).await {
-                        error!(error = %e, "The delivery ledger failed; stopping so that a restart can recover.");
-                        self.shutdown().await;
-                        return exit::IOERR;
+                        return self.ledger_failed(e).await;
                     }
                     if let Some(p) = &self.pinger {
                         p.ping(self.health.is_degraded().then(|| self.health.summary()));
@@ -461,9 +460,7 @@ impl Daemon {
                 }
                 _ = renew.tick() => {
                     if let Err(e) = self.renew_leases().await {
-                        error!(error = %e, "The delivery ledger failed; stopping so that a restart can recover.");
-                        self.shutdown().await;
-                        return exit::IOERR;
+                        return self.ledger_failed(e).await;
                     }
                 }
                 Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
@@ -475,9 +472,7 @@ impl Daemon {
                         match result {
                             Ok(Ok(())) => {}
                             Ok(Err(e)) => {
-                                error!(error = %e, "The delivery ledger failed; stopping so that a restart can recover.");
-                                self.shutdown().await;
-                                return exit::IOERR;
+                                return self.ledger_failed(e).await;
                             }
                             Err(e) => error!(error = %e, "A delivery task failed; the delivery will be retried when its claim ends."),
                         }
@@ -487,6 +482,13 @@ impl Daemon {
         }
         self.shutdown().await;
         exit::OK
+    }
+
+    /// The ledger failed while running: stop (a restart's catch-up recovers what is lost).
+    async fn ledger_failed(&mut self, e: StoreError) -> u8 {
+        error!(error = %e, "The delivery ledger failed; stopping so that a restart can recover.");
+        self.shutdown().await;
+        exit::Error::Ledger(e).code()
     }
 
     async fn reload(&mut self) {
