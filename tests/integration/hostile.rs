@@ -151,8 +151,14 @@ fn hostile_scripts_end_in_clean_errors_at_their_deadline() {
 #[test]
 fn scripts_cannot_escape_the_sandbox_at_compile_time() {
     for (src, expect) in [
-        ("fn send(m, s) { eval(\"1\") }", "eval"),
-        ("import \"fs\" as fs; fn send(m, s) { () }", ""),
+        (
+            "fn send(m, s) { eval(\"1\") }",
+            "reserved keyword 'eval' is disabled",
+        ),
+        (
+            "import \"fs\" as fs; fn send(m, s) { () }",
+            "'import' is a reserved keyword",
+        ),
         (
             "fn send(m, s) { ((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((1)))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))) }",
             "exceeds maximum complexity",
