@@ -207,21 +207,13 @@ fn contacts_without_consent_or_on_never_contact_are_refused_by_check() {
         "never_contact = [\"kim\"]",
         "[[checkin]]\nid = \"c\"\nat = \"09:00\"\nexpect_reply_within = \"1h\"\nescalate = [\"kim\", \"lee\"]\nto = [\"self\", \"kim\"]\nmessage = \"Hi\"\n\n[contacts.lee]\nname = \"Lee\"\nreach = [\"sam\"]\n",
     ));
-    let out = kithd(dir.path(), &["check", "plan.toml"]);
-    assert_eq!(out.status.code(), Some(65));
-    let err = text(&out.stderr);
-    assert!(
-        err.contains("error: contact `kim` is on the plan's `never_contact` list"),
-        "{err}"
-    );
-    assert!(
-        err.contains("would alert contact `lee`, who has not consented"),
-        "{err}"
-    );
-    assert!(
-        err.contains("would message contact `kim`, who is on the plan's `never_contact` list"),
-        "{err}"
-    );
+    dir.kithd(&["check", "plan.toml"])
+        .status(65)
+        .stdout("")
+        .stderr_has("error: contact `kim` is on the plan's `never_contact` list")
+        .stderr_has("would alert contact `lee`, who has not consented")
+        .stderr_has("would message contact `kim`, who is on the plan's `never_contact` list")
+        .run();
 }
 
 #[tokio::test(flavor = "multi_thread")]

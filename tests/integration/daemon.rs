@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Timelike, Utc};
 
-use crate::support::bin;
+use crate::builder::{Cmd, Project};
 
 pub struct Daemon {
     pub child: Child,
@@ -38,25 +38,26 @@ impl Daemon {
         let n = std::fs::read_dir(dir).unwrap().count();
         let stderr = dir.join(format!("stderr-{n}.log"));
         let stdout = dir.join(format!("stdout-{n}.log"));
-        let mut cmd = Command::new(bin());
-        cmd.args([
-            "run",
-            "plan.toml",
-            "--state-dir",
-            "state",
-            "--plugins",
-            "plugins",
-            "--shutdown-grace",
-            "5",
-        ])
-        .current_dir(dir)
+        let mut cmd = Cmd::new(
+            dir,
+            &[
+                "run",
+                "plan.toml",
+                "--state-dir",
+                "state",
+                "--plugins",
+                "plugins",
+                "--shutdown-grace",
+                "5",
+            ],
+        )
         .env("RUST_LOG", "info")
         .env("TZ", "UTC")
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("CREDENTIALS_DIRECTORY")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&stdout).unwrap())
-        .stderr(std::fs::File::create(&stderr).unwrap());
+        .command();
+        cmd.env_remove("NOTIFY_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap());
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
@@ -244,14 +245,8 @@ pub fn webhook(id: &str, url: &str, extra: &str) -> String {
     format!("[channels.{id}]\nplugin = \"webhook\"\nurl = \"{url}\"\ntimeout = \"5s\"\n{extra}\n")
 }
 
-pub fn project(plan_text: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("plugins")).unwrap();
-    let plan = dir.path().join("plan.toml");
-    std::fs::write(&plan, plan_text).unwrap();
-    // As the README installs it: not readable by other users.
-    std::fs::set_permissions(&plan, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    dir
+pub fn project(plan_text: &str) -> Project {
+    Project::new(plan_text)
 }
 
 /// A webhook receiver on 127.0.0.1 that answers 200 to every POST.

@@ -4,14 +4,15 @@
 //! can't put it into the journal or the ledger.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::builder::{Cmd, Project};
 use crate::daemon::{Daemon, cron_in, project, wait_for};
-use crate::support::{bin, text};
+use crate::support::text;
 
 const ANSWER_KEY: &str = "k3y-for-signing-answer-links-0123456789";
 const OTHER: &str = "other-channels-webhook-secret";
@@ -26,13 +27,7 @@ fn env() -> Vec<(&'static str, &'static str)> {
 }
 
 fn kithd(dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .current_dir(dir)
-        .env_remove("CREDENTIALS_DIRECTORY")
-        .envs(env())
-        .output()
-        .unwrap()
+    Cmd::new(dir, args).envs(&env()).output()
 }
 
 fn send_test(dir: &Path) -> (Option<i32>, String) {
@@ -59,11 +54,11 @@ fn send_test(dir: &Path) -> (Option<i32>, String) {
 
 /// A plan whose person is reached through the custom plugin `mine`, and a friend through a
 /// signed webhook; `mine_settings` are the extra settings of `mine`.
-fn setup(mine_settings: &str, plugin: &str, other_url: &str) -> tempfile::TempDir {
+fn setup(mine_settings: &str, plugin: &str, other_url: &str) -> Project {
     let dir = project(&format!(
         "[person]\nname = \"Alex\"\ntimezone = \"UTC\"\nreach = [\"mine\"]\n\n[contacts.sam]\nname = \"Sam\"\nrelation = \"friend\"\nconsent = 2026-11-02\nreach = [\"other\"]\n\n[server]\npublic_url = \"https://kithd.example.org\"\n\n[channels.mine]\nplugin = \"mine\"\ntoken = {{ secret = \"mine_token\" }}\n{mine_settings}\n\n[channels.other]\nplugin = \"webhook\"\nurl = \"{other_url}\"\nsigning_secret = {{ secret = \"other_key\" }}\n"
     ));
-    std::fs::write(dir.path().join("plugins/mine.rhai"), plugin).unwrap();
+    dir.file("plugins/mine.rhai", plugin);
     dir
 }
 

@@ -3,21 +3,17 @@
 
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::builder::Cmd;
 use crate::daemon::{Daemon, cron_in, plan, project, webhook};
-use crate::support::{bin, text};
+use crate::support::text;
 
 fn status_check(dir: &Path) -> (Option<i32>, String) {
-    let out = Command::new(bin())
-        .args(["status", "--check", "--state-dir", "state"])
-        .current_dir(dir)
-        .output()
-        .unwrap();
+    let out = Cmd::new(dir, &["status", "--check", "--state-dir", "state"]).output();
     (out.status.code(), text(&out.stdout))
 }
 
@@ -111,16 +107,10 @@ async fn heartbeat_status_check_and_status_say_when_kithd_is_degraded() {
         status.starts_with("STATUS=degraded: 1 dead letter"),
         "{status}"
     );
-    let out = Command::new(bin())
-        .args(["status", "--state-dir", "state"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        text(&out.stdout).starts_with("Health: degraded: 1 dead letter"),
-        "{}",
-        text(&out.stdout)
-    );
+    dir.kithd(&["status", "--state-dir", "state"])
+        .status(0)
+        .stdout_has("Health: degraded: 1 dead letter")
+        .run();
 
     // Stopped: nothing is running, and `status --check` says so.
     let (code, _, _) = d.stop();
@@ -205,15 +195,9 @@ fn a_heartbeat_must_be_https_and_at_most_once_a_minute() {
             ""
         )
     ));
-    let out = Command::new(bin())
-        .args(["check", "plan.toml", "--plugins", "plugins"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(65));
-    let err = text(&out.stderr);
-    assert!(
-        err.contains("is not an https URL") && err.contains("plan.toml:2:7"),
-        "{err}"
-    );
+    dir.kithd(&["check", "plan.toml", "--plugins", "plugins"])
+        .status(65)
+        .stderr_has("is not an https URL")
+        .stderr_has("plan.toml:2:7")
+        .run();
 }

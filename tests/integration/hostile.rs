@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use kithd::plugin::{Message, Registry};
 
-use crate::support::{Sandbox, kithd, text};
+use crate::support::{Sandbox, text};
 
 fn message() -> Message {
     Message {
@@ -178,12 +178,16 @@ fn check_reports_a_plugin_syntax_error_with_file_line_column() {
         "mine.rhai",
         "// my channel\nfn send(message, settings) {\n    let x = ;\n}\n",
     );
-    let out = kithd(sb.path(), &["check", "plan.toml", "--plugins", "plugins"]);
-    assert_eq!(out.status.code(), Some(65));
+    let out = sb
+        .project
+        .kithd(&["check", "plan.toml", "--plugins", "plugins"])
+        .status(65)
+        .stdout("")
+        .stderr_has(" --> plugins/mine.rhai:3:13\n")
+        .stderr_has("3 |     let x = ;\n")
+        .run();
     let err = text(&out.stderr);
     assert!(err.starts_with("error: plugin: "), "{err}");
-    assert!(err.contains(" --> plugins/mine.rhai:3:13\n"), "{err}");
-    assert!(err.contains("3 |     let x = ;\n"), "{err}");
 }
 
 #[test]
@@ -191,14 +195,12 @@ fn check_runs_the_plugins_validate() {
     let sb = Sandbox::new(
         "[channels.sms]\nplugin = \"twilio\"\nauth_token = { secret = \"t\" }\nfrom = \"+15005550006\"\n",
     );
-    let out = kithd(sb.path(), &["check", "plan.toml", "--plugins", "plugins"]);
-    assert_eq!(out.status.code(), Some(65));
     // Located at the channel's `plugin` line, like every other plan problem.
-    assert!(
-        text(&out.stderr).contains(
-            "\nerror: channel `sms`: <bundled>/twilio.rhai: `account_sid` is required\n  --> plan.toml:21:10\n"
-        ),
-        "{}",
-        text(&out.stderr)
-    );
+    sb.project
+        .kithd(&["check", "plan.toml", "--plugins", "plugins"])
+        .status(65)
+        .stderr_has(
+            "\nerror: channel `sms`: <bundled>/twilio.rhai: `account_sid` is required\n  --> plan.toml:21:10\n",
+        )
+        .run();
 }

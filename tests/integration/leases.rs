@@ -10,7 +10,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::daemon::{Daemon, bodies, cron_in, plan, project, signal, wait_for, webhook};
-use crate::support::{bin, text};
+use crate::support::text;
 
 fn ids(bodies: &[serde_json::Value]) -> HashMap<String, usize> {
     let mut seen = HashMap::new();
@@ -102,11 +102,10 @@ async fn a_lease_that_ends_mid_send_is_neither_completed_by_its_old_owner_nor_lo
     let all = bodies(&server, "/stall").await;
     assert_eq!(all.len(), 2, "sent again under the new claim");
     assert_eq!(ids(&all).len(), 1, "the same delivery both times");
-    let out = std::process::Command::new(bin())
-        .args(["history", "--state-dir", "state", "--format", "json"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = dir
+        .kithd(&["history", "--state-dir", "state", "--format", "json"])
+        .status(0)
+        .run();
     let history = text(&out.stdout);
     let rows: Vec<serde_json::Value> = history
         .lines()

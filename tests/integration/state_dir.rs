@@ -6,11 +6,12 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
+use crate::builder::Cmd;
 use crate::daemon::{Daemon, project};
-use crate::support::{bin, text};
+use crate::support::text;
 
 const PLAN: &str = "[person]\nname = \"Alex\"\ntimezone = \"UTC\"\nreach = [\"console\"]\n[channels.console]\nplugin = \"console\"\n";
 
@@ -19,18 +20,8 @@ fn is_root() -> bool {
 }
 
 fn run_once(dir: &Path, as_nobody: bool, args: &[&str]) -> Output {
-    let mut cmd = if as_nobody {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()]);
-        c
-    } else {
-        Command::new(bin())
-    };
-    cmd.args(args)
-        .current_dir(dir)
-        .env("HOME", "/nonexistent-home")
-        .output()
-        .unwrap()
+    let cmd = Cmd::new(dir, args);
+    if as_nobody { cmd.run_as_nobody() } else { cmd }.output()
 }
 
 /// Starts `run` and returns its exit once it stops by itself, or stops it after `Ready.`.

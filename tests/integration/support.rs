@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_kithd")
@@ -18,16 +18,9 @@ pub fn blessing() -> bool {
     std::env::var_os("KITHD_BLESS").is_some_and(|v| v == "1")
 }
 
-/// Runs `kithd ARGS` in `dir` with an empty plugin search path unless given.
+/// Runs `kithd ARGS` in `dir` (see `builder::Cmd` for the environment it gets).
 pub fn kithd(dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .current_dir(dir)
-        .env_remove("CREDENTIALS_DIRECTORY")
-        .env("HOME", "/nonexistent-home")
-        .env_remove("XDG_CONFIG_HOME")
-        .output()
-        .expect("run kithd")
+    crate::builder::Cmd::new(dir, args).output()
 }
 
 /// A port that was free a moment ago on 127.0.0.1, for the one test that must name a
@@ -68,9 +61,9 @@ pub fn golden(path: &Path, actual: &str) -> Result<(), String> {
     }
 }
 
-/// A temporary project: a plan and a plugin directory.
+/// A temporary project whose plan is `PERSON` plus some channels.
 pub struct Sandbox {
-    pub dir: tempfile::TempDir,
+    pub project: crate::builder::Project,
 }
 
 pub const PERSON: &str = r#"[person]
@@ -95,44 +88,36 @@ plugin = "console"
 
 impl Sandbox {
     pub fn new(channels: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("plugins")).unwrap();
-        std::fs::write(
-            dir.path().join("plan.toml"),
-            format!("{PERSON}\n{channels}"),
-        )
-        .unwrap();
-        Self { dir }
+        Self {
+            project: crate::builder::Project::new(&format!("{PERSON}\n{channels}")),
+        }
     }
 
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        self.project.path()
     }
 
     pub fn plugin(&self, name: &str, source: &str) {
-        std::fs::write(self.dir.path().join("plugins").join(name), source).unwrap();
+        self.project.file(&format!("plugins/{name}"), source);
     }
 
     /// Runs `kithd send-test` with extra environment variables, off the async runtime.
     pub async fn send_test(&self, channel: &str, to: &str, env: &[(&str, &str)]) -> Output {
-        let mut cmd = tokio::process::Command::new(bin());
-        cmd.args([
-            "send-test",
-            "plan.toml",
-            "--plugins",
-            "plugins",
-            "--channel",
-            channel,
-            "--to",
-            to,
-            "--message",
-            "Time for your 50 mg, Alex. Grüße ☀",
-        ])
-        .current_dir(self.path())
-        .env_remove("CREDENTIALS_DIRECTORY");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.output().await.expect("run kithd send-test")
+        self.project
+            .kithd(&[
+                "send-test",
+                "plan.toml",
+                "--plugins",
+                "plugins",
+                "--channel",
+                channel,
+                "--to",
+                to,
+                "--message",
+                "Time for your 50 mg, Alex. Grüße ☀",
+            ])
+            .envs(env)
+            .output_async()
+            .await
     }
 }

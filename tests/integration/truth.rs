@@ -3,32 +3,21 @@
 
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::builder::Cmd;
 use crate::daemon::{Daemon, cron_in, plan, project, receiver, wait_for, webhook};
-use crate::support::{bin, text};
+use crate::support::text;
 
 const KEY: &str = "0123456789abcdef0123456789abcdef-answer-key";
 
 /// `kithd ARGS` in `dir` with only these secrets in the environment.
 fn kithd(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(bin());
-    cmd.args(args)
-        .current_dir(dir)
-        .env_remove("CREDENTIALS_DIRECTORY")
-        .env("HOME", "/nonexistent-home")
-        .env_remove("XDG_CONFIG_HOME");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("KITHD_SECRET_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.envs(env.iter().copied());
-    cmd.output().unwrap()
+    Cmd::new(dir, args).envs(env).output()
 }
 
 fn check(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
