@@ -79,7 +79,25 @@ pub(crate) fn delivery_id(
     recipient: &str,
     channel: &str,
 ) -> String {
+    delivery_id_in(None, item, scheduled, purpose, recipient, channel)
+}
+
+/// `delivery_id` in a ledger that holds several plans: the plan's id is hashed first, as
+/// `@PLAN` (an item id can't contain `@`, so no multi-plan id equals a single-plan one).
+/// With no plan it is exactly `delivery_id`, so existing single-plan ledgers keep theirs.
+pub(crate) fn delivery_id_in(
+    plan: Option<&str>,
+    item: &str,
+    scheduled: DateTime<Utc>,
+    purpose: Purpose,
+    recipient: &str,
+    channel: &str,
+) -> String {
     let mut h = Sha256::new();
+    if let Some(plan) = plan {
+        h.update(format!("@{plan}").as_bytes());
+        h.update([0u8]);
+    }
     for part in [
         item,
         &scheduled.timestamp().to_string(),
@@ -140,6 +158,12 @@ mod tests {
             ]
         );
         assert_eq!(all_clear_id("mood", at, "sam", "sms"), ids[4]);
+        // Room for a plan id: none is the single-plan id; two plans never share one.
+        let (p, r, c) = cases[0];
+        assert_eq!(delivery_id_in(None, "mood", at, p, r, c), ids[0]);
+        let robin = delivery_id_in(Some("robin"), "mood", at, p, r, c);
+        let sky = delivery_id_in(Some("sky"), "mood", at, p, r, c);
+        assert!(robin != ids[0] && sky != ids[0] && robin != sky);
         // Every part counts.
         let main = &ids[0];
         assert_ne!(*main, delivery_id("mood", at, Purpose::Main, "self", "sms"));
