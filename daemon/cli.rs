@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::clock::{Clock, SystemClock};
 use crate::commands::{self, preview};
@@ -15,7 +15,8 @@ use crate::exit;
 #[command(
     name = "kithd",
     version,
-    about = "Keeps a person in recovery close to their support network: check-ins, medication reminders, follow-ups and appointment reminders from a TOML support plan."
+    about = "Keeps a person in recovery close to their support network: check-ins, medication reminders, follow-ups and appointment reminders from a TOML support plan.",
+    after_help = "The plan format is described in kithd-plan(5). Start with `kithd init`, check with `kithd check`, look ahead with `kithd preview`, then run it as a service (see the README)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -39,8 +40,9 @@ enum ReportFormat {
 enum Command {
     /// Validate a plan exactly as `run` loads it: plugins, a dry run of each used channel and its secrets (no network); exit 0 valid, 65 invalid, 66 unreadable.
     Check {
+        /// The support plan (TOML), e.g. /etc/kithd/plan.toml.
         plan: PathBuf,
-        /// Directory of `.rhai` plugins (overrides bundled ones of the same name).
+        /// Directory of `.rhai` plugins; a file there overrides the bundled plugin of the same name (default: /etc/kithd/plugins as root, else ~/.config/kithd/plugins).
         #[arg(long, value_name = "DIR")]
         plugins: Option<PathBuf>,
         /// Don't check that the plan's secrets are available (checking a plan on another machine).
@@ -49,6 +51,7 @@ enum Command {
     },
     /// List upcoming firings in time order, in local time.
     Preview {
+        /// The support plan (TOML).
         plan: PathBuf,
         /// Start: RFC 3339, or a local date-time in the person's zone (default: now).
         #[arg(long, value_name = "DATETIME")]
@@ -59,17 +62,21 @@ enum Command {
         /// How many firings to show (at most 100000).
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
         count: Option<u64>,
+        /// Output: one line per firing, or one JSON object per line.
         #[arg(long, value_enum, default_value = "text")]
         format: FormatArg,
+        /// Directory of `.rhai` plugins (see `kithd check --help`).
         #[arg(long, value_name = "DIR")]
         plugins: Option<PathBuf>,
     },
     /// Run the daemon: fire the plan's items on time and deliver them (SIGHUP reloads).
     Run {
+        /// The support plan (TOML).
         plan: PathBuf,
+        /// Directory of `.rhai` plugins (see `kithd check --help`).
         #[arg(long, value_name = "DIR")]
         plugins: Option<PathBuf>,
-        /// Where the delivery ledger lives (default: $STATE_DIRECTORY, $XDG_STATE_HOME/kithd or ~/.local/state/kithd).
+        /// Where the ledger is (default: $KITHD_STATE_DIR, $STATE_DIRECTORY, /var/lib/kithd as root when it exists, else $XDG_STATE_HOME/kithd or ~/.local/state/kithd; the same for every command).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
         /// Seconds in-flight deliveries may take to finish at shutdown.
@@ -78,6 +85,7 @@ enum Command {
     },
     /// Show next firings, pending and retrying deliveries, dead letters and channel errors.
     Status {
+        /// Where the ledger is (default: $KITHD_STATE_DIR, $STATE_DIRECTORY, /var/lib/kithd as root when it exists, else $XDG_STATE_HOME/kithd or ~/.local/state/kithd; the same for every command).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
         /// One line for monitoring: exit 0 healthy, 1 degraded, 2 no running daemon or an unreadable ledger.
@@ -86,6 +94,7 @@ enum Command {
     },
     /// Show what was sent, when, to whom and through which channel, and what was missed.
     History {
+        /// Where the ledger is (default: $KITHD_STATE_DIR, $STATE_DIRECTORY, /var/lib/kithd as root when it exists, else $XDG_STATE_HOME/kithd or ~/.local/state/kithd; the same for every command).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
         /// Only firings scheduled at or after this (RFC 3339, or YYYY-MM-DD[THH:MM] in UTC).
@@ -94,18 +103,21 @@ enum Command {
         /// Only this item.
         #[arg(long, value_name = "ID")]
         item: Option<String>,
+        /// Output: one line per delivery, or one JSON object per line.
         #[arg(long, value_enum, default_value = "text")]
         format: FormatArg,
     },
     /// Answer the latest open check-in or dose of ITEM (works while the daemon runs).
     Ack {
+        /// The item's id in the plan (`id = "..."`).
         item: String,
-        /// `ok` or a mood 1-5 for a check-in; `taken` or `skipped` for a dose.
+        /// `ok` or a mood 1-5 for a check-in; `taken` or `skipped` for a dose (default: `ok` for a check-in, `taken` for a dose).
         #[arg(long)]
         value: Option<String>,
         /// A note to keep with the answer.
         #[arg(long)]
         note: Option<String>,
+        /// Where the ledger is (default: $KITHD_STATE_DIR, $STATE_DIRECTORY, /var/lib/kithd as root when it exists, else $XDG_STATE_HOME/kithd or ~/.local/state/kithd; the same for every command).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
@@ -114,13 +126,16 @@ enum Command {
         /// How many days back (at most 36600).
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=36_600))]
         days: u32,
+        /// Output: text, CSV (one row per item) or JSON.
         #[arg(long, value_enum, default_value = "text")]
         format: ReportFormat,
+        /// Where the ledger is (default: $KITHD_STATE_DIR, $STATE_DIRECTORY, /var/lib/kithd as root when it exists, else $XDG_STATE_HOME/kithd or ~/.local/state/kithd; the same for every command).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
     /// Send one test notification now through a channel; exit 0 only when it was accepted.
     SendTest {
+        /// The support plan (TOML).
         plan: PathBuf,
         /// The channel id to send through.
         #[arg(long)]
@@ -131,8 +146,21 @@ enum Command {
         /// The text (default: a short test sentence).
         #[arg(long)]
         message: Option<String>,
+        /// Directory of `.rhai` plugins (see `kithd check --help`).
         #[arg(long, value_name = "DIR")]
         plugins: Option<PathBuf>,
+    },
+    /// Print a shell completion script (bash, zsh or fish) to standard output.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (kithd(1), one per subcommand, kithd-plan(5)) into DIR/man1 and DIR/man5 (for packaging).
+    #[command(hide = true)]
+    Manpages {
+        /// Where to write them.
+        dir: PathBuf,
     },
 }
 
@@ -284,6 +312,14 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
                 &mut err,
             )
         }
+        Command::Completions { shell } => {
+            // Into memory first: a closed pipe (`| head`) is not worth a panic.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "kithd", &mut script);
+            let _ = std::io::Write::write_all(&mut out, &script);
+            Ok(exit::OK)
+        }
+        Command::Manpages { dir } => commands::manpages::run(Cli::command(), &dir),
     };
     exit::finish(outcome, &mut err)
 }

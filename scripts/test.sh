@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need (Debian packages
-# for the real SMTP server, faketime, systemd-analyze, openssl), then checks formatting and
+# for the real SMTP server, faketime, systemd-analyze, openssl, man), then checks formatting and
 # lints and runs every test, then a bounded fuzz run of every target (30 s each; set
 # FUZZ_SECONDS to change it, 0 to skip). CI (.ci/run) runs exactly this.
 set -euo pipefail
@@ -11,6 +11,7 @@ need=()
 [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || need+=(faketime)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v openssl >/dev/null || need+=(openssl)
+command -v man >/dev/null || need+=(man-db)
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     echo "Installing test dependencies: ${need[*]}"

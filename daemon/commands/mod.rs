@@ -4,6 +4,7 @@
 pub(crate) mod ack;
 pub(crate) mod check;
 pub(crate) mod history;
+pub(crate) mod manpages;
 pub(crate) mod preview;
 pub(crate) mod report;
 pub(crate) mod send_test;
