@@ -235,7 +235,7 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
             return crate::runtime::run(crate::runtime::Options {
                 plan,
                 plugin_dir: plugins.unwrap_or_else(commands::default_plugin_dir),
-                state_dir: state_dir.unwrap_or_else(commands::default_state_dir),
+                state_dir: commands::state_dir(state_dir).path,
                 shutdown_grace: std::time::Duration::from_secs(shutdown_grace),
                 clock,
             });
@@ -246,7 +246,7 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
             note,
             state_dir,
         } => commands::ack::run(
-            &state_dir.unwrap_or_else(commands::default_state_dir),
+            &commands::state_dir(state_dir),
             &item,
             value.as_deref(),
             note.as_deref(),
@@ -258,7 +258,7 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
             format,
             state_dir,
         } => commands::report::run(
-            &state_dir.unwrap_or_else(commands::default_state_dir),
+            &commands::state_dir(state_dir),
             days,
             match format {
                 ReportFormat::Text => commands::report::Format::Text,
@@ -269,7 +269,7 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
             &mut out,
         ),
         Command::Status { state_dir, check } => {
-            let dir = state_dir.unwrap_or_else(commands::default_state_dir);
+            let dir = commands::state_dir(state_dir);
             if check {
                 commands::status::check(&dir, clock.now(), &mut out)
             } else {
@@ -282,7 +282,7 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
             item,
             format,
         } => commands::history::run(
-            &state_dir.unwrap_or_else(commands::default_state_dir),
+            &commands::state_dir(state_dir),
             since.as_deref(),
             item.as_deref(),
             match format {

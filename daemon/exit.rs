@@ -42,8 +42,12 @@ pub(crate) enum Error {
     #[error("the plan can't be loaded")]
     NotStarting(Failure),
     /// A command can't open the ledger it reads (no daemon has run there yet, …).
-    #[error("{0}")]
-    LedgerOpen(StoreError),
+    #[error("{error}{}", state_hint(error, dir, chosen_by))]
+    LedgerOpen {
+        error: StoreError,
+        dir: std::path::PathBuf,
+        chosen_by: &'static str,
+    },
     /// The daemon can't open or lock its state directory and ledger.
     #[error("{0}")]
     StateDir(StoreError),
@@ -93,6 +97,17 @@ pub(crate) enum Error {
     },
 }
 
+/// Where a command looked for a ledger that isn't there, and how to point it at `run`'s.
+fn state_hint(error: &StoreError, dir: &std::path::Path, chosen_by: &str) -> String {
+    match error {
+        StoreError::Open { .. } => format!(
+            "\n  kithd looked in {} ({chosen_by}); give the state directory `kithd run` uses with --state-dir, or set KITHD_STATE_DIR",
+            dir.display()
+        ),
+        _ => String::new(),
+    }
+}
+
 fn expected_answer(kind: Kind) -> &'static str {
     match kind {
         Kind::Medication => "`taken` or `skipped`",
@@ -107,7 +122,7 @@ impl Error {
             Error::Plan(Failure::Unreadable(_)) => NOINPUT,
             Error::Plan(Failure::Plugins(_) | Failure::Invalid { .. }) => DATAERR,
             Error::NotStarting(_) => CONFIG,
-            Error::LedgerOpen(_) => NOINPUT,
+            Error::LedgerOpen { .. } => NOINPUT,
             Error::StateDir(e) => match e {
                 StoreError::Locked(_) => UNAVAILABLE,
                 StoreError::StateDir { .. }

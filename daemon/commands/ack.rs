@@ -4,24 +4,24 @@
 //! was alerted (the daemon picks it up within 15 seconds).
 
 use std::io::Write;
-use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
+use super::StateDir;
 use crate::answer::{Answer, parse_answer};
 use crate::exit;
-use crate::store::{AnswerResult, SqliteLedger, Steps};
+use crate::store::{AnswerResult, Steps};
 use crate::vocab::{Kind, all_clear_id};
 
 pub(crate) fn run(
-    state_dir: &Path,
+    state_dir: &StateDir,
     item: &str,
     value: Option<&str>,
     note: Option<&str>,
     now: DateTime<Utc>,
     out: &mut dyn Write,
 ) -> exit::Outcome {
-    let ledger = SqliteLedger::open_client(state_dir).map_err(exit::Error::LedgerOpen)?;
+    let ledger = state_dir.client()?;
     let firing = ledger
         .open_firing(Some(item), &[Kind::Checkin, Kind::Medication], now)?
         .ok_or_else(|| exit::Error::NothingOpen(item.to_string()))?;

@@ -3,12 +3,12 @@
 //! shows message text.
 
 use std::io::Write;
-use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
+use super::StateDir;
 use crate::exit;
-use crate::store::{HistoryFilter, Reports, SqliteLedger};
+use crate::store::{HistoryFilter, Reports};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Format {
@@ -31,7 +31,7 @@ pub(crate) fn parse_since(s: &str) -> Option<DateTime<Utc>> {
 }
 
 pub(crate) fn run(
-    state_dir: &Path,
+    state_dir: &StateDir,
     since: Option<&str>,
     item: Option<&str>,
     format: Format,
@@ -48,7 +48,7 @@ pub(crate) fn run(
         Some((_, t)) => t,
         None => None,
     };
-    let ledger = SqliteLedger::open_read_only(state_dir).map_err(exit::Error::LedgerOpen)?;
+    let ledger = state_dir.read_only()?;
     let filter = HistoryFilter {
         since,
         item: item.map(str::to_string),

@@ -12,20 +12,49 @@ pub(crate) mod status;
 
 use std::path::{Path, PathBuf};
 
-/// The default plugin directory: the user's config dir when there is a home, else `/etc`.
+/// Whether this process runs as root (then the system service's directories are the
+/// defaults, when they exist). `/proc/self` belongs to the process's effective user; the
+/// crate forbids `unsafe`, so this stands in for `geteuid()`.
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// The default plugin directory: `/etc/kithd/plugins` for root when it exists (the
+/// system service's), else the user's config directory, else `/etc/kithd/plugins`.
 pub(crate) fn default_plugin_dir() -> PathBuf {
+    let system = PathBuf::from("/etc/kithd/plugins");
+    if is_root() && system.is_dir() {
+        return system;
+    }
     if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
         return PathBuf::from(x).join("kithd/plugins");
     }
     match std::env::var_os("HOME").filter(|v| !v.is_empty() && v != "/") {
         Some(h) => PathBuf::from(h).join(".config/kithd/plugins"),
-        None => PathBuf::from("/etc/kithd/plugins"),
+        None => system,
     }
 }
 
-/// The default state directory: systemd's `$STATE_DIRECTORY`, else
+/// A state directory and how it was chosen (said when no ledger is found there).
+#[derive(Debug, Clone)]
+pub(crate) struct StateDir {
+    pub path: PathBuf,
+    pub chosen_by: &'static str,
+}
+
+/// The state directory for every command, `run` included: `--state-dir`, else
+/// `$KITHD_STATE_DIR`, else systemd's `$STATE_DIRECTORY`, else `/var/lib/kithd` for root
+/// when it exists (so `sudo kithd status` finds the system service's ledger), else
 /// `$XDG_STATE_HOME/kithd`, else `~/.local/state/kithd`, else `/var/lib/kithd`.
-pub(crate) fn default_state_dir() -> PathBuf {
+pub(crate) fn state_dir(given: Option<PathBuf>) -> StateDir {
+    let pick = |path: PathBuf, chosen_by| StateDir { path, chosen_by };
+    if let Some(p) = given {
+        return pick(p, "given with --state-dir");
+    }
+    if let Some(d) = std::env::var_os("KITHD_STATE_DIR").filter(|v| !v.is_empty()) {
+        return pick(PathBuf::from(d), "from $KITHD_STATE_DIR");
+    }
     if let Some(d) = std::env::var_os("STATE_DIRECTORY").filter(|v| !v.is_empty()) {
         // systemd may pass several, separated by `:`; the first is ours.
         let first = d
@@ -34,14 +63,41 @@ pub(crate) fn default_state_dir() -> PathBuf {
             .next()
             .unwrap_or_default()
             .to_string();
-        return PathBuf::from(first);
+        return pick(PathBuf::from(first), "from systemd's $STATE_DIRECTORY");
+    }
+    let system = PathBuf::from("/var/lib/kithd");
+    if is_root() && system.is_dir() {
+        return pick(system, "the system service's, used by root when it exists");
     }
     if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(x).join("kithd");
+        return pick(PathBuf::from(x).join("kithd"), "from $XDG_STATE_HOME");
     }
     match std::env::var_os("HOME").filter(|v| !v.is_empty() && v != "/") {
-        Some(h) => PathBuf::from(h).join(".local/state/kithd"),
-        None => PathBuf::from("/var/lib/kithd"),
+        Some(h) => pick(
+            PathBuf::from(h).join(".local/state/kithd"),
+            "the default under your home",
+        ),
+        None => pick(system, "the default without a home directory"),
+    }
+}
+
+impl StateDir {
+    /// Opens the ledger here read-only (`status`, `history`, `report`).
+    pub(crate) fn read_only(&self) -> Result<crate::store::SqliteLedger, crate::exit::Error> {
+        crate::store::SqliteLedger::open_read_only(&self.path).map_err(|e| self.open_error(e))
+    }
+
+    /// Opens the ledger here for an answer while the daemon runs (`ack`).
+    pub(crate) fn client(&self) -> Result<crate::store::SqliteLedger, crate::exit::Error> {
+        crate::store::SqliteLedger::open_client(&self.path).map_err(|e| self.open_error(e))
+    }
+
+    fn open_error(&self, error: crate::store::StoreError) -> crate::exit::Error {
+        crate::exit::Error::LedgerOpen {
+            error,
+            dir: self.path.clone(),
+            chosen_by: self.chosen_by,
+        }
     }
 }
 

@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::StateDir;
 use crate::exit;
-use crate::store::{JournalEntry, Reports, SqliteLedger};
+use crate::store::{JournalEntry, Reports};
 use crate::vocab::Kind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,13 +93,13 @@ pub(crate) fn summarise(entries: &[JournalEntry]) -> Vec<ItemSummary> {
 }
 
 pub(crate) fn run(
-    state_dir: &Path,
+    state_dir: &StateDir,
     days: u32,
     format: Format,
     now: DateTime<Utc>,
     out: &mut dyn Write,
 ) -> exit::Outcome {
-    let ledger = SqliteLedger::open_read_only(state_dir).map_err(exit::Error::LedgerOpen)?;
+    let ledger = state_dir.read_only()?;
     let since = now - Duration::days(i64::from(days));
     let entries = ledger.journal(since)?;
     let (escalations, all_clears) = ledger.escalation_counts(since)?;

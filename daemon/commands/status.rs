@@ -4,17 +4,18 @@
 //! message text.
 
 use std::io::Write;
-use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
+use super::StateDir;
 use crate::exit;
 use crate::published::{NEXT_FILE, NextFiring};
 use crate::store::{Reports, SqliteLedger, State};
 
 /// `kithd status --check`, for monitoring systems (the Nagios/Icinga plugin convention):
 /// one line, exit 0 healthy, 1 degraded, 2 no running daemon or an unreadable ledger.
-pub(crate) fn check(state_dir: &Path, now: DateTime<Utc>, out: &mut dyn Write) -> exit::Outcome {
+pub(crate) fn check(state: &StateDir, now: DateTime<Utc>, out: &mut dyn Write) -> exit::Outcome {
+    let state_dir = state.path.as_path();
     if !SqliteLedger::daemon_running(state_dir) {
         let _ = writeln!(
             out,
@@ -42,10 +43,11 @@ pub(crate) fn check(state_dir: &Path, now: DateTime<Utc>, out: &mut dyn Write) -
     })
 }
 
-pub(crate) fn run(state_dir: &Path, now: DateTime<Utc>, out: &mut dyn Write) -> exit::Outcome {
+pub(crate) fn run(state: &StateDir, now: DateTime<Utc>, out: &mut dyn Write) -> exit::Outcome {
+    let state_dir = state.path.as_path();
     // Before the ledger is open: the check opens and closes the ledger file.
     let running = SqliteLedger::daemon_running(state_dir);
-    let ledger = SqliteLedger::open_read_only(state_dir).map_err(exit::Error::LedgerOpen)?;
+    let ledger = state.read_only()?;
     {
         let health =
             crate::health::assess(&ledger, now, None, &crate::health::read_own(state_dir))?;

@@ -182,3 +182,58 @@ fn no_lock_file_to_delete_lets_a_second_daemon_in() {
     let (code, _, _) = first.stop();
     assert_eq!(code, Some(0));
 }
+
+#[test]
+fn run_and_status_share_the_default_state_directory() {
+    // As an ordinary user (nobody) whose only hint is $XDG_STATE_HOME: `run` creates the
+    // ledger there and `status`, given nothing, finds it.
+    let dir = project(PLAN);
+    let xdg = dir.path().join("xdg");
+    std::fs::create_dir(&xdg).unwrap();
+    for p in [dir.path(), xdg.as_path()] {
+        std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+    }
+    std::fs::set_permissions(
+        dir.path().join("plan.toml"),
+        PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let log = dir.path().join("run.log");
+    let mut run = Cmd::new(dir.path(), &["run", "plan.toml", "--plugins", "plugins"])
+        .env("XDG_STATE_HOME", &xdg)
+        .env("RUST_LOG", "info")
+        .run_as_nobody()
+        .command();
+    run.env_remove("HOME")
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut child = run.spawn().unwrap();
+    let t = std::time::Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("Ready.")
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(xdg.join("kithd/kithd.db").exists());
+    Cmd::new(dir.path(), &["status"])
+        .env("XDG_STATE_HOME", &xdg)
+        .run_as_nobody()
+        .status(0)
+        .stdout_has("Health: healthy\n")
+        .run();
+    // Somewhere else, it says where it looked and how to point it at run's ledger.
+    Cmd::new(dir.path(), &["status"])
+        .env("XDG_STATE_HOME", dir.path().join("elsewhere"))
+        .run_as_nobody()
+        .status(66)
+        .stderr_has("kithd looked in ")
+        .stderr_has("elsewhere/kithd (from $XDG_STATE_HOME); give the state directory `kithd run` uses with --state-dir, or set KITHD_STATE_DIR")
+        .run();
+    let _ = child.kill();
+    let _ = child.wait();
+}
