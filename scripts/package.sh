@@ -15,8 +15,8 @@ target/release/kithd manpages "$assets/man"
 target/release/kithd completions bash > "$assets/completions/kithd.bash"
 target/release/kithd completions zsh > "$assets/completions/_kithd"
 target/release/kithd completions fish > "$assets/completions/kithd.fish"
-deb=$(cargo deb --no-build --locked 2>/dev/null | tail -n 1)
-echo "$deb"
+deb=$(cargo deb --no-build --locked --strip 2>/dev/null | tail -n 1)
 if [ "${1:-}" = "--lintian" ]; then
-    lintian --fail-on error "$deb"
+    lintian --fail-on error "$deb" >&2
 fi
+echo "$deb"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need (Debian packages
-# for the real SMTP server, faketime, systemd-analyze, openssl, man), then checks formatting and
-# lints and runs every test, then a bounded fuzz run of every target (30 s each; set
+# for the real SMTP server, faketime, systemd-analyze, openssl, man, lintian), then checks
+# formatting and lints, runs every test, builds and checks the Debian package, then a bounded fuzz run of every target (30 s each; set
 # FUZZ_SECONDS to change it, 0 to skip). CI (.ci/run) runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,7 @@ need=()
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v openssl >/dev/null || need+=(openssl)
 command -v man >/dev/null || need+=(man-db)
+command -v lintian >/dev/null || need+=(lintian)
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     echo "Installing test dependencies: ${need[*]}"
@@ -22,6 +23,8 @@ fi
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked
+# The Debian package: built, lintian without errors, exactly the expected files.
+./scripts/check-package.sh
 if [ "${FUZZ_SECONDS:-30}" != 0 ]; then
     ./scripts/fuzz.sh
 fi
