@@ -150,6 +150,41 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         plugins: Option<PathBuf>,
     },
+    /// Write a commented starting plan (asking on a terminal, or from the flags), then say how to add its secrets and start the service.
+    Init {
+        /// Where to write it (default: /etc/kithd/plan.toml as root, else ~/.config/kithd/plan.toml).
+        plan: Option<PathBuf>,
+        /// The person's first name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Their time zone, e.g. Europe/Berlin (default: the system's).
+        #[arg(long, value_name = "ZONE")]
+        timezone: Option<String>,
+        /// Reach them by email at this address.
+        #[arg(long, value_name = "ADDRESS", group = "reach")]
+        email: Option<String>,
+        /// Reach them by SMS at this number (international form, +…).
+        #[arg(long, value_name = "NUMBER", group = "reach")]
+        phone: Option<String>,
+        /// Reach them by ntfy push on this topic.
+        #[arg(long, value_name = "TOPIC", group = "reach")]
+        ntfy_topic: Option<String>,
+        /// Reach them through this webhook URL.
+        #[arg(long, value_name = "URL", group = "reach")]
+        webhook: Option<String>,
+        /// A daily check-in at HH:MM (repeatable).
+        #[arg(long, value_name = "HH:MM")]
+        checkin: Vec<String>,
+        /// A medication as 'NAME DOSE @ HH:MM' (repeatable).
+        #[arg(long, value_name = "'NAME DOSE @ HH:MM'")]
+        medication: Vec<String>,
+        /// A trusted person as 'ID NAME ADDRESS' (repeatable); they are told nothing until you add the date they agreed.
+        #[arg(long, value_name = "'ID NAME ADDRESS'")]
+        contact: Vec<String>,
+        /// Replace an existing plan.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print a shell completion script (bash, zsh or fish) to standard output.
     Completions {
         /// The shell.
@@ -312,6 +347,36 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
                 &mut err,
             )
         }
+        Command::Init {
+            plan,
+            name,
+            timezone,
+            email,
+            phone,
+            ntfy_topic,
+            webhook,
+            checkin,
+            medication,
+            contact,
+            force,
+        } => commands::init::run(
+            &plan.unwrap_or_else(commands::default_plan),
+            commands::init::Answers {
+                name,
+                timezone,
+                email,
+                phone,
+                ntfy_topic,
+                webhook,
+                checkins: checkin,
+                medications: medication,
+                contacts: contact,
+            },
+            force,
+            clock.now(),
+            &mut std::io::stdin().lock(),
+            &mut out,
+        ),
         Command::Completions { shell } => {
             // Into memory first: a closed pipe (`| head`) is not worth a panic.
             let mut script = Vec::new();

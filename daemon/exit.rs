@@ -86,6 +86,18 @@ pub(crate) enum Error {
         field: String,
         channel: String,
     },
+    /// `init`: answers that don't make a plan.
+    #[error("{0}")]
+    Init(String),
+    /// `init`: a plan is there already.
+    #[error("`{}` exists; kithd never overwrites a plan (give --force to replace it)", .0.display())]
+    PlanExists(std::path::PathBuf),
+    /// A file can't be written.
+    #[error("can't write `{}`: {source}", .path.display())]
+    CantWrite {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     /// The answer server can't listen.
     #[error("{0}")]
     AnswerServer(String),
@@ -137,6 +149,8 @@ impl Error {
             | Error::NoRecipient(_)
             | Error::NoConsent(_)
             | Error::NoAddress { .. } => USAGE,
+            Error::Init(_) => USAGE,
+            Error::PlanExists(_) | Error::CantWrite { .. } => CANTCREAT,
             Error::AnswerServer(_) => UNAVAILABLE,
             Error::Setup { .. } => SOFTWARE,
         }

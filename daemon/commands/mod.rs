@@ -4,6 +4,7 @@
 pub(crate) mod ack;
 pub(crate) mod check;
 pub(crate) mod history;
+pub(crate) mod init;
 pub(crate) mod manpages;
 pub(crate) mod preview;
 pub(crate) mod report;
@@ -33,6 +34,20 @@ pub(crate) fn default_plugin_dir() -> PathBuf {
     match std::env::var_os("HOME").filter(|v| !v.is_empty() && v != "/") {
         Some(h) => PathBuf::from(h).join(".config/kithd/plugins"),
         None => system,
+    }
+}
+
+/// Where `init` writes a plan: the system service's as root, else the user service's.
+pub(crate) fn default_plan() -> PathBuf {
+    if is_root() {
+        return PathBuf::from("/etc/kithd/plan.toml");
+    }
+    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("kithd/plan.toml");
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty() && v != "/") {
+        Some(h) => PathBuf::from(h).join(".config/kithd/plan.toml"),
+        None => PathBuf::from("/etc/kithd/plan.toml"),
     }
 }
 

@@ -12,6 +12,7 @@ mod daemon;
 mod hardening;
 mod health;
 mod hostile;
+mod init;
 mod leases;
 mod ledger;
 mod lifecycle;
