@@ -64,6 +64,12 @@ pub(crate) enum Error {
     /// `ack`: the item has nothing open.
     #[error("nothing of `{0}` is waiting for an answer")]
     NothingOpen(String),
+    /// `ack`: an item that never fired here (a typo, or the wrong state directory).
+    #[error("no item `{item}` has ever fired here{}", .did_you_mean.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
+    UnknownItem {
+        item: String,
+        did_you_mean: Option<String>,
+    },
     /// `ack`: answered in the meantime.
     #[error("`{0}` was answered already")]
     AlreadyAnswered(String),
@@ -144,7 +150,9 @@ impl Error {
             },
             Error::Ledger(_) => IOERR,
             Error::BadOption { .. } | Error::WrongAnswer { .. } => USAGE,
-            Error::NothingOpen(_) | Error::AlreadyAnswered(_) => DATAERR,
+            Error::NothingOpen(_) | Error::AlreadyAnswered(_) | Error::UnknownItem { .. } => {
+                DATAERR
+            }
             Error::NoChannel { .. }
             | Error::NoRecipient(_)
             | Error::NoConsent(_)

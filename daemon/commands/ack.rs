@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::StateDir;
 use crate::answer::{Answer, parse_answer};
 use crate::exit;
-use crate::store::{AnswerResult, Steps};
+use crate::store::{AnswerResult, Queue, Steps};
 use crate::vocab::{Kind, all_clear_id};
 
 pub(crate) fn run(
@@ -22,9 +22,19 @@ pub(crate) fn run(
     out: &mut dyn Write,
 ) -> exit::Outcome {
     let ledger = state_dir.client()?;
-    let firing = ledger
-        .open_firing(Some(item), &[Kind::Checkin, Kind::Medication], now)?
-        .ok_or_else(|| exit::Error::NothingOpen(item.to_string()))?;
+    let Some(firing) = ledger.open_firing(Some(item), &[Kind::Checkin, Kind::Medication], now)?
+    else {
+        // Nothing waiting, or no such item at all: say which.
+        let seen: Vec<String> = ledger.last_scheduled()?.into_iter().map(|(i, _)| i).collect();
+        if seen.iter().any(|i| i == item) {
+            return Err(exit::Error::NothingOpen(item.to_string()));
+        }
+        let hint = crate::diagnostic::did_you_mean(item, seen.iter().map(String::as_str));
+        return Err(exit::Error::UnknownItem {
+            item: item.to_string(),
+            did_you_mean: hint.map(str::to_string),
+        });
+    };
     let answer = match value {
         None if firing.kind == Kind::Medication => Answer::Taken,
         None => Answer::Ok,

@@ -296,6 +296,8 @@ impl Plugin {
 pub struct Registry {
     pub sandbox: Arc<Sandbox>,
     plugins: BTreeMap<String, Arc<Plugin>>,
+    /// The directory `.rhai` files were read from (it may not exist).
+    dir: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for Registry {
@@ -355,7 +357,11 @@ impl Registry {
             let p = Plugin::compile(&sandbox, &name, file, text)?;
             plugins.insert(name, Arc::new(p));
         }
-        Ok(Self { sandbox, plugins })
+        Ok(Self {
+            sandbox,
+            plugins,
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// A plugin by name (`twilio` or `twilio.rhai`).
@@ -374,5 +380,9 @@ impl PluginCatalog for Registry {
 
     fn names(&self) -> Vec<String> {
         self.plugins.keys().cloned().collect()
+    }
+
+    fn searched(&self) -> Option<String> {
+        Some(self.dir.display().to_string())
     }
 }

@@ -17,4 +17,8 @@ pub trait PluginCatalog {
     fn lookup(&self, name: &str) -> Option<PluginInfo>;
     /// All known names, for "did you mean" hints.
     fn names(&self) -> Vec<String>;
+    /// The plugin directory that was searched, for the hint when a name is unknown.
+    fn searched(&self) -> Option<String> {
+        None
+    }
 }

@@ -192,6 +192,11 @@ async fn a_dose_taken_before_the_deadline_is_not_escalated() {
         text(&again.stderr),
         "error: nothing of `meds` is waiting for an answer\n"
     );
+    // A typo is not "nothing waiting": the item never fired here.
+    dir.kithd(&["ack", "mesd", "--state-dir", "state"])
+        .status(65)
+        .stderr("error: no item `mesd` has ever fired here; did you mean `meds`?\n")
+        .run();
     let report = text(&kithd(dir.path(), &["report", "--state-dir", "state"]).stdout);
     assert!(
         report.contains("meds                 taken 1/1  skipped 0  no answer 0  missed 0"),

@@ -101,9 +101,13 @@ impl<'s> Validator<'s> {
                 let hint = match did_you_mean(&plugin, names.iter().map(String::as_str)) {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!(
-                        "known plugins: {}; or put `{}.rhai` in the plugin directory",
+                        "known plugins: {}; or put `{}.rhai` in the plugin directory ({}; another with `--plugins DIR`)",
                         list_owned(names.iter()),
-                        plugin.trim_end_matches(".rhai")
+                        plugin.trim_end_matches(".rhai"),
+                        match catalog.searched() {
+                            Some(dir) => format!("searched: {dir}"),
+                            None => "bundled plugins only".into(),
+                        }
                     ),
                 };
                 self.error(
