@@ -25,7 +25,11 @@ pub(crate) fn run(
     let Some(firing) = ledger.open_firing(Some(item), &[Kind::Checkin, Kind::Medication], now)?
     else {
         // Nothing waiting, or no such item at all: say which.
-        let seen: Vec<String> = ledger.last_scheduled()?.into_iter().map(|(i, _)| i).collect();
+        let seen: Vec<String> = ledger
+            .last_scheduled()?
+            .into_iter()
+            .map(|(i, _)| i)
+            .collect();
         if seen.iter().any(|i| i == item) {
             return Err(exit::Error::NothingOpen(item.to_string()));
         }

@@ -56,6 +56,13 @@ pub(crate) fn run(
     };
     let deliveries = ledger.history(&filter)?;
     let missed = ledger.missed(&filter)?;
+    // Answers, to show beside the message they answered.
+    let answers: std::collections::HashMap<(String, i64), crate::store::JournalEntry> = ledger
+        .journal(since.unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC))?
+        .into_iter()
+        .filter(|e| e.value.is_some())
+        .map(|e| ((e.item.clone(), e.scheduled.timestamp()), e))
+        .collect();
     for d in &deliveries {
         let line = match format {
             Format::Json => serde_json::to_string(d).unwrap_or_default(),
@@ -66,11 +73,30 @@ pub(crate) fn run(
                     (s, _, _) => s.to_string(),
                 };
                 let late = if d.late { " [late]" } else { "" };
+                let answer = match answers.get(&(d.item.clone(), d.scheduled.timestamp())) {
+                    Some(a)
+                        if d.purpose == crate::vocab::MAIN_KEY
+                            && d.recipient == crate::plan::SELF_ID =>
+                    {
+                        let note = a
+                            .note
+                            .as_deref()
+                            .map(|n| format!(", note: {n:?}"))
+                            .unwrap_or_default();
+                        format!(
+                            "; answered {}{}{note}",
+                            a.value.as_deref().unwrap_or(""),
+                            if a.late { " (late)" } else { "" }
+                        )
+                    }
+                    _ => String::new(),
+                };
                 format!(
-                    "{}  {:<11} {:<16} → {} via {}  {outcome}, {} attempt{}{late}",
+                    "{}  {:<11} {:<16} {} → {} via {}  {outcome}, {} attempt{}{late}{answer}",
                     d.scheduled.to_rfc3339(),
                     d.kind,
                     d.item,
+                    what(&d.purpose, d.kind),
                     d.recipient,
                     d.channel,
                     d.attempts,
@@ -92,4 +118,23 @@ pub(crate) fn run(
         }
     }
     Ok(exit::OK)
+}
+
+/// What a delivery was, in words, from its purpose's ledger key.
+fn what(purpose: &str, kind: crate::vocab::Kind) -> &'static str {
+    use crate::vocab::{Kind, Purpose};
+    match Purpose::from_ledger_key(purpose, &[]) {
+        Some(Purpose::Main) => match kind {
+            Kind::Checkin => "(check-in)",
+            Kind::Medication => "(dose reminder)",
+            Kind::Followup => "(follow-up)",
+            Kind::Appointment => "(appointment)",
+        },
+        Some(Purpose::Reminder(_)) => "(reminder before)",
+        Some(Purpose::FollowUp) => "(how did it go?)",
+        Some(Purpose::Nag(_)) => "(nudge)",
+        Some(Purpose::Escalate(_)) => "(alert to a contact)",
+        Some(Purpose::AllClear) => "(all-clear to a contact)",
+        None => "",
+    }
 }

@@ -133,6 +133,8 @@ pub(crate) struct JournalEntry {
     pub late: bool,
     pub via: Option<String>,
     pub answered: Option<DateTime<Utc>>,
+    /// The note given with the answer (`kithd ack --note`).
+    pub note: Option<String>,
 }
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NewDelivery {

@@ -142,6 +142,17 @@ async fn the_whole_chain_nag_escalation_answer_all_clear() {
         .stdout,
     ))
     .unwrap();
+    // History says what each line was, and the answer beside the check-in it answered.
+    let history = text(&kithd(dir.path(), &["history", "--state-dir", "state"]).stdout);
+    for want in [
+        "evening          (check-in) → self via me  sent",
+        "evening          (nudge) → self via me  sent",
+        "evening          (alert to a contact) → sam via sam  sent",
+        "evening          (all-clear to a contact) → sam via sam  sent",
+        "; answered 3 (late)",
+    ] {
+        assert!(history.contains(want), "{want:?} in\n{history}");
+    }
     assert_eq!(report["escalations_sent"], 1);
     assert_eq!(report["all_clears_sent"], 1);
     assert_eq!(report["items"][0]["answered"], 1);
@@ -172,7 +183,16 @@ async fn a_dose_taken_before_the_deadline_is_not_escalated() {
     );
     let out = kithd(
         dir.path(),
-        &["ack", "meds", "--value", "taken", "--state-dir", "state"],
+        &[
+            "ack",
+            "meds",
+            "--value",
+            "taken",
+            "--note",
+            "with food",
+            "--state-dir",
+            "state",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
@@ -203,6 +223,11 @@ async fn a_dose_taken_before_the_deadline_is_not_escalated() {
         "{report}"
     );
     assert!(report.contains("Escalations sent: 0"), "{report}");
+    dir.kithd(&["history", "--state-dir", "state", "--item", "meds"])
+        .status(0)
+        .stdout_has("(dose reminder) → self via me  sent")
+        .stdout_has("; answered taken, note: \"with food\"\n")
+        .run();
 }
 
 #[test]

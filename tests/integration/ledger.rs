@@ -150,7 +150,7 @@ async fn a_failing_receiver_is_retried_with_backoff_until_it_recovers() {
     d.wait_log("Delivered.", Duration::from_secs(30));
     let history = text(&kithd(dir.path(), &["history", "--state-dir", "state"]).stdout);
     assert!(
-        history.contains("dose             → self via hook  sent, 4 attempts"),
+        history.contains("dose             (dose reminder) → self via hook  sent, 4 attempts"),
         "{history}"
     );
     assert_eq!(server.received_requests().await.unwrap().len(), 4);

@@ -96,7 +96,7 @@ impl Reports for SqliteLedger {
     fn journal(&self, since: DateTime<Utc>) -> Result<Vec<JournalEntry>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT f.item, f.kind, f.scheduled, f.outcome, a.value, COALESCE(a.late, 0), a.via, a.answered
+            "SELECT f.item, f.kind, f.scheduled, f.outcome, a.value, COALESCE(a.late, 0), a.via, a.answered, a.note
              FROM firings f LEFT JOIN answers a ON a.firing = f.id
              WHERE f.purpose = ?2 AND f.kind IN (?3, ?4) AND f.scheduled >= ?1
              ORDER BY f.scheduled, f.item",
@@ -114,6 +114,7 @@ impl Reports for SqliteLedger {
                     late: r.get::<_, i64>(5)? != 0,
                     via: r.get(6)?,
                     answered: r.get::<_, Option<i64>>(7)?.map(from_ms),
+                    note: r.get(8)?,
                 })
             },
         )?;
