@@ -43,7 +43,9 @@ cat "$report"
 # delivered, reloaded, and stopped cleanly with its state private.
 for want in "ActiveState=inactive" "ConditionResult=no" "ActiveState=active" "SubState=running" \
     "NRestarts=0" "User=kithd" "ExecMainStatus=0" "Delivered." "Plan reloaded." "Stopped." \
-    "-rw-------  1 kithd kithd" "drwx------  2 root  root"; do
+    "-rw-------  1 kithd kithd"; do
     grep -qF -- "$want" "$report" || { echo "boot check: missing \"$want\"" >&2; exit 1; }
 done
+grep -qE '^drwx------ +[0-9]+ root +root .* credentials$' "$report" \
+    || { echo "boot check: /etc/kithd/credentials is not 0700 root" >&2; exit 1; }
 echo "boot check ok"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need (Debian packages
-# for the real SMTP server, faketime, systemd-analyze, openssl, man, lintian), then checks
-# formatting and lints, runs every test, builds and checks the Debian package, then a bounded fuzz run of every target (30 s each; set
+# for the real SMTP server, faketime, systemd-analyze, openssl, man, lintian, debootstrap,
+# systemd-nspawn), then checks formatting and lints, runs every test, builds, checks and
+# boots the Debian package, then a bounded fuzz run of every target (30 s each; set
 # FUZZ_SECONDS to change it, 0 to skip). CI (.ci/run) runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,8 @@ command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v openssl >/dev/null || need+=(openssl)
 command -v man >/dev/null || need+=(man-db)
 command -v lintian >/dev/null || need+=(lintian)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v systemd-nspawn >/dev/null || need+=(systemd-container)
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     echo "Installing test dependencies: ${need[*]}"
@@ -23,8 +26,15 @@ fi
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked
-# The Debian package: built, lintian without errors, exactly the expected files.
+# The Debian package: built, lintian without errors, exactly the expected files; then
+# installed and booted with systemd as PID 1 (systemd-nspawn; the Debian tree is cached in
+# /var/tmp between runs). Booting needs root; elsewhere it is skipped, and said so.
 ./scripts/check-package.sh
+if [ "$(id -u)" -eq 0 ]; then
+    ./scripts/systemd-boot-check.sh
+else
+    echo "Skipping the systemd boot check (needs root)."
+fi
 if [ "${FUZZ_SECONDS:-30}" != 0 ]; then
     ./scripts/fuzz.sh
 fi
