@@ -1,15 +1,19 @@
-//! The next-firings file the daemon publishes in its state directory for `kithd status`:
-//! a contract between the two, kept below both. Item, kind and local time only, never
-//! message text. Must not read the ledger.
+//! What the daemon publishes in its state directory for the other commands: the next
+//! firings (for `status`) and the person's time zone (so `status` and `history` show local
+//! times). A contract between them, kept below both. Item, kind, times and the zone only,
+//! never message text. Must not read the ledger.
 
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 
 use crate::plan::Item;
 
-/// The file's name in the state directory.
+/// The next-firings file's name in the state directory.
 pub(crate) const NEXT_FILE: &str = "next.json";
+/// The file holding the person's time zone (an IANA name).
+pub(crate) const ZONE_FILE: &str = "zone";
 
 /// One upcoming firing as published.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -34,8 +38,27 @@ pub(crate) fn next_firings(items: &[&Item], now: DateTime<Utc>) -> Vec<NextFirin
         .collect()
 }
 
-/// Writes the file (mode 0600, atomically) in the state directory.
-pub(crate) fn write(state_dir: &Path, next: &[NextFiring]) -> std::io::Result<()> {
+/// Writes the next firings and the person's zone (mode 0600, atomically) in the state
+/// directory.
+pub(crate) fn write(state_dir: &Path, next: &[NextFiring], zone: Tz) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(next).map_err(std::io::Error::other)?;
-    crate::store::write_state_file(state_dir, NEXT_FILE, &bytes)
+    crate::store::write_state_file(state_dir, NEXT_FILE, &bytes)?;
+    crate::store::write_state_file(state_dir, ZONE_FILE, zone.name().as_bytes())
+}
+
+/// The person's zone as the daemon last published it; UTC when it never has.
+pub(crate) fn zone(state_dir: &Path) -> Tz {
+    std::fs::read_to_string(state_dir.join(ZONE_FILE))
+        .ok()
+        .and_then(|z| z.trim().parse().ok())
+        .unwrap_or(Tz::UTC)
+}
+
+/// A time as people read it: `Thu 2026-12-03 08:00 Europe/Lisbon`.
+pub(crate) fn local(t: DateTime<Utc>, zone: Tz) -> String {
+    format!(
+        "{} {}",
+        t.with_timezone(&zone).format("%a %Y-%m-%d %H:%M"),
+        zone.name()
+    )
 }

@@ -4,8 +4,6 @@
 
 use std::io::Write;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-
 use super::StateDir;
 use crate::exit;
 use crate::store::{HistoryFilter, Reports};
@@ -17,18 +15,6 @@ pub(crate) enum Format {
 }
 
 /// Parses `--since`: RFC 3339, or a UTC date or date-time.
-pub(crate) fn parse_since(s: &str) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&Utc));
-    }
-    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M") {
-        return Some(t.and_utc());
-    }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-}
 
 pub(crate) fn run(
     state_dir: &StateDir,
@@ -37,12 +23,14 @@ pub(crate) fn run(
     format: Format,
     out: &mut dyn Write,
 ) -> exit::Outcome {
-    let since = match since.map(|s| (s, parse_since(s))) {
+    // Local times are the person's, as the daemon published their zone (like `preview --from`).
+    let zone = crate::published::zone(&state_dir.path);
+    let since = match since.map(|s| (s, super::preview::parse_from(s, zone))) {
         Some((s, None)) => {
             return Err(exit::Error::BadOption {
                 option: "since",
                 value: s.to_string(),
-                expected: "RFC 3339 or `YYYY-MM-DD[THH:MM]` (UTC)",
+                expected: "RFC 3339, or `YYYY-MM-DD[THH:MM]` in the person's time zone",
             });
         }
         Some((_, t)) => t,
@@ -93,7 +81,7 @@ pub(crate) fn run(
                 };
                 format!(
                     "{}  {:<11} {:<16} {} → {} via {}  {outcome}, {} attempt{}{late}{answer}",
-                    d.scheduled.to_rfc3339(),
+                    crate::published::local(d.scheduled, zone),
                     d.kind,
                     d.item,
                     what(&d.purpose, d.kind),
@@ -111,7 +99,7 @@ pub(crate) fn run(
     for m in &missed {
         let line = match format {
             Format::Json => serde_json::json!({"scheduled": m.scheduled, "item": m.item, "kind": m.kind, "purpose": m.purpose, "state": "missed"}).to_string(),
-            Format::Text => format!("{}  {:<11} {:<16} missed (kithd was not running)", m.scheduled.to_rfc3339(), m.kind, m.item),
+            Format::Text => format!("{}  {:<11} {:<16} missed (kithd was not running)", crate::published::local(m.scheduled, zone), m.kind, m.item),
         };
         if writeln!(out, "{line}").is_err() {
             return Ok(exit::OK);

@@ -48,6 +48,7 @@ pub(crate) fn run(state: &StateDir, now: DateTime<Utc>, out: &mut dyn Write) -> 
     // Before the ledger is open: the check opens and closes the ledger file.
     let running = SqliteLedger::daemon_running(state_dir);
     let ledger = state.read_only()?;
+    let zone = crate::published::zone(state_dir);
     {
         let health =
             crate::health::assess(&ledger, now, None, &crate::health::read_own(state_dir))?;
@@ -68,7 +69,10 @@ pub(crate) fn run(state: &StateDir, now: DateTime<Utc>, out: &mut dyn Write) -> 
         {
             Some(next) if !next.is_empty() => {
                 for n in next {
-                    let _ = writeln!(out, "  {}  {:<11} {}", n.at, n.kind, n.item);
+                    let at = DateTime::parse_from_rfc3339(&n.at)
+                        .map(|t| crate::published::local(t.with_timezone(&Utc), zone))
+                        .unwrap_or(n.at);
+                    let _ = writeln!(out, "  {at}  {:<11} {}", n.kind, n.item);
                 }
             }
             _ => {
@@ -97,7 +101,7 @@ pub(crate) fn run(state: &StateDir, now: DateTime<Utc>, out: &mut dyn Write) -> 
                 d.item,
                 d.recipient,
                 d.channel,
-                d.due.to_rfc3339()
+                crate::published::local(d.due, zone)
             );
         }
         let dead = ledger.in_state(State::Dead, 50)?;
@@ -111,7 +115,7 @@ pub(crate) fn run(state: &StateDir, now: DateTime<Utc>, out: &mut dyn Write) -> 
                 d.kind,
                 d.recipient,
                 d.channel,
-                d.scheduled.to_rfc3339(),
+                crate::published::local(d.scheduled, zone),
                 d.last_error.as_deref().unwrap_or("")
             );
         }
@@ -121,7 +125,11 @@ pub(crate) fn run(state: &StateDir, now: DateTime<Utc>, out: &mut dyn Write) -> 
             let _ = writeln!(out, "  (none)");
         }
         for (channel, at, e) in errors {
-            let _ = writeln!(out, "  {channel}  {}  {e}", at.to_rfc3339());
+            let _ = writeln!(
+                out,
+                "  {channel}  {}  {e}",
+                crate::published::local(at, zone)
+            );
         }
     }
     Ok(exit::OK)

@@ -282,7 +282,8 @@ impl Daemon {
         let seeds = self.scheduler.earliest(10);
         let items: Vec<&Item> = seeds.iter().map(|i| i.as_ref()).collect();
         let next = crate::published::next_firings(&items, self.clock.now());
-        if let Err(e) = crate::published::write(&self.opts.state_dir, &next) {
+        let zone = self.dispatcher.snapshot().plan.person.timezone;
+        if let Err(e) = crate::published::write(&self.opts.state_dir, &next, zone) {
             warn!(error = %e, "Could not publish the next firings for `kithd status`.");
         }
     }

@@ -255,4 +255,25 @@ async fn crosses_a_dst_change_under_faketime() {
     assert!(d.logs().contains("latency_ms="), "{}", d.logs());
     let (code, _, _) = d.stop();
     assert_eq!(code, Some(0));
+    // `history` shows it in the person's zone, and reads `--since` in it too.
+    dir.kithd(&[
+        "history",
+        "--state-dir",
+        "state",
+        "--since",
+        "2027-03-28T02:59",
+    ])
+    .status(0)
+    .stdout_has("Sun 2027-03-28 03:00 Europe/Berlin  medication night ")
+    .run();
+    dir.kithd(&[
+        "history",
+        "--state-dir",
+        "state",
+        "--since",
+        "2027-03-28T03:01",
+    ])
+    .status(0)
+    .stdout("")
+    .run();
 }
