@@ -14,8 +14,6 @@ pub(crate) enum Format {
     Json,
 }
 
-/// Parses `--since`: RFC 3339, or a UTC date or date-time.
-
 pub(crate) fn run(
     state_dir: &StateDir,
     since: Option<&str>,
