@@ -153,3 +153,40 @@ mod tests {
         assert!(step_records(&p, &p.items[0], at, Purpose::Escalate(0), "kim", now).is_none());
     }
 }
+
+#[cfg(test)]
+mod inherited_nights {
+    use super::*;
+
+    /// The person sleeps 22:00–08:00; Sam says nothing, Kim opts out, Lee has their own.
+    fn plan() -> Plan {
+        crate::plan::testing::test_plan(
+            "[person]\nname = \"A\"\ntimezone = \"UTC\"\nquiet_hours = \"22:00-08:00\"\nreach = [\"c\"]\n\
+             [contacts.sam]\nname = \"S\"\nreach = [\"c\"]\nconsent = 2026-01-01\n\
+             [contacts.kim]\nname = \"K\"\nquiet_hours = \"none\"\nreach = [\"c\"]\nconsent = 2026-01-01\n\
+             [contacts.lee]\nname = \"L\"\ntimezone = \"America/New_York\"\nquiet_hours = \"23:00-06:00\"\nreach = [\"c\"]\nconsent = 2026-01-01\n\
+             [channels.c]\nplugin = \"console\"\n\
+             [[checkin]]\nid = \"x\"\nat = \"21:00\"\nexpect_reply_within = \"10h\"\nescalate = [\"sam\", \"kim\", \"lee\"]\nmessage = \"m\"\n",
+        )
+    }
+
+    #[test]
+    fn contacts_keep_the_persons_quiet_hours_unless_they_say_otherwise() {
+        let p = plan();
+        let item = &p.items[0];
+        let at: DateTime<Utc> = "2026-12-01T21:00:00Z".parse().unwrap();
+        let now: DateTime<Utc> = "2026-12-02T07:05:00Z".parse().unwrap();
+        let due = |who: &str| {
+            let (_, d) = step_records(&p, item, at, Purpose::Escalate(0), who, now).unwrap();
+            d[0].due.to_rfc3339()
+        };
+        assert_eq!(
+            due("sam"),
+            "2026-12-02T08:00:00+00:00",
+            "Sam: the person's night"
+        );
+        assert_eq!(due("kim"), now.to_rfc3339(), "Kim: `none`");
+        // Lee's own window, in New York: 02:05 there, so 06:00 New York = 11:00Z.
+        assert_eq!(due("lee"), "2026-12-02T11:00:00+00:00");
+    }
+}

@@ -511,14 +511,18 @@ impl<'s> Validator<'s> {
         }
     }
 
+    /// `quiet_hours`: a window, or `"none"` (no quiet hours, when the default would give some).
     fn quiet_hours(&mut self, table: &Table) -> Option<QuietHours> {
         let (text, span) = self.string(table, "quiet_hours")?;
+        if text.trim() == "none" {
+            return None;
+        }
         let q = QuietHours::parse(&text);
         if q.is_none() {
             self.error(
                 span,
                 format!("bad `quiet_hours` value `{text}`"),
-                Some("write a daily window as `\"HH:MM-HH:MM\"`, e.g. `\"22:00-07:30\"`".into()),
+                Some("write a daily window as `\"HH:MM-HH:MM\"`, e.g. `\"22:00-07:30\"`, or `\"none\"`".into()),
             );
         }
         q
@@ -543,7 +547,15 @@ impl<'s> Validator<'s> {
         let channels = self.channels(doc, catalog);
         let person = self.person(doc, &channels);
         let person_tz = person.as_ref().map(|p| p.timezone).unwrap_or(Tz::UTC);
-        let contacts = self.contacts(doc, &channels, person_tz);
+        let mut contacts = self.contacts(doc, &channels, person_tz);
+        // A contact without `quiet_hours` keeps the person's: the same nightly window, in
+        // the contact's own zone (`quiet_hours = "none"` opts out).
+        if let Some(q) = person.as_ref().and_then(|p| p.quiet_hours) {
+            let own = self.contacts_with_own_quiet_hours(doc);
+            for c in contacts.values_mut().filter(|c| !own.contains(&c.id)) {
+                c.quiet_hours = Some(q);
+            }
+        }
         let server = self.server(doc);
         self.has_server = server.is_some();
         let heartbeat = self.heartbeat(doc);

@@ -133,6 +133,25 @@ impl<'s> Validator<'s> {
         self.recipient_common(table, SELF_ID, "[person]", &span, channels, None)
     }
 
+    /// Ids of the contacts whose table says `quiet_hours` (a window or `"none"`).
+    pub(super) fn contacts_with_own_quiet_hours(&mut self, doc: &Table) -> BTreeSet<String> {
+        let Some((v, _)) = self.get(doc, "contacts") else {
+            return BTreeSet::new();
+        };
+        let Some(table) = v.get_ref().as_table() else {
+            return BTreeSet::new();
+        };
+        table
+            .iter()
+            .filter(|(_, v)| {
+                v.get_ref()
+                    .as_table()
+                    .is_some_and(|t| t.contains_key("quiet_hours"))
+            })
+            .map(|(k, _)| k.get_ref().to_string())
+            .collect()
+    }
+
     pub(super) fn contacts(
         &mut self,
         doc: &Table,
