@@ -262,9 +262,16 @@ pub struct ItemExtra {
     /// Appointments: a "how did it go?" nudge this long after the appointment.
     pub followup_after: Option<PlanDuration>,
     pub followup_message: Option<Template>,
+    /// Local dates the item skips (sorted).
+    pub except: Vec<chrono::NaiveDate>,
 }
 
 impl Item {
+    /// Local dates this item skips, sorted.
+    pub fn except(&self) -> &[chrono::NaiveDate] {
+        self.extra.as_ref().map_or(&[], |e| e.except.as_slice())
+    }
+
     /// Appointments: advance reminders (none for other kinds).
     pub fn remind_before(&self) -> &[PlanDuration] {
         self.extra

@@ -49,8 +49,26 @@ pub(crate) fn appointment_firings(item: &Item) -> Vec<(DateTime<Utc>, Purpose)> 
     out
 }
 
-/// The first firing of `item` strictly after `t`, if any: its instant and purpose.
+/// The first firing of `item` strictly after `t`, if any: its instant and purpose. A firing
+/// on one of the item's `except` dates (local) is skipped, with the rest of that day.
 pub fn next_after(item: &Item, t: DateTime<Utc>) -> Option<(DateTime<Utc>, Purpose)> {
+    let except = item.except();
+    let mut t = t;
+    // Each pass either returns or moves past one excepted date.
+    for _ in 0..=except.len() {
+        let (at, purpose) = next_scheduled(item, t)?;
+        let date = at.with_timezone(&item.timezone).date_naive();
+        if except.binary_search(&date).is_err() {
+            return Some((at, purpose));
+        }
+        let next_day = date.succ_opt()?.and_hms_opt(0, 0, 0)?;
+        t = resolve_local(item.timezone, next_day) - Duration::seconds(1);
+    }
+    None
+}
+
+/// `next_after` without `except`.
+fn next_scheduled(item: &Item, t: DateTime<Utc>) -> Option<(DateTime<Utc>, Purpose)> {
     let tz = item.timezone;
     let (at, purpose) = match &item.schedule {
         ScheduleSpec::At { times, days } => {
@@ -305,5 +323,30 @@ mod tests {
             "2027-03-29T07:00:00+02:00"
         );
         assert!(next_after(&p.items[0], at("2027-03-29T07:00:00+02:00")).is_none());
+    }
+
+    #[test]
+    fn except_dates_are_skipped_whole() {
+        let p = plan(
+            "Europe/Berlin",
+            "[[checkin]]\nid = \"x\"\nat = [\"09:00\", \"21:00\"]\nexcept = [\"2026-12-25\", 2026-12-26]\nmessage = \"m\"\n",
+        );
+        let item = &p.items[0];
+        assert_eq!(item.except().len(), 2);
+        let next = |t: &str| next_after(item, at(t)).unwrap().0.to_rfc3339();
+        assert_eq!(
+            next("2026-12-24T10:00:00+01:00"),
+            "2026-12-24T20:00:00+00:00"
+        );
+        assert_eq!(
+            next("2026-12-24T22:00:00+01:00"),
+            "2026-12-27T08:00:00+00:00"
+        );
+        let p = plan(
+            "UTC",
+            "[[checkin]]\nid = \"x\"\nevery = \"1h\"\nexcept = [\"2026-12-25\"]\nmessage = \"m\"\n",
+        );
+        let next = |t: &str| next_after(&p.items[0], at(t)).unwrap().0.to_rfc3339();
+        assert_eq!(next("2026-12-24T23:30:00Z"), "2026-12-26T00:00:00+00:00");
     }
 }

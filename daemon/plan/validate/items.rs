@@ -202,6 +202,7 @@ impl<'s> Validator<'s> {
         };
 
         let schedule = self.schedule(kind, t, header, &section);
+        let except = self.except(t);
         let allowed = kind_fields(kind);
         let message = match self.string(t, "message") {
             Some((m, mspan)) => self.template(&m, &mspan, "message", &allowed),
@@ -382,11 +383,13 @@ impl<'s> Validator<'s> {
                     remind_before,
                     followup_after,
                     followup_message,
+                    except,
                 };
                 let none = extra.with.is_none()
                     && extra.remind_before.is_empty()
                     && extra.followup_after.is_none()
-                    && extra.followup_message.is_none();
+                    && extra.followup_message.is_none()
+                    && extra.except.is_empty();
                 (!none).then(|| Box::new(extra))
             },
         })

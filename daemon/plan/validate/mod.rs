@@ -93,6 +93,7 @@ const ITEM_KEYS: &[&str] = &[
     "start",
     "when",
     "catch_up",
+    "except",
 ];
 const SCHEDULE_KEYS: &[&str] = &["at", "cron", "every", "when"];
 const COMMON_FIELDS: &[&str] = &["person", "recipient", "item", "kind", "time", "date"];

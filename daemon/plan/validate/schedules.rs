@@ -1,4 +1,4 @@
-//! Validation of an item's schedule: `at`, `cron`, `every` or `when`.
+//! Validation of an item's schedule: `at`, `cron`, `every` or `when`, and `except`.
 
 use super::*;
 
@@ -118,6 +118,18 @@ impl<'s> Validator<'s> {
                             return None;
                         }
                     },
+                    // A day or more from 1970-01-01 lands at an odd hour on an odd
+                    // weekday: such periods need to say where they start.
+                    None if period.as_secs() >= 86_400 => {
+                        self.error(
+                            span,
+                            format!("`every = \"{text}\"` needs a `start`"),
+                            Some(format!(
+                                "say when the first one is, e.g. `start = \"2026-12-07T18:00\"`: every {text} is counted from it (without it, from 1970-01-01 00:00)"
+                            )),
+                        );
+                        return None;
+                    }
                     None => NaiveDateTime::default(),
                 };
                 Some(ScheduleSpec::Every { period, start })
@@ -222,5 +234,51 @@ impl<'s> Validator<'s> {
             },
         };
         ok.then_some(ScheduleSpec::At { times, days })
+    }
+
+    /// `except`: local dates the item skips, as `"2026-12-25"` strings or TOML dates;
+    /// sorted, at most `MAX_EXCEPT`.
+    pub(super) fn except(&mut self, t: &Table) -> Vec<chrono::NaiveDate> {
+        const MAX_EXCEPT: usize = 1000;
+        let Some((v, span)) = self.get(t, "except") else {
+            return Vec::new();
+        };
+        let Some(list) = v.get_ref().as_array() else {
+            self.type_error(span, "except", "a list of dates", v.get_ref());
+            return Vec::new();
+        };
+        if list.len() > MAX_EXCEPT {
+            self.error(
+                span,
+                format!("`except` lists {} dates; at most {MAX_EXCEPT}", list.len()),
+                Some("a pause is the better tool for long stretches".into()),
+            );
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for e in list.iter() {
+            let text = match e.get_ref() {
+                DeValue::String(s) => s.to_string(),
+                DeValue::Datetime(d) => d.to_string(),
+                other => {
+                    self.type_error(e.span(), "except", "a list of dates", other);
+                    continue;
+                }
+            };
+            match schedule_spec::parse_date(&text) {
+                Some(d) => out.push(d),
+                None => self.error(
+                    e.span(),
+                    format!("bad date `{text}` in `except`"),
+                    Some(format!(
+                        "write a local date, e.g. `\"2026-12-25\"`; {}",
+                        schedule_spec::YEAR_RANGE
+                    )),
+                ),
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
     }
 }
