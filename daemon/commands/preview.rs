@@ -56,11 +56,92 @@ pub(crate) struct Line {
     /// Appointment reminders: how long before the appointment (`1d`, `2h`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub before: Option<String>,
+    /// For a check-in or dose to the person that expects an answer: what happens if none
+    /// comes (nudges, then each alert to a contact, then the all-clear after a late answer).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
     #[serde(skip)]
     sort_key: (DateTime<Utc>, usize),
     /// `at` and `deferred_from` as times, for the text form.
     #[serde(skip)]
     local: (DateTime<Tz>, Option<DateTime<Tz>>),
+}
+
+/// One step of the no-answer timeline.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub(crate) struct Step {
+    /// When (RFC 3339, the recipient's local offset); none for the all-clear, which follows
+    /// a late answer.
+    pub at: Option<String>,
+    /// `nudge`, `escalate` or `all_clear`.
+    pub action: &'static str,
+    /// The recipient id, and their name.
+    pub to: String,
+    pub name: String,
+    pub channel: String,
+    /// Set when the recipient's quiet hours moved the step: when it would have been.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deferred_from: Option<String>,
+    #[serde(skip)]
+    local: Option<DateTime<Tz>>,
+}
+
+/// What follows `item`'s firing at `at` if no answer comes, as the daemon would do it (the
+/// same records and step rules), in time order.
+fn no_answer_steps(plan: &Plan, item: &crate::plan::Item, at: DateTime<Utc>) -> Vec<Step> {
+    use crate::dispatch::fire::{records, step_records};
+    use crate::vocab::StepAction;
+    let (firing, _) = records(plan, item, at, Purpose::Main, false, at);
+    let mut watches = firing.watches;
+    watches.sort_by_key(|w| (w.due, w.step));
+    let mut steps = Vec::new();
+    let mut alerted = Vec::new();
+    for w in watches {
+        let purpose = match w.action {
+            StepAction::Nag => Purpose::Nag(w.step),
+            StepAction::Escalate => Purpose::Escalate(w.step),
+        };
+        let Some((_, deliveries)) = step_records(plan, item, at, purpose, &w.recipient, w.due)
+        else {
+            continue; // never sent (no consent, never_contact): the daemon skips it too
+        };
+        let Some(r) = plan.recipient(&w.recipient) else {
+            continue;
+        };
+        for d in deliveries {
+            let local = d.due.with_timezone(&r.timezone);
+            steps.push(Step {
+                at: Some(local.to_rfc3339()),
+                action: match w.action {
+                    StepAction::Nag => "nudge",
+                    StepAction::Escalate => "escalate",
+                },
+                to: r.id.clone(),
+                name: r.name.clone(),
+                channel: d.channel.clone(),
+                deferred_from: (d.due != w.due)
+                    .then(|| w.due.with_timezone(&r.timezone).to_rfc3339()),
+                local: Some(local),
+            });
+            if w.action == StepAction::Escalate && !alerted.contains(&r.id) {
+                alerted.push(r.id.clone());
+            }
+        }
+    }
+    for id in alerted {
+        if let Some(r) = plan.recipient(&id) {
+            steps.push(Step {
+                at: None,
+                action: "all_clear",
+                to: r.id.clone(),
+                name: r.name.clone(),
+                channel: r.reach.first().cloned().unwrap_or_default(),
+                deferred_from: None,
+                local: None,
+            });
+        }
+    }
+    steps
 }
 
 /// The furthest `preview` looks, whatever it is asked.
@@ -119,6 +200,7 @@ pub(crate) fn stream(
                 }
                 continue;
             }
+            let to_person = dt.recipient == crate::plan::SELF_ID;
             groups.push(Line {
                 at: dt.at.with_timezone(&tz).to_rfc3339(),
                 item: item.id.clone(),
@@ -133,6 +215,11 @@ pub(crate) fn stream(
                 before: match firing.purpose {
                     Purpose::Reminder(d) => Some(d.to_string()),
                     _ => None,
+                },
+                steps: if firing.purpose == Purpose::Main && item.answer.is_some() && to_person {
+                    no_answer_steps(plan, item, firing.at)
+                } else {
+                    Vec::new()
                 },
                 sort_key: (dt.at, firing.item),
                 local: (
@@ -170,6 +257,33 @@ fn text_line(l: &Line) -> String {
             "  [quiet hours: moved from {}]",
             from.format("%H:%M")
         ));
+    }
+    for step in &l.steps {
+        s.push_str(&match step.local {
+            Some(at) => format!(
+                "\n    if no answer: {}  {} to {} via {}",
+                crate::published::local(at.with_timezone(&Utc), at.timezone()),
+                if step.action == "nudge" {
+                    "nudge"
+                } else {
+                    "alert"
+                },
+                step.name,
+                step.channel
+            ),
+            None => format!(
+                "\n    after an alert, a late answer sends an all-clear to {} via {}",
+                step.name, step.channel
+            ),
+        });
+        if let Some(from) = &step.deferred_from
+            && let Ok(t) = DateTime::parse_from_rfc3339(from)
+        {
+            s.push_str(&format!(
+                "  [quiet hours: moved from {}]",
+                t.format("%H:%M")
+            ));
+        }
     }
     s
 }

@@ -469,3 +469,108 @@ async fn the_answer_server_refuses_forged_reused_expired_and_oversized_requests(
     );
     assert_eq!(d.stop().0, Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn preview_tells_what_happens_without_an_answer_and_the_daemon_does_it() {
+    let server = receiver().await;
+    let (at, cron) = cron_in(3);
+    let dir = project(&plan_text(
+        &server.uri(),
+        "",
+        &format!(
+            "[[checkin]]\nid = \"c\"\ncron = \"{cron}\"\nexpect_reply_within = \"4s\"\nnag = \"2s x1\"\nescalate = [\"sam\", \"kim\"]\nescalate_every = \"2s\"\nmessage = \"Hi\"\n"
+        ),
+    ));
+    // The timeline preview promises, from just before the firing.
+    let from = (at - chrono::Duration::seconds(1)).to_rfc3339();
+    let out = dir
+        .kithd(&[
+            "preview",
+            "plan.toml",
+            "--from",
+            &from,
+            "--count",
+            "1",
+            "--format",
+            "json",
+        ])
+        .status(0)
+        .run();
+    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let steps: Vec<(String, String, String, Value)> = line["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["action"].as_str().unwrap().to_string(),
+                s["to"].as_str().unwrap().to_string(),
+                s["channel"].as_str().unwrap().to_string(),
+                s["at"].clone(),
+            )
+        })
+        .collect();
+    let t = |secs: i64| Value::String((at + chrono::Duration::seconds(secs)).to_rfc3339());
+    assert_eq!(
+        steps,
+        [
+            ("nudge".into(), "self".into(), "me".into(), t(2)),
+            ("escalate".into(), "sam".into(), "sam".into(), t(4)),
+            ("escalate".into(), "kim".into(), "kim".into(), t(6)),
+            ("all_clear".into(), "sam".into(), "sam".into(), Value::Null),
+            ("all_clear".into(), "kim".into(), "kim".into(), Value::Null),
+        ]
+    );
+    let text = dir
+        .kithd(&["preview", "plan.toml", "--from", &from, "--count", "1"])
+        .status(0)
+        .stdout_has("    if no answer: ")
+        .stdout_has("  alert to Kim via kim\n")
+        .stdout_has("    after an alert, a late answer sends an all-clear to Sam via sam\n")
+        .run();
+    let _ = text;
+    // Unanswered, the daemon does that: each step sent, none before preview's time, in
+    // preview's order (the ledger's `due` is a claim's lease once sent, so `sent_at` it is).
+    let d = Daemon::start(dir.path(), &env());
+    assert_eq!(
+        wait_for(&server, "/kim", 1, Duration::from_secs(15))
+            .await
+            .len(),
+        1,
+        "{}",
+        d.logs()
+    );
+    d.wait_log("recipient=kim latency_ms", Duration::from_secs(5));
+    assert_eq!(d.stop().0, Some(0));
+    let history = dir
+        .kithd(&["history", "--state-dir", "state", "--format", "json"])
+        .status(0)
+        .run();
+    let rows: Vec<Value> = String::from_utf8_lossy(&history.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let sent = |purpose: &str, to: &str| {
+        let r = rows
+            .iter()
+            .find(|r| r["purpose"] == purpose && r["recipient"] == to)
+            .unwrap_or_else(|| panic!("no {purpose} to {to}: {rows:?}"));
+        assert_eq!(r["state"], "sent");
+        r["sent_at"]
+            .as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+    };
+    let (nudge, sam, kim) = (
+        sent("nag:1", "self"),
+        sent("escalate:0", "sam"),
+        sent("escalate:1", "kim"),
+    );
+    let secs = |k: i64| at + chrono::Duration::seconds(k);
+    assert!(
+        nudge >= secs(2) && sam >= secs(4) && kim >= secs(6),
+        "{rows:?}"
+    );
+    assert!(nudge < sam && sam < kim, "{rows:?}");
+}
