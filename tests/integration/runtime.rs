@@ -196,7 +196,8 @@ async fn sd_notify_handshake_on_a_real_socket() {
     ));
     let sock_path = dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
+    // Generous: on a machine busy with the rest of the suite a start can take seconds.
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     let d = Daemon::start(
         dir.path(),
