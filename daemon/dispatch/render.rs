@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::plan::{Item, Kind, Plan, PlanDuration, Recipient, ScheduleSpec};
+use crate::plan::{Item, Kind, Plan, PlanDuration, Recipient};
 use crate::plugin::Message;
 use crate::schedule::{Firing, Purpose};
 
@@ -71,8 +71,13 @@ pub(crate) fn render_text(
     for (k, val) in &item.fields {
         v.insert(k.as_str(), val.clone());
     }
-    if let ScheduleSpec::When(when) = item.schedule {
-        v.insert("when", when.format("%a %-d %b %H:%M").to_string());
+    if item.kind == Kind::Appointment {
+        // The appointment this reminder or follow-up is about (for a recurring one, this
+        // firing's occurrence).
+        if let Some(when) = crate::schedule::appointment_at(item, firing.at, firing.purpose) {
+            let local = when.with_timezone(&item.timezone);
+            v.insert("when", local.format("%a %-d %b %H:%M").to_string());
+        }
         v.entry("title").or_insert_with(|| item.id.clone());
     }
     if let Purpose::Reminder(d) = firing.purpose {
@@ -148,5 +153,39 @@ mod tests {
         assert_eq!(humanize(PlanDuration::parse("1d").unwrap()), "1 day");
         assert_eq!(humanize(PlanDuration::parse("2h").unwrap()), "2 hours");
         assert_eq!(humanize(PlanDuration::parse("90m").unwrap()), "90 minutes");
+    }
+
+    #[test]
+    fn a_recurring_appointments_reminder_names_its_own_session() {
+        let plan = crate::plan::testing::test_plan(
+            "[person]\nname = \"R\"\ntimezone = \"America/New_York\"\nreach = [\"c\"]\n[channels.c]\nplugin = \"console\"\n\
+             [[appointment]]\nid = \"therapy\"\nat = \"17:00\"\ndays = [\"tue\"]\nremind_before = [\"1d\"]\nfollowup_after = \"3h\"\nmessage = \"{title} {in} ({when})\"\n",
+        );
+        let item = &plan.items[0];
+        let me = plan.recipient(crate::plan::SELF_ID).unwrap();
+        // Sunday 2027-03-14 the clocks go forward: Monday's reminder is at 17:00 EDT.
+        let from: chrono::DateTime<chrono::Utc> = "2027-03-08T23:00:00Z".parse().unwrap();
+        let (at, purpose) = crate::schedule::next_after(item, from).unwrap();
+        assert_eq!(
+            at.to_rfc3339(),
+            "2027-03-10T01:00:00+00:00",
+            "the follow-up of Tue 9th, 17:00 EST + 3h"
+        );
+        let (at, purpose2) = crate::schedule::next_after(item, at).unwrap();
+        assert_eq!(
+            at.to_rfc3339(),
+            "2027-03-15T21:00:00+00:00",
+            "Mon 15th 17:00 EDT"
+        );
+        let firing = Firing {
+            at,
+            item: 0,
+            purpose: purpose2,
+        };
+        assert_eq!(
+            render_text(&plan, item, &firing, me, None),
+            "therapy 1 day (Tue 16 Mar 17:00)"
+        );
+        assert_eq!(purpose, Purpose::FollowUp);
     }
 }

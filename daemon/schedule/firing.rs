@@ -53,22 +53,136 @@ pub(crate) fn appointment_firings(item: &Item) -> Vec<(DateTime<Utc>, Purpose)> 
 /// on one of the item's `except` dates (local) is skipped, with the rest of that day.
 pub fn next_after(item: &Item, t: DateTime<Utc>) -> Option<(DateTime<Utc>, Purpose)> {
     let except = item.except();
+    if except.is_empty() {
+        return next_scheduled(item, t);
+    }
+    let appointment = item.kind == crate::plan::Kind::Appointment;
     let mut t = t;
-    // Each pass either returns or moves past one excepted date.
-    for _ in 0..=except.len() {
+    // Each pass returns, or moves past one excepted date (an appointment's: past one of
+    // its reminders or its follow-up).
+    let per_date = if appointment {
+        item.remind_before().len() + 2
+    } else {
+        1
+    };
+    for _ in 0..=(except.len() * per_date) {
         let (at, purpose) = next_scheduled(item, t)?;
-        let date = at.with_timezone(&item.timezone).date_naive();
+        // An appointment's reminders go with the appointment's own date.
+        let on = if appointment {
+            appointment_at(item, at, purpose).unwrap_or(at)
+        } else {
+            at
+        };
+        let date = on.with_timezone(&item.timezone).date_naive();
         if except.binary_search(&date).is_err() {
             return Some((at, purpose));
         }
-        let next_day = date.succ_opt()?.and_hms_opt(0, 0, 0)?;
-        t = resolve_local(item.timezone, next_day) - Duration::seconds(1);
+        t = if appointment {
+            at
+        } else {
+            let next_day = date.succ_opt()?.and_hms_opt(0, 0, 0)?;
+            resolve_local(item.timezone, next_day) - Duration::seconds(1)
+        };
     }
     None
 }
 
 /// `next_after` without `except`.
 fn next_scheduled(item: &Item, t: DateTime<Utc>) -> Option<(DateTime<Utc>, Purpose)> {
+    if item.kind == crate::plan::Kind::Appointment
+        && !matches!(item.schedule, ScheduleSpec::When(_))
+    {
+        return next_recurring_appointment(item, t);
+    }
+    next_occurrence(item, t)
+}
+
+/// How far a reminder or follow-up can sit from its appointment, at most (for searching):
+/// the duration plus an hour either way for a DST change.
+fn reach(d: PlanDuration) -> Duration {
+    Duration::days(d.days()) + Duration::seconds(d.clock_seconds()) + Duration::hours(2)
+}
+
+/// A recurring appointment's next reminder or follow-up after `t`: each occurrence of its
+/// schedule is an appointment with its own reminders and follow-up.
+fn next_recurring_appointment(item: &Item, t: DateTime<Utc>) -> Option<(DateTime<Utc>, Purpose)> {
+    let tz = item.timezone;
+    let mut best: Option<(DateTime<Utc>, Purpose)> = None;
+    let mut consider = |at: DateTime<Utc>, p: Purpose| {
+        if at > t && best.is_none_or(|(b, _)| at < b) {
+            best = Some((at, p));
+        }
+    };
+    // The occurrences whose reminder or follow-up can fall just after `t`: a few from the
+    // earliest that could still have one ahead.
+    // Where to start looking: a reminder `d` before its appointment falls just after `t`
+    // for an occurrence near `t + d`; a follow-up `f` after, for one near `t - f` (an hour
+    // of DST either way, and one more of margin).
+    let mut starts: Vec<(Purpose, DateTime<Utc>)> = item
+        .remind_before()
+        .iter()
+        .map(|d| (Purpose::Reminder(*d), t + reach(*d) - Duration::hours(4)))
+        .collect();
+    if let Some(f) = item.followup_after() {
+        starts.push((Purpose::FollowUp, t - reach(f)));
+    }
+    for (purpose, start) in starts {
+        let mut from = start;
+        for _ in 0..8 {
+            let Some((o, _)) = next_occurrence(item, from) else {
+                break;
+            };
+            let local = o.with_timezone(&tz).naive_local();
+            let at = match purpose {
+                Purpose::Reminder(d) => before(tz, local, d),
+                _ => after(tz, local, item.followup_after()?),
+            };
+            if at > t {
+                consider(at, purpose);
+                break;
+            }
+            from = o;
+        }
+    }
+    best
+}
+
+/// The appointment a reminder or follow-up at `at` belongs to: for `when`, that instant;
+/// for a recurring appointment, the occurrence whose reminder (or follow-up) is `at`.
+pub(crate) fn appointment_at(
+    item: &Item,
+    at: DateTime<Utc>,
+    purpose: Purpose,
+) -> Option<DateTime<Utc>> {
+    let tz = item.timezone;
+    if let ScheduleSpec::When(when) = item.schedule {
+        return Some(resolve_local(tz, when));
+    }
+    let (mut from, d) = match purpose {
+        Purpose::Reminder(d) => (at + reach(d) - Duration::hours(4), d),
+        Purpose::FollowUp => {
+            let f = item.followup_after()?;
+            (at - reach(f), f)
+        }
+        _ => return None,
+    };
+    for _ in 0..8 {
+        let (o, _) = next_occurrence(item, from)?;
+        let local = o.with_timezone(&tz).naive_local();
+        let back = match purpose {
+            Purpose::Reminder(_) => before(tz, local, d),
+            _ => after(tz, local, d),
+        };
+        if back == at {
+            return Some(o);
+        }
+        from = o;
+    }
+    None
+}
+
+/// The next occurrence of the item's own schedule after `t`.
+fn next_occurrence(item: &Item, t: DateTime<Utc>) -> Option<(DateTime<Utc>, Purpose)> {
     let tz = item.timezone;
     let (at, purpose) = match &item.schedule {
         ScheduleSpec::At { times, days } => {

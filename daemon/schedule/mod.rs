@@ -8,4 +8,5 @@ mod firing;
 
 pub use crate::vocab::Purpose;
 pub use delivery_time::{DeliveryTime, delivery_times, item_delivery_times};
+pub(crate) use firing::appointment_at;
 pub use firing::{Firing, Upcoming, next_after, upcoming, upcoming_of};

@@ -9,6 +9,7 @@ mod answers;
 mod config_files;
 mod corpus;
 mod daemon;
+mod daily_life;
 mod hardening;
 mod health;
 mod hostile;

@@ -15,19 +15,9 @@ impl<'s> Validator<'s> {
             .copied()
             .filter(|k| self.get(t, k).is_some())
             .collect();
-        if kind == Kind::Appointment {
-            if let Some(other) = present.iter().find(|k| **k != "when") {
-                let span = self.key_span(t, other).unwrap_or(header.clone());
-                self.error(
-                    span,
-                    format!("appointments are scheduled with `when`, not `{other}`"),
-                    Some(
-                        "write the local date and time, e.g. `when = \"2026-12-03T15:00\"`".into(),
-                    ),
-                );
-                return None;
-            }
-        } else if present.contains(&"when") {
+        // Appointments take `when` (one) or a repeating schedule (each occurrence an
+        // appointment with its own reminders); other items repeat.
+        if kind != Kind::Appointment && present.contains(&"when") {
             let span = self.key_span(t, "when").unwrap_or(header.clone());
             self.error(
                 span,
@@ -38,7 +28,7 @@ impl<'s> Validator<'s> {
         }
         if present.is_empty() {
             let hint = if kind == Kind::Appointment {
-                "add `when = \"2026-12-03T15:00\"`"
+                "add `when = \"2026-12-03T15:00\"` for one appointment, or `at` with `days`, `cron` or `every` with `start` for a recurring one"
             } else {
                 "add exactly one of `at = \"08:00\"`, `cron = \"0 8 * * *\"` or `every = \"8h\"`"
             };
@@ -54,7 +44,14 @@ impl<'s> Validator<'s> {
             self.error(
                 span,
                 format!("{section} has more than one schedule ({})", list(&present)),
-                Some("keep exactly one of `at`, `cron` or `every`".into()),
+                Some(
+                    if kind == Kind::Appointment {
+                        "keep exactly one of `when`, `at`, `cron` or `every`"
+                    } else {
+                        "keep exactly one of `at`, `cron` or `every`"
+                    }
+                    .into(),
+                ),
             );
             return None;
         }
