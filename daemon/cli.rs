@@ -121,6 +121,16 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
+    /// Put off the latest open check-in or dose of ITEM: sent again after DURATION (default 30m), its answer deadline and any alert moved with it, up to the item's max_snooze in all.
+    Snooze {
+        /// The item's id in the plan.
+        item: String,
+        /// How long, from 1m to 1d (default 30m).
+        duration: Option<String>,
+        /// Where the ledger is (see `kithd status --help`).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
     /// Adherence per medication, check-in answers and mood, escalations and all-clears.
     Report {
         /// How many days back (at most 36600).
@@ -285,6 +295,17 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
             &item,
             value.as_deref(),
             note.as_deref(),
+            clock.now(),
+            &mut out,
+        ),
+        Command::Snooze {
+            item,
+            duration,
+            state_dir,
+        } => commands::snooze::run(
+            &commands::state_dir(state_dir),
+            &item,
+            duration.as_deref(),
             clock.now(),
             &mut out,
         ),

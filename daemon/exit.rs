@@ -55,7 +55,7 @@ pub(crate) enum Error {
     #[error("{0}")]
     Ledger(#[from] StoreError),
     /// An option's value can't be read.
-    #[error("can't read `--{option} {value}`: give {expected}")]
+    #[error("can't read `{}{value}`: give {expected}", if option.is_empty() { String::new() } else { format!("--{option} ") })]
     BadOption {
         option: &'static str,
         value: String,
@@ -70,6 +70,9 @@ pub(crate) enum Error {
         item: String,
         did_you_mean: Option<String>,
     },
+    /// `snooze`: this firing's snoozes already add up to its `max_snooze`.
+    #[error("`{0}` has been snoozed as long as its `max_snooze` allows; it stays as it is")]
+    SnoozeCap(String),
     /// `ack`: answered in the meantime.
     #[error("`{0}` was answered already")]
     AlreadyAnswered(String),
@@ -150,9 +153,10 @@ impl Error {
             },
             Error::Ledger(_) => IOERR,
             Error::BadOption { .. } | Error::WrongAnswer { .. } => USAGE,
-            Error::NothingOpen(_) | Error::AlreadyAnswered(_) | Error::UnknownItem { .. } => {
-                DATAERR
-            }
+            Error::NothingOpen(_)
+            | Error::AlreadyAnswered(_)
+            | Error::UnknownItem { .. }
+            | Error::SnoozeCap(_) => DATAERR,
             Error::NoChannel { .. }
             | Error::NoRecipient(_)
             | Error::NoConsent(_)

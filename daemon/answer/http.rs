@@ -16,11 +16,11 @@ use sha2::Sha256;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use super::reply::{Answer, parse_answer};
+use super::reply::{Answer, DEFAULT_SNOOZE, parse_answer, parse_snooze};
 use super::token::LinkSigner;
 use crate::clock::Clock;
-use crate::store::{AnswerResult, AsyncLedger, OpenFiring};
-use crate::vocab::{Kind, all_clear_id as all_clear_id_for};
+use crate::store::{AnswerResult, AsyncLedger, OpenFiring, SnoozeResult};
+use crate::vocab::{Kind, Purpose, SELF_ID, all_clear_id as all_clear_id_for, delivery_id};
 
 /// Largest request body accepted.
 pub(crate) const MAX_BODY: usize = 4096;
@@ -41,6 +41,8 @@ pub(crate) struct Keys {
     pub inbound_token: Option<String>,
     /// The person's phone number, the only sender `/inbound` accepts.
     pub person_phone: Option<String>,
+    /// The person's time zone, for the times the pages show.
+    pub zone: chrono_tz::Tz,
 }
 
 impl AnswerState {
@@ -133,10 +135,11 @@ async fn show(State(state): State<Arc<AnswerState>>, Path(token): Path<String>) 
     } else {
         "How are you? (1 = low, 5 = good)"
     };
-    let form: String = buttons
+    let mut form: String = buttons
         .iter()
         .map(|(v, label)| format!("<button name=\"value\" value=\"{v}\">{label}</button>"))
         .collect();
+    form.push_str("<p><button name=\"value\" value=\"snooze\">Remind me in 30 min</button></p>");
     page(
         StatusCode::OK,
         "kithd",
@@ -182,6 +185,28 @@ async fn record(
     let Some((claims, firing)) = lookup(&state, &token).await else {
         return invalid();
     };
+    if choice.value == "snooze" {
+        return match use_link(&state, &claims.n).await {
+            Some(r) => r,
+            None => match snooze(&state, firing, DEFAULT_SNOOZE, "link").await {
+                Ok(Some(until)) => page(
+                    StatusCode::OK,
+                    "Snoozed",
+                    &format!("<p>We'll remind you again at {until}.</p>"),
+                ),
+                Ok(None) => page(
+                    StatusCode::OK,
+                    "Not snoozed",
+                    "<p>This one has been put off as long as your plan allows. Please answer when you can.</p>",
+                ),
+                Err(()) => page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Try again",
+                    "<p>Please try again in a minute.</p>",
+                ),
+            },
+        };
+    }
     let Some(answer) = parse_answer(&choice.value).filter(|a| a.fits(firing.kind)) else {
         return page(
             StatusCode::BAD_REQUEST,
@@ -189,24 +214,8 @@ async fn record(
             "<p>Please go back and pick one of the buttons.</p>",
         );
     };
-    let (nonce, now) = (claims.n.clone(), state.clock.now());
-    match state.ledger.call(move |l| l.use_token(&nonce, now)).await {
-        Ok(true) => {}
-        Ok(false) => {
-            return page(
-                StatusCode::GONE,
-                "Link used",
-                "<p>This link has been used already.</p>",
-            );
-        }
-        Err(e) => {
-            warn!(error = %e, "Could not check an answer link.");
-            return page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again",
-                "<p>Please try again in a minute.</p>",
-            );
-        }
+    if let Some(r) = use_link(&state, &claims.n).await {
+        return r;
     }
     match record_answer(&state, firing, &answer, "link").await {
         Ok(_) => page(
@@ -219,6 +228,63 @@ async fn record(
             "Try again",
             "<p>Please try again in a minute.</p>",
         ),
+    }
+}
+
+/// Uses up an answer link; the page to show instead when it can't be used.
+async fn use_link(state: &AnswerState, nonce: &str) -> Option<Response> {
+    let (nonce, now) = (nonce.to_string(), state.clock.now());
+    match state.ledger.call(move |l| l.use_token(&nonce, now)).await {
+        Ok(true) => None,
+        Ok(false) => Some(page(
+            StatusCode::GONE,
+            "Link used",
+            "<p>This link has been used already.</p>",
+        )),
+        Err(e) => {
+            warn!(error = %e, "Could not check an answer link.");
+            Some(page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "<p>Please try again in a minute.</p>",
+            ))
+        }
+    }
+}
+
+/// Snoozes `firing` by `delay`: the local time it comes again, or `None` at its cap.
+async fn snooze(
+    state: &AnswerState,
+    firing: OpenFiring,
+    delay: chrono::Duration,
+    via: &'static str,
+) -> Result<Option<String>, ()> {
+    let now = state.clock.now();
+    let item = firing.item.clone();
+    let result = state
+        .ledger
+        .call(move |l| {
+            let resend = |n: u32, channel: &str| {
+                delivery_id(
+                    &firing.item,
+                    firing.scheduled,
+                    Purpose::Snooze(n),
+                    SELF_ID,
+                    channel,
+                )
+            };
+            l.snooze(&firing, delay, via, now, &resend)
+        })
+        .await
+        .map_err(|e| warn!(error = %e, "Could not record a snooze."))?;
+    match result {
+        SnoozeResult::Snoozed { until, .. } => {
+            info!(item = %item, via, "Snoozed.");
+            state.wake.notify_one();
+            let zone = state.keys().zone;
+            Ok(Some(until.with_timezone(&zone).format("%H:%M").to_string()))
+        }
+        SnoozeResult::CapReached => Ok(None),
     }
 }
 
@@ -283,6 +349,40 @@ async fn inbound(
             StatusCode::NOT_FOUND,
             serde_json::json!({"error": "nothing to answer"}),
         );
+    }
+    if let Some(delay) = parse_snooze(&msg.text) {
+        let now = state.clock.now();
+        let open = state
+            .ledger
+            .call(move |l| l.open_firing(None, &[Kind::Checkin, Kind::Medication], now))
+            .await;
+        return match open {
+            Ok(Some(f)) => match snooze(&state, f, delay, "sms").await {
+                Ok(Some(until)) => json(
+                    StatusCode::OK,
+                    serde_json::json!({"ok": true, "snoozed_until": until}),
+                ),
+                Ok(None) => json(
+                    StatusCode::CONFLICT,
+                    serde_json::json!({"error": "snoozed as long as the plan allows"}),
+                ),
+                Err(()) => json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    serde_json::json!({"error": "try again"}),
+                ),
+            },
+            Ok(None) => json(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"error": "nothing to answer"}),
+            ),
+            Err(e) => {
+                warn!(error = %e, "Could not look up an open item.");
+                json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    serde_json::json!({"error": "try again"}),
+                )
+            }
+        };
     }
     let Some(answer) = parse_answer(&msg.text) else {
         return json(

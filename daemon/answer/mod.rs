@@ -7,5 +7,5 @@ mod reply;
 pub(crate) mod serve;
 mod token;
 
-pub use reply::{Answer, parse_answer};
+pub use reply::{Answer, DEFAULT_SNOOZE, parse_answer, parse_snooze};
 pub use token::{Claims, LinkSigner, TokenError};

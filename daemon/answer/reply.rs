@@ -54,6 +54,25 @@ pub fn parse_answer(text: &str) -> Option<Answer> {
     }
 }
 
+/// How long a snooze lasts unless the person says.
+pub const DEFAULT_SNOOZE: chrono::Duration = chrono::Duration::minutes(30);
+
+/// Reads a snooze request ("SNOOZE", "snooze 1h", "Snooze 45m"): `Some(delay)`, or `None`
+/// when the text is not one. A delay that can't be read, or is under a minute or over a day,
+/// is not a snooze either (so it is not mistaken for one).
+pub fn parse_snooze(text: &str) -> Option<chrono::Duration> {
+    let t = text
+        .trim()
+        .trim_end_matches(['.', '!'])
+        .to_ascii_lowercase();
+    let rest = t.strip_prefix("snooze")?.trim();
+    if rest.is_empty() {
+        return Some(DEFAULT_SNOOZE);
+    }
+    let d = crate::vocab::PlanDuration::parse(rest).ok()?.to_chrono();
+    (chrono::Duration::minutes(1) <= d && d <= chrono::Duration::days(1)).then_some(d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +86,17 @@ mod tests {
         assert_eq!(parse_answer("6"), None);
         assert_eq!(parse_answer("what?"), None);
         assert!(Answer::Mood(2).fits(Kind::Checkin) && !Answer::Taken.fits(Kind::Checkin));
+        assert_eq!(parse_snooze("SNOOZE"), Some(DEFAULT_SNOOZE));
+        assert_eq!(
+            parse_snooze(" snooze 1h "),
+            Some(chrono::Duration::hours(1))
+        );
+        assert_eq!(
+            parse_snooze("Snooze 45m."),
+            Some(chrono::Duration::minutes(45))
+        );
+        for no in ["snooze forever", "snooze 10s", "snooze 2d", "snoozed", "ok"] {
+            assert_eq!(parse_snooze(no), None, "{no}");
+        }
     }
 }

@@ -22,23 +22,7 @@ pub(crate) fn run(
     out: &mut dyn Write,
 ) -> exit::Outcome {
     let ledger = state_dir.client()?;
-    let Some(firing) = ledger.open_firing(Some(item), &[Kind::Checkin, Kind::Medication], now)?
-    else {
-        // Nothing waiting, or no such item at all: say which.
-        let seen: Vec<String> = ledger
-            .last_scheduled()?
-            .into_iter()
-            .map(|(i, _)| i)
-            .collect();
-        if seen.iter().any(|i| i == item) {
-            return Err(exit::Error::NothingOpen(item.to_string()));
-        }
-        let hint = crate::diagnostic::did_you_mean(item, seen.iter().map(String::as_str));
-        return Err(exit::Error::UnknownItem {
-            item: item.to_string(),
-            did_you_mean: hint.map(str::to_string),
-        });
-    };
+    let firing = open_or_explain(&ledger, item, now)?;
     let answer = match value {
         None if firing.kind == Kind::Medication => Answer::Taken,
         None => Answer::Ok,
@@ -69,4 +53,30 @@ pub(crate) fn run(
         }
         AnswerResult::Already => Err(exit::Error::AlreadyAnswered(item.to_string())),
     }
+}
+
+/// The latest open check-in or dose of `item`, or why there is none: nothing waiting, or
+/// an item that never fired here (with a did-you-mean).
+pub(crate) fn open_or_explain(
+    ledger: &crate::store::SqliteLedger,
+    item: &str,
+    now: DateTime<Utc>,
+) -> Result<crate::store::OpenFiring, exit::Error> {
+    if let Some(firing) = ledger.open_firing(Some(item), &[Kind::Checkin, Kind::Medication], now)? {
+        return Ok(firing);
+    }
+    // Nothing waiting, or no such item at all: say which.
+    let seen: Vec<String> = ledger
+        .last_scheduled()?
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect();
+    if seen.iter().any(|i| i == item) {
+        return Err(exit::Error::NothingOpen(item.to_string()));
+    }
+    let hint = crate::diagnostic::did_you_mean(item, seen.iter().map(String::as_str));
+    Err(exit::Error::UnknownItem {
+        item: item.to_string(),
+        did_you_mean: hint.map(str::to_string),
+    })
 }

@@ -121,6 +121,7 @@ fn what(purpose: &str, kind: crate::vocab::Kind) -> &'static str {
         Some(Purpose::Nag(_)) => "(nudge)",
         Some(Purpose::Escalate(_)) => "(alert to a contact)",
         Some(Purpose::AllClear) => "(all-clear to a contact)",
+        Some(Purpose::Snooze(_)) => "(again, after a snooze)",
         None => "",
     }
 }

@@ -9,6 +9,7 @@ pub(crate) mod manpages;
 pub(crate) mod preview;
 pub(crate) mod report;
 pub(crate) mod send_test;
+pub(crate) mod snooze;
 pub(crate) mod status;
 
 use std::path::{Path, PathBuf};

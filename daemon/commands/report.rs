@@ -31,6 +31,8 @@ pub(crate) struct ItemSummary {
     pub no_answer: u32,
     /// Firings missed while kithd was not running.
     pub missed: u32,
+    /// Snoozes, in all.
+    pub snoozed: u32,
     /// Check-ins: mood per day (average), oldest first.
     pub mood_by_day: Vec<(String, f64)>,
 }
@@ -49,9 +51,11 @@ pub(crate) fn summarise(entries: &[JournalEntry]) -> Vec<ItemSummary> {
             late: 0,
             no_answer: 0,
             missed: 0,
+            snoozed: 0,
             mood_by_day: Vec::new(),
         });
         s.total += 1;
+        s.snoozed += e.snoozes;
         if e.outcome == "missed" {
             s.missed += 1;
             continue;
@@ -113,7 +117,7 @@ pub(crate) fn run(
         Format::Csv => {
             let _ = writeln!(
                 out,
-                "item,kind,total,taken,skipped,answered,late,no_answer,missed,mood_average"
+                "item,kind,total,taken,skipped,answered,late,no_answer,missed,mood_average,snoozed"
             );
             for s in &summary {
                 let avg = if s.mood_by_day.is_empty() {
@@ -126,7 +130,7 @@ pub(crate) fn run(
                 };
                 let _ = writeln!(
                     out,
-                    "{},{},{},{},{},{},{},{},{},{avg}",
+                    "{},{},{},{},{},{},{},{},{},{avg},{}",
                     s.item,
                     s.kind,
                     s.total,
@@ -135,7 +139,8 @@ pub(crate) fn run(
                     s.answered,
                     s.late,
                     s.no_answer,
-                    s.missed
+                    s.missed,
+                    s.snoozed
                 );
             }
             Ok(())
@@ -146,7 +151,7 @@ pub(crate) fn run(
             for s in summary.iter().filter(|s| s.kind == Kind::Medication) {
                 let _ = writeln!(
                     out,
-                    "  {:<20} taken {}/{}  skipped {}  no answer {}  missed {}{}",
+                    "  {:<20} taken {}/{}  skipped {}  no answer {}  missed {}{}{}",
                     s.item,
                     s.taken,
                     s.total,
@@ -157,7 +162,8 @@ pub(crate) fn run(
                         format!("  ({} late)", s.late)
                     } else {
                         String::new()
-                    }
+                    },
+                    snoozed(s.snoozed)
                 );
             }
             let _ = writeln!(out, "\nCheck-ins:");
@@ -169,8 +175,12 @@ pub(crate) fn run(
                 };
                 let _ = writeln!(
                     out,
-                    "  {:<20} answered {}/{} ({rate:.0} %)  missed {}",
-                    s.item, s.answered, s.total, s.missed
+                    "  {:<20} answered {}/{} ({rate:.0} %)  missed {}{}",
+                    s.item,
+                    s.answered,
+                    s.total,
+                    s.missed,
+                    snoozed(s.snoozed)
                 );
                 for (day, mood) in &s.mood_by_day {
                     let _ = writeln!(
@@ -187,4 +197,12 @@ pub(crate) fn run(
         }
     };
     Ok(exit::OK)
+}
+
+fn snoozed(n: u32) -> String {
+    match n {
+        0 => String::new(),
+        1 => "  snoozed once".into(),
+        n => format!("  snoozed {n} times"),
+    }
 }

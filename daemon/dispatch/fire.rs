@@ -28,6 +28,7 @@ pub(crate) fn records(
         let base = if late { now.max(at) } else { at };
         let deadline = base + policy.within.to_chrono();
         firing.deadline = Some(deadline);
+        firing.snooze_cap = Some(policy.max_snooze.to_chrono());
         if let Some((every, times)) = policy.nag {
             for k in 1..=times {
                 firing.watches.push(NewWatch {

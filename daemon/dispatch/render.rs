@@ -91,7 +91,9 @@ pub(crate) fn render_text(
                 v.get("title").cloned().unwrap_or_default()
             )
         }
-        (Purpose::Nag(_), _) => format!("Reminder: {}", item.message.render(&v)),
+        (Purpose::Nag(_) | Purpose::Snooze(_), _) => {
+            format!("Reminder: {}", item.message.render(&v))
+        }
         _ => item.message.render(&v),
     }
 }

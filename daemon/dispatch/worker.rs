@@ -238,7 +238,10 @@ impl Dispatcher {
             purpose,
         };
         let wants_answer = matches!(item.kind, Kind::Checkin | Kind::Medication)
-            && matches!(purpose, Purpose::Main | Purpose::Nag(_))
+            && matches!(
+                purpose,
+                Purpose::Main | Purpose::Nag(_) | Purpose::Snooze(_)
+            )
             && recipient.id == SELF_ID;
         let answer_url = match (&snap.links, wants_answer) {
             (Some(links), true) => {

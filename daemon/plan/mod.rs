@@ -21,12 +21,9 @@ pub use quiet_hours::QuietHours;
 pub use schedule_spec::{DaySet, ScheduleSpec};
 pub use template::Template;
 
-pub use crate::vocab::{Kind, PlanDuration, PluginCatalog, PluginInfo};
+pub use crate::vocab::{Kind, PlanDuration, PluginCatalog, PluginInfo, SELF_ID};
 
 use crate::diagnostic::{Diagnostic, SourceFile};
-
-/// The recipient id that names the person themself.
-pub const SELF_ID: &str = "self";
 
 /// A validated plan.
 #[derive(Debug, Clone)]
@@ -215,6 +212,8 @@ pub struct Heartbeat {
 pub struct AnswerPolicy {
     /// `expect_reply_within` / `confirm_within`.
     pub within: PlanDuration,
+    /// How long snoozes may put off one firing in all (`max_snooze`, default 2 h).
+    pub max_snooze: PlanDuration,
     /// Re-nudge the person every interval, this many times.
     pub nag: Option<(PlanDuration, u32)>,
     /// Contacts to alert, in order, once `within` has passed without an answer.

@@ -36,6 +36,7 @@ pub(crate) fn keys_for(snapshot: &Snapshot) -> Option<Keys> {
             .ok()
             .map(|s| s.expose().to_string()),
         person_phone: snapshot.plan.person.addresses.get("phone").cloned(),
+        zone: snapshot.plan.person.timezone,
     })
 }
 

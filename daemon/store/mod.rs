@@ -31,6 +31,8 @@ pub(crate) struct NewFiring {
     pub deadline: Option<DateTime<Utc>>,
     /// Nag and escalation steps to take unless an answer arrives first.
     pub watches: Vec<NewWatch>,
+    /// How long the person may snooze it in all (check-ins and doses that expect an answer).
+    pub snooze_cap: Option<chrono::Duration>,
 }
 
 impl NewFiring {
@@ -42,6 +44,7 @@ impl NewFiring {
             scheduled,
             deadline: None,
             watches: Vec::new(),
+            snooze_cap: None,
         }
     }
 }
@@ -121,6 +124,21 @@ pub(crate) enum AnswerResult {
     },
 }
 
+/// What a snooze did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SnoozeResult {
+    /// Snoozed: sent again at `until`; the deadline and any steps moved by `delay` (less
+    /// than asked when the cap cut it).
+    Snoozed {
+        until: DateTime<Utc>,
+        delay: chrono::Duration,
+        /// What is left of the cap after this one.
+        left: chrono::Duration,
+    },
+    /// The firing's snoozes already add up to its cap (or it can't be snoozed).
+    CapReached,
+}
+
 /// One journal line: a check-in or dose and its answer.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub(crate) struct JournalEntry {
@@ -135,6 +153,8 @@ pub(crate) struct JournalEntry {
     pub answered: Option<DateTime<Utc>>,
     /// The note given with the answer (`kithd ack --note`).
     pub note: Option<String>,
+    /// How many times it was snoozed.
+    pub snoozes: u32,
 }
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NewDelivery {
@@ -415,6 +435,17 @@ pub(crate) trait Steps: Send + Sync {
         now: DateTime<Utc>,
         all_clear_id: &dyn Fn(&str, &str) -> String,
     ) -> Result<AnswerResult, StoreError>;
+    /// Snoozes an open firing in one transaction: journals it, moves its deadline and pending
+    /// steps by `delay` (cut to what is left of the firing's cap), and queues the reminder
+    /// again to the person on the channel it went by (id from `resend_id(n, channel)`).
+    fn snooze(
+        &self,
+        firing: &OpenFiring,
+        delay: chrono::Duration,
+        via: &str,
+        now: DateTime<Utc>,
+        resend_id: &dyn Fn(u32, &str) -> String,
+    ) -> Result<SnoozeResult, StoreError>;
     /// Marks an answer link's nonce used; false when it was used before.
     fn use_token(&self, nonce: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
 }

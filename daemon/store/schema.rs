@@ -68,6 +68,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // 3 → 4: claims and the next due time per channel (a backlog on one channel is not
     // scanned to find another's), and the channels with pending deliveries by a skip scan.
     "CREATE INDEX deliveries_channel_due ON deliveries (state, channel, due, id);",
+    // 4 → 5: snoozes. A firing that may be snoozed records how long in all (seconds); each
+    // snooze is a journal entry.
+    "ALTER TABLE firings ADD COLUMN snooze_cap INTEGER;
+    CREATE TABLE snoozes (
+        firing INTEGER NOT NULL REFERENCES firings(id),
+        at INTEGER NOT NULL,
+        delay INTEGER NOT NULL,
+        via TEXT NOT NULL
+    );
+    CREATE INDEX snoozes_firing ON snoozes (firing);",
 ];
 
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;

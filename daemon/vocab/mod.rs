@@ -13,6 +13,9 @@ use std::str::FromStr;
 
 pub use catalog::{PluginCatalog, PluginInfo};
 pub use duration::PlanDuration;
+/// The recipient id that names the person themself.
+pub const SELF_ID: &str = "self";
+
 pub(crate) use purpose::{ALL_CLEAR_KEY, ESCALATE_KEY_PREFIX, MAIN_KEY, all_clear_id, delivery_id};
 
 /// The four kinds of reminder item.
@@ -126,6 +129,8 @@ pub enum Purpose {
     Escalate(u32),
     /// "All clear" to a contact who was alerted, after a late answer.
     AllClear,
+    /// The person snoozed the check-in or dose: it is sent again (1-based, per firing).
+    Snooze(u32),
 }
 
 impl Purpose {
@@ -137,6 +142,7 @@ impl Purpose {
             Purpose::Nag(_) => "nag",
             Purpose::Escalate(_) => "escalate",
             Purpose::AllClear => "allclear",
+            Purpose::Snooze(_) => "snooze",
         }
     }
 }

@@ -25,6 +25,7 @@ impl Purpose {
             Purpose::Nag(k) => format!("nag:{k}"),
             Purpose::Escalate(j) => format!("{ESCALATE_KEY_PREFIX}{j}"),
             Purpose::AllClear => ALL_CLEAR_KEY.into(),
+            Purpose::Snooze(n) => format!("snooze:{n}"),
         }
     }
 
@@ -37,6 +38,7 @@ impl Purpose {
             "followup" => Some(Purpose::FollowUp),
             ALL_CLEAR_KEY => Some(Purpose::AllClear),
             _ if key.starts_with("nag:") => key[4..].parse().ok().map(Purpose::Nag),
+            _ if key.starts_with("snooze:") => key[7..].parse().ok().map(Purpose::Snooze),
             _ if key.starts_with(ESCALATE_KEY_PREFIX) => key[ESCALATE_KEY_PREFIX.len()..]
                 .parse()
                 .ok()
@@ -65,6 +67,7 @@ impl Purpose {
             Purpose::Nag(k) => format!("nag-{k}"),
             Purpose::Escalate(j) => format!("escalate-{j}"),
             Purpose::AllClear => "allclear".into(),
+            Purpose::Snooze(n) => format!("snooze-{n}"),
         }
     }
 }
@@ -185,6 +188,8 @@ mod tests {
             Purpose::Escalate(0),
             Purpose::Escalate(2),
             Purpose::AllClear,
+            Purpose::Snooze(1),
+            Purpose::Snooze(4),
         ];
         all.extend(remind_before.iter().map(|r| Purpose::Reminder(*r)));
         for p in all {

@@ -574,3 +574,85 @@ async fn preview_tells_what_happens_without_an_answer_and_the_daemon_does_it() {
     );
     assert!(nudge < sam && sam < kim, "{rows:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn snoozing_moves_the_deadline_and_the_alert_up_to_the_cap() {
+    let server = receiver().await;
+    let (at, cron) = cron_in(2);
+    // Sam would be alerted at +5 s; the canary at +12 s shows the loop got past that.
+    let dir = project(&plan_text(
+        &server.uri(),
+        "",
+        &format!(
+            "[[checkin]]\nid = \"c\"\ncron = \"{cron}\"\nexpect_reply_within = \"5s\"\nescalate = [\"sam\"]\nmax_snooze = \"3m\"\nmessage = \"How are you? {{answer_url}}\"\n\n{}",
+            canary(at + chrono::Duration::seconds(12))
+        ),
+    ));
+    let d = Daemon::start(dir.path(), &env());
+    let me = wait_for(&server, "/me", 1, Duration::from_secs(10)).await;
+    assert_eq!(me.len(), 1, "{}", d.logs());
+    // By the command line: a minute later, and so is the alert.
+    dir.kithd(&["snooze", "c", "1m", "--state-dir", "state"])
+        .status(0)
+        .stdout_has("snoozed `c`: sent again ")
+        .stdout_has("; its deadline and any alert move 1 min later (2 min of snoozing left)\n")
+        .run();
+    // By SMS reply, through the generic /inbound.
+    let base = d.answer_base();
+    let http = reqwest::Client::new();
+    let sms = http
+        .post(format!("{base}/inbound"))
+        .header(
+            "authorization",
+            "Bearer inbound-secret-1-for-the-answer-test",
+        )
+        .body(serde_json::json!({"from": "+4915100000001", "text": "Snooze 1m"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sms.status(), 200);
+    // By the answer page's button.
+    let link = link_in(me[0]["text"].as_str().unwrap(), &base);
+    let page = http.get(&link).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("value=\"snooze\">Remind me in 30 min"),
+        "{page}"
+    );
+    let snoozed = http
+        .post(&link)
+        .form(&[("value", "snooze")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(snoozed.status(), 200);
+    // Asked for 30 min, it got what was left of the 3 min cap: one more minute.
+    let said = snoozed.text().await.unwrap();
+    assert!(said.contains("We'll remind you again at "), "{said}");
+    // The cap: 3 minutes in all, so nothing more.
+    dir.kithd(&["snooze", "c", "--state-dir", "state"])
+        .status(65)
+        .stderr(
+            "error: `c` has been snoozed as long as its `max_snooze` allows; it stays as it is\n",
+        )
+        .run();
+    wait_canary(&server, "/me", Duration::from_secs(20)).await;
+    let (code, _, logs) = d.stop();
+    assert_eq!(code, Some(0));
+    assert!(
+        bodies(&server, "/sam").await.is_empty(),
+        "Sam was alerted although the check-in was snoozed: {logs}"
+    );
+    // The snoozes are in the journal: the reminders to be sent again are waiting.
+    let history = text(&kithd(dir.path(), &["history", "--state-dir", "state"]).stdout);
+    assert_eq!(
+        history
+            .matches("(again, after a snooze) → self via me  pending")
+            .count(),
+        3,
+        "{history}"
+    );
+    dir.kithd(&["report", "--state-dir", "state"])
+        .status(0)
+        .stdout_has("snoozed 3 times")
+        .run();
+}

@@ -424,7 +424,8 @@ fn ntfy_adds_answer_buttons_when_there_is_an_answer_link() {
         .iter()
         .map(|a| a["label"].as_str().unwrap())
         .collect();
-    assert_eq!(labels, vec!["Taken", "Skipped", "Answer"]);
+    assert_eq!(labels, vec!["Taken", "In 30 min", "Answer"]);
+    assert_eq!(dose["actions"][1]["body"], "value=snooze");
     assert_eq!(dose["actions"][0]["body"], "value=taken");
     assert_eq!(dose["actions"][0]["method"], "POST");
     assert_eq!(dose["actions"][2]["action"], "view");

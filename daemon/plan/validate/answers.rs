@@ -134,10 +134,12 @@ impl<'s> Validator<'s> {
             "All clear: {person} has answered now. Thank you for being there.",
         );
         let _ = header;
+        let max_snooze = self.max_snooze(t).unwrap_or(self.max_snooze);
         match (ok, escalate_message, all_clear_message) {
             (true, Some(escalate_message), Some(all_clear_message)) => {
                 Ok(Some(crate::plan::AnswerPolicy {
                     within,
+                    max_snooze,
                     nag,
                     escalate,
                     escalate_every,

@@ -60,6 +60,7 @@ pub(crate) const HOST_CHANNEL_KEYS: &[&str] = &[
     "tls_sha256",
 ];
 const ANSWER_KEYS: &[&str] = &[
+    "max_snooze",
     "nag",
     "escalate",
     "escalate_every",
@@ -68,7 +69,17 @@ const ANSWER_KEYS: &[&str] = &[
 ];
 /// Placeholders an escalation or all-clear message may use: nothing about health.
 const ESCALATION_FIELDS: &[&str] = &["person", "recipient", "time", "date"];
-const PERSON_KEYS: &[&str] = &["name", "timezone", "quiet_hours", "email", "phone", "reach"];
+const PERSON_KEYS: &[&str] = &[
+    "name",
+    "timezone",
+    "quiet_hours",
+    "email",
+    "phone",
+    "reach",
+    "max_snooze",
+];
+/// How long a check-in or dose may be snoozed in all, unless the plan says.
+const DEFAULT_MAX_SNOOZE: &str = "2h";
 const CONTACT_KEYS: &[&str] = &[
     "name",
     "relation",
@@ -102,6 +113,7 @@ fn kind_keys(kind: Kind) -> &'static [&'static str] {
     match kind {
         Kind::Checkin => &[
             "expect_reply_within",
+            "max_snooze",
             "nag",
             "escalate",
             "escalate_every",
@@ -112,6 +124,7 @@ fn kind_keys(kind: Kind) -> &'static [&'static str] {
             "name",
             "dose",
             "confirm_within",
+            "max_snooze",
             "nag",
             "escalate",
             "escalate_every",
@@ -170,6 +183,8 @@ struct Validator<'s> {
     diags: Vec<Diagnostic>,
     never_contact: BTreeSet<String>,
     has_server: bool,
+    /// `[person] max_snooze`: the default for every item that expects an answer.
+    max_snooze: PlanDuration,
     /// Parsed cron expressions, shared between items that use the same one.
     crons: HashMap<String, Arc<croner::Cron>>,
     /// Parsed item messages, shared between items with the same text.
@@ -227,6 +242,7 @@ impl<'s> Validator<'s> {
             diags: Vec::new(),
             never_contact: BTreeSet::new(),
             has_server: false,
+            max_snooze: PlanDuration::parse(DEFAULT_MAX_SNOOZE).expect("a valid default"),
             crons: HashMap::new(),
             messages: HashMap::new(),
             recipient_lists: HashMap::new(),

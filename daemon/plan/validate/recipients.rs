@@ -130,7 +130,26 @@ impl<'s> Validator<'s> {
         self.check_keys(table, "[person]", PERSON_KEYS, &|k| {
             address_keys.contains(k) || extra.contains(k)
         });
+        if let Some(d) = self.max_snooze(table) {
+            self.max_snooze = d;
+        }
         self.recipient_common(table, SELF_ID, "[person]", &span, channels, None)
+    }
+
+    /// `max_snooze`: how long snoozing may put off one check-in or dose in all (at most a
+    /// day; `"0m"` turns snoozing off).
+    pub(super) fn max_snooze(&mut self, table: &Table) -> Option<PlanDuration> {
+        let (s, span) = self.string(table, "max_snooze")?;
+        let d = self.duration(&s, &span, "max_snooze")?;
+        if d.as_secs() > 86_400 {
+            self.error(
+                span,
+                format!("`max_snooze = \"{s}\"` is more than a day"),
+                Some("a snooze puts off the answer deadline and any alert; keep it short, e.g. `\"2h\"`".into()),
+            );
+            return None;
+        }
+        Some(d)
     }
 
     /// Ids of the contacts whose table says `quiet_hours` (a window or `"none"`).

@@ -15,10 +15,10 @@ use super::schema::{MIGRATIONS, VERSION};
 use super::state_dir;
 use super::{
     AnswerResult, Delivery, Fence, HealthFacts, HistoryFilter, JournalEntry, Missed, NewDelivery,
-    NewFiring, OpenFiring, Queue, Reports, SentMark, State, Steps, StoreError, Watch,
+    NewFiring, OpenFiring, Queue, Reports, SentMark, SnoozeResult, State, Steps, StoreError, Watch,
 };
 use crate::clock::{Clock, SystemClock};
-use crate::vocab::{ALL_CLEAR_KEY, ESCALATE_KEY_PREFIX, Kind, MAIN_KEY};
+use crate::vocab::{ALL_CLEAR_KEY, ESCALATE_KEY_PREFIX, Kind, MAIN_KEY, SELF_ID};
 
 mod queue;
 mod reports;
@@ -125,10 +125,10 @@ fn insert_firing(
     now: i64,
 ) -> rusqlite::Result<Vec<String>> {
     let inserted = conn.prepare_cached(
-        "INSERT INTO firings (item, kind, purpose, scheduled, recorded, outcome, deadline) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO firings (item, kind, purpose, scheduled, recorded, outcome, deadline, snooze_cap) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (item, scheduled, purpose) DO NOTHING",
     )?
-    .execute(params![firing.item, firing.kind, firing.purpose, ms(firing.scheduled), now, outcome, firing.deadline.map(ms)])?;
+    .execute(params![firing.item, firing.kind, firing.purpose, ms(firing.scheduled), now, outcome, firing.deadline.map(ms), firing.snooze_cap.map(|c| c.num_seconds())])?;
     let firing_id: i64 = conn
         .prepare_cached(
             "SELECT id FROM firings WHERE item = ?1 AND scheduled = ?2 AND purpose = ?3",

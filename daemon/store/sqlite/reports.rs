@@ -96,7 +96,8 @@ impl Reports for SqliteLedger {
     fn journal(&self, since: DateTime<Utc>) -> Result<Vec<JournalEntry>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT f.item, f.kind, f.scheduled, f.outcome, a.value, COALESCE(a.late, 0), a.via, a.answered, a.note
+            "SELECT f.item, f.kind, f.scheduled, f.outcome, a.value, COALESCE(a.late, 0), a.via, a.answered, a.note,
+                    (SELECT COUNT(*) FROM snoozes s WHERE s.firing = f.id)
              FROM firings f LEFT JOIN answers a ON a.firing = f.id
              WHERE f.purpose = ?2 AND f.kind IN (?3, ?4) AND f.scheduled >= ?1
              ORDER BY f.scheduled, f.item",
@@ -115,6 +116,7 @@ impl Reports for SqliteLedger {
                     via: r.get(6)?,
                     answered: r.get::<_, Option<i64>>(7)?.map(from_ms),
                     note: r.get(8)?,
+                    snoozes: r.get(9)?,
                 })
             },
         )?;

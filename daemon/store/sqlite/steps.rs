@@ -210,6 +210,82 @@ impl Steps for SqliteLedger {
         })
     }
 
+    fn snooze(
+        &self,
+        firing: &OpenFiring,
+        delay: chrono::Duration,
+        via: &str,
+        now: DateTime<Utc>,
+        resend_id: &dyn Fn(u32, &str) -> String,
+    ) -> Result<SnoozeResult, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let cap: Option<i64> = tx.query_row(
+            "SELECT snooze_cap FROM firings WHERE id = ?1",
+            params![firing.id],
+            |r| r.get(0),
+        )?;
+        let (used, count): (i64, i64) = tx.query_row(
+            "SELECT COALESCE(SUM(delay), 0), COUNT(*) FROM snoozes WHERE firing = ?1",
+            params![firing.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let left = cap.unwrap_or(0) - used;
+        let secs = delay.num_seconds().min(left);
+        if secs <= 0 {
+            return Ok(SnoozeResult::CapReached);
+        }
+        // Where the reminder went: the person's own delivery of this firing.
+        let Some((channel, channel_index)): Option<(String, i64)> = tx
+            .query_row(
+                "SELECT channel, channel_index FROM deliveries
+                 WHERE item = ?1 AND scheduled = ?2 AND purpose = ?3 AND recipient = ?4
+                 ORDER BY channel_index DESC LIMIT 1",
+                params![firing.item, ms(firing.scheduled), MAIN_KEY, SELF_ID],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+        else {
+            return Ok(SnoozeResult::CapReached);
+        };
+        let n = count as u32 + 1;
+        tx.execute(
+            "INSERT INTO snoozes (firing, at, delay, via) VALUES (?1, ?2, ?3, ?4)",
+            params![firing.id, ms(now), secs, via],
+        )?;
+        let shift = secs * 1000;
+        tx.execute(
+            "UPDATE watches SET due = due + ?2 WHERE firing = ?1 AND state = 'pending'",
+            params![firing.id, shift],
+        )?;
+        tx.execute(
+            "UPDATE firings SET deadline = deadline + ?2 WHERE id = ?1 AND deadline IS NOT NULL",
+            params![firing.id, shift],
+        )?;
+        let until = now + chrono::Duration::seconds(secs);
+        let again = NewFiring::new(
+            &firing.item,
+            firing.kind,
+            format!("snooze:{n}"),
+            firing.scheduled,
+        );
+        let delivery = NewDelivery {
+            id: resend_id(n, &channel),
+            recipient: SELF_ID.into(),
+            channel,
+            channel_index: channel_index as u32,
+            due: until,
+            late: false,
+        };
+        insert_firing(&tx, &again, &[delivery], "dispatched", ms(now))?;
+        tx.commit()?;
+        Ok(SnoozeResult::Snoozed {
+            until,
+            delay: chrono::Duration::seconds(secs),
+            left: chrono::Duration::seconds(left - secs),
+        })
+    }
+
     fn use_token(&self, nonce: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let n = self.conn().execute(
             "INSERT INTO used_tokens (nonce, used) VALUES (?1, ?2) ON CONFLICT (nonce) DO NOTHING",
