@@ -131,6 +131,30 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
+    /// Pause reminders (all, or some items or kinds) until a time: nothing of them is sent and no one is alerted; history says paused, not missed.
+    Pause {
+        /// Until when: a duration (3d, 12h) or a local date (the whole day) or date-time in the person's zone.
+        #[arg(long, value_name = "WHEN")]
+        until: String,
+        /// Only these items (comma-separated ids).
+        #[arg(long, value_delimiter = ',', value_name = "IDS")]
+        items: Vec<String>,
+        /// Only these kinds (comma-separated: checkin, medication, followup, appointment); e.g. keep medication running with --kinds checkin,followup.
+        #[arg(long, value_delimiter = ',', value_name = "KINDS")]
+        kinds: Vec<String>,
+        /// Why (shown by `status`).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Where the ledger is (see `kithd status --help`).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// End every pause made with `kithd pause`.
+    Resume {
+        /// Where the ledger is (see `kithd status --help`).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
     /// Adherence per medication, check-in answers and mood, escalations and all-clears.
     Report {
         /// How many days back (at most 36600).
@@ -309,6 +333,26 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
             clock.now(),
             &mut out,
         ),
+        Command::Pause {
+            until,
+            items,
+            kinds,
+            reason,
+            state_dir,
+        } => commands::pause::pause(
+            &commands::state_dir(state_dir),
+            commands::pause::Args {
+                until: &until,
+                items,
+                kinds,
+                reason,
+            },
+            clock.now(),
+            &mut out,
+        ),
+        Command::Resume { state_dir } => {
+            commands::pause::resume(&commands::state_dir(state_dir), clock.now(), &mut out)
+        }
         Command::Report {
             days,
             format,

@@ -96,8 +96,14 @@ pub(crate) fn run(
     }
     for m in &missed {
         let line = match format {
-            Format::Json => serde_json::json!({"scheduled": m.scheduled, "item": m.item, "kind": m.kind, "purpose": m.purpose, "state": "missed"}).to_string(),
-            Format::Text => format!("{}  {:<11} {:<16} missed (kithd was not running)", crate::published::local(m.scheduled, zone), m.kind, m.item),
+            Format::Json => serde_json::json!({"scheduled": m.scheduled, "item": m.item, "kind": m.kind, "purpose": m.purpose, "state": m.outcome}).to_string(),
+            Format::Text => format!(
+                "{}  {:<11} {:<16} {}",
+                crate::published::local(m.scheduled, zone),
+                m.kind,
+                m.item,
+                if m.outcome == "paused" { "paused (not sent)" } else { "missed (kithd was not running)" }
+            ),
         };
         if writeln!(out, "{line}").is_err() {
             return Ok(exit::OK);

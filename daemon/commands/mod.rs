@@ -6,6 +6,7 @@ pub(crate) mod check;
 pub(crate) mod history;
 pub(crate) mod init;
 pub(crate) mod manpages;
+pub(crate) mod pause;
 pub(crate) mod preview;
 pub(crate) mod report;
 pub(crate) mod send_test;

@@ -56,6 +56,9 @@ pub(crate) struct Line {
     /// Appointment reminders: how long before the appointment (`1d`, `2h`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub before: Option<String>,
+    /// Set when an `[[away]]` window holds the firing: it won't be sent (its note, or "").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused: Option<String>,
     /// For a check-in or dose to the person that expects an answer: what happens if none
     /// comes (nudges, then each alert to a contact, then the all-clear after a late answer).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -216,6 +219,8 @@ pub(crate) fn stream(
                     Purpose::Reminder(d) => Some(d.to_string()),
                     _ => None,
                 },
+                paused: crate::vocab::paused(&plan.away, &item.id, item.kind, firing.at)
+                    .map(|p| p.note.clone().unwrap_or_default()),
                 steps: if firing.purpose == Purpose::Main && item.answer.is_some() && to_person {
                     no_answer_steps(plan, item, firing.at)
                 } else {
@@ -251,6 +256,12 @@ fn text_line(l: &Line) -> String {
     ));
     if l.urgent {
         s.push_str("  [urgent]");
+    }
+    if let Some(note) = &l.paused {
+        s.push_str(&match note.is_empty() {
+            true => "  [paused: away]".to_string(),
+            false => format!("  [paused: {note}]"),
+        });
     }
     if let Some(from) = l.local.1 {
         s.push_str(&format!(

@@ -33,6 +33,8 @@ pub(crate) struct ItemSummary {
     pub missed: u32,
     /// Snoozes, in all.
     pub snoozed: u32,
+    /// Firings a pause held back (not counted in `total`: adherence leaves them out).
+    pub paused: u32,
     /// Check-ins: mood per day (average), oldest first.
     pub mood_by_day: Vec<(String, f64)>,
 }
@@ -52,8 +54,13 @@ pub(crate) fn summarise(entries: &[JournalEntry]) -> Vec<ItemSummary> {
             no_answer: 0,
             missed: 0,
             snoozed: 0,
+            paused: 0,
             mood_by_day: Vec::new(),
         });
+        if e.outcome == "paused" {
+            s.paused += 1;
+            continue;
+        }
         s.total += 1;
         s.snoozed += e.snoozes;
         if e.outcome == "missed" {
@@ -117,7 +124,7 @@ pub(crate) fn run(
         Format::Csv => {
             let _ = writeln!(
                 out,
-                "item,kind,total,taken,skipped,answered,late,no_answer,missed,mood_average,snoozed"
+                "item,kind,total,taken,skipped,answered,late,no_answer,missed,mood_average,snoozed,paused"
             );
             for s in &summary {
                 let avg = if s.mood_by_day.is_empty() {
@@ -130,7 +137,7 @@ pub(crate) fn run(
                 };
                 let _ = writeln!(
                     out,
-                    "{},{},{},{},{},{},{},{},{},{avg},{}",
+                    "{},{},{},{},{},{},{},{},{},{avg},{},{}",
                     s.item,
                     s.kind,
                     s.total,
@@ -140,7 +147,8 @@ pub(crate) fn run(
                     s.late,
                     s.no_answer,
                     s.missed,
-                    s.snoozed
+                    s.snoozed,
+                    s.paused
                 );
             }
             Ok(())
@@ -163,7 +171,7 @@ pub(crate) fn run(
                     } else {
                         String::new()
                     },
-                    snoozed(s.snoozed)
+                    extras(s)
                 );
             }
             let _ = writeln!(out, "\nCheck-ins:");
@@ -180,7 +188,7 @@ pub(crate) fn run(
                     s.answered,
                     s.total,
                     s.missed,
-                    snoozed(s.snoozed)
+                    extras(s)
                 );
                 for (day, mood) in &s.mood_by_day {
                     let _ = writeln!(
@@ -199,10 +207,15 @@ pub(crate) fn run(
     Ok(exit::OK)
 }
 
-fn snoozed(n: u32) -> String {
-    match n {
+/// Snoozes and pauses, when there were any.
+fn extras(s: &ItemSummary) -> String {
+    let mut out = match s.snoozed {
         0 => String::new(),
         1 => "  snoozed once".into(),
         n => format!("  snoozed {n} times"),
+    };
+    if s.paused > 0 {
+        out.push_str(&format!("  paused {} (not counted)", s.paused));
     }
+    out
 }

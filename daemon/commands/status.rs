@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::StateDir;
 use crate::exit;
 use crate::published::{NEXT_FILE, NextFiring};
-use crate::store::{Reports, SqliteLedger, State};
+use crate::store::{Reports, SqliteLedger, State, Steps};
 
 /// `kithd status --check`, for monitoring systems (the Nagios/Icinga plugin convention):
 /// one line, exit 0 healthy, 1 degraded, 2 no running daemon or an unreadable ledger.
@@ -62,6 +62,24 @@ pub(crate) fn run(state: &StateDir, now: DateTime<Utc>, out: &mut dyn Write) -> 
                 " (no kithd is running on this state directory)"
             }
         );
+        for p in ledger.pauses(now)? {
+            let what = if p.items.is_empty() && p.kinds.is_empty() {
+                "everything".to_string()
+            } else {
+                p.items
+                    .iter()
+                    .cloned()
+                    .chain(p.kinds.iter().map(|k| format!("every {k}")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let _ = writeln!(
+                out,
+                "Paused: {what} until {}{}\n",
+                crate::published::local(p.until, zone),
+                p.note.map(|n| format!(" ({n})")).unwrap_or_default()
+            );
+        }
         let _ = writeln!(out, "Next firings:");
         match std::fs::read(state_dir.join(NEXT_FILE))
             .ok()

@@ -33,6 +33,8 @@ pub struct Plan {
     pub channels: BTreeMap<String, Channel>,
     /// Contacts kithd must never message, whatever else the plan says.
     pub never_contact: Vec<String>,
+    /// `[[away]]`: windows in which items don't fire.
+    pub(crate) away: Vec<crate::vocab::Pause>,
     /// The answer server, when the plan has `[server]`.
     pub server: Option<ServerConfig>,
     /// Pings to an outside monitor, when the plan has `[heartbeat]`.
@@ -331,6 +333,7 @@ impl Plan {
             contacts,
             channels,
             never_contact,
+            away: Vec::new(),
             server,
             heartbeat,
             items,

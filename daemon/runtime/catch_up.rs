@@ -29,6 +29,9 @@ pub(crate) fn catch_up(
     now: DateTime<Utc>,
 ) -> Result<CatchUpReport, StoreError> {
     let cursors: HashMap<String, DateTime<Utc>> = ledger.last_scheduled()?.into_iter().collect();
+    // A firing a pause held is not missed: it is recorded as paused.
+    let mut pauses = plan.away.clone();
+    pauses.extend(ledger.pauses(now)?);
     let mut report = CatchUpReport::default();
     let mut deliver: Vec<(NewFiring, Vec<NewDelivery>)> = Vec::new();
     for item in &plan.items {
@@ -50,6 +53,15 @@ pub(crate) fn catch_up(
             latest.insert(p.ledger_key(), *at);
         }
         for (at, purpose) in missed {
+            if crate::vocab::paused(&pauses, &item.id, item.kind, at).is_some() {
+                ledger.record_paused(&NewFiring::new(
+                    &item.id,
+                    item.kind,
+                    purpose.ledger_key(),
+                    at,
+                ))?;
+                continue;
+            }
             let is_latest = latest.get(&purpose.ledger_key()) == Some(&at);
             if is_latest && item.catch_up.deliver_when_late_by(now - at) {
                 deliver.push(records(plan, item, at, purpose, true, now));

@@ -27,6 +27,7 @@ use crate::plan::Item;
 use crate::plugin::SecretStore;
 use crate::plugin::host::{Host, Timeouts};
 use crate::store::{AsyncLedger, SqliteLedger, StoreError};
+use crate::vocab::paused;
 use due_heap::{HeapScheduler, Scheduler};
 use notify::Notifier;
 
@@ -307,11 +308,23 @@ impl Daemon {
         let (claimed, mut slots) = self
             .ledger
             .call(move |l| {
+                // Pauses: the plan's [[away]] windows and those `kithd pause` stored.
+                let mut pauses = snap.plan.away.clone();
+                pauses.extend(l.pauses(now)?);
                 if !batch.is_empty() {
-                    l.record_firings(&batch)?;
+                    let (held, go): (Vec<_>, Vec<_>) = batch.into_iter().partition(|(f, _)| {
+                        paused(&pauses, &f.item, f.kind, f.scheduled).is_some()
+                    });
+                    for (f, _) in &held {
+                        info!(item = %f.item, "Paused: not sent.");
+                        l.record_paused(f)?;
+                    }
+                    if !go.is_empty() {
+                        l.record_firings(&go)?;
+                    }
                 }
                 // Nag and escalation steps whose time has come (an answer cancels them).
-                steps::take_due(l, &snap.plan, now)?;
+                steps::take_due(l, &snap.plan, now, &pauses)?;
                 // Claim only what can be sent now: each claimed delivery takes a free slot
                 // on its channel with it, so none waits for a slot while its lease runs.
                 let mut slots = std::collections::HashMap::new();

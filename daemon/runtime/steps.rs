@@ -9,21 +9,29 @@ use crate::dispatch::fire::step_records;
 use crate::plan::Plan;
 use crate::schedule::Purpose;
 use crate::store::{Ledger, StepAction, StoreError};
+use crate::vocab::{Pause, paused};
 
 /// Steps taken per pass.
 const BATCH: usize = 512;
 
-/// Takes the steps due at `now` under `plan`.
+/// Takes the steps due at `now` under `plan`; a step of an item paused now waits for the
+/// pause to end (escalation timers don't run while paused).
 pub(super) fn take_due(
     ledger: &dyn Ledger,
     plan: &Plan,
     now: DateTime<Utc>,
+    pauses: &[Pause],
 ) -> Result<(), StoreError> {
     for w in ledger.due_watches(now, BATCH)? {
         let Some(item) = plan.item(&w.item) else {
             ledger.cancel_watch(w.id)?;
             continue;
         };
+        if let Some(p) = paused(pauses, &item.id, item.kind, now) {
+            info!(item = %w.item, step = w.step, until = %p.until.to_rfc3339(), "Paused: this step waits for the pause to end.");
+            ledger.postpone_watch(w.id, p.until)?;
+            continue;
+        }
         let purpose = match w.action {
             StepAction::Nag => Purpose::Nag(w.step),
             StepAction::Escalate => Purpose::Escalate(w.step),

@@ -276,6 +276,8 @@ pub(crate) struct Missed {
     pub kind: Kind,
     pub purpose: String,
     pub scheduled: DateTime<Utc>,
+    /// `missed` (kithd was not running) or `paused`.
+    pub outcome: String,
 }
 
 /// Filters for `history`.
@@ -446,6 +448,16 @@ pub(crate) trait Steps: Send + Sync {
         now: DateTime<Utc>,
         resend_id: &dyn Fn(u32, &str) -> String,
     ) -> Result<SnoozeResult, StoreError>;
+    /// Stores a pause from `kithd pause`.
+    fn add_pause(&self, pause: &crate::vocab::Pause, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Ends every stored pause now (`kithd resume`); how many were in force or to come.
+    fn end_pauses(&self, now: DateTime<Utc>) -> Result<usize, StoreError>;
+    /// Stored pauses not over at `now`.
+    fn pauses(&self, now: DateTime<Utc>) -> Result<Vec<crate::vocab::Pause>, StoreError>;
+    /// Records a firing that a pause held back (no deliveries, no steps).
+    fn record_paused(&self, firing: &NewFiring) -> Result<(), StoreError>;
+    /// Puts off a step until `until` (its item is paused now).
+    fn postpone_watch(&self, id: i64, until: DateTime<Utc>) -> Result<(), StoreError>;
     /// Marks an answer link's nonce used; false when it was used before.
     fn use_token(&self, nonce: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
 }

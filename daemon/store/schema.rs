@@ -78,6 +78,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         via TEXT NOT NULL
     );
     CREATE INDEX snoozes_firing ON snoozes (firing);",
+    // 5 → 6: pauses from `kithd pause` (the plan's [[away]] windows are in the plan).
+    "CREATE TABLE pauses (
+        id INTEGER PRIMARY KEY,
+        pause TEXT NOT NULL,
+        until_at INTEGER NOT NULL,
+        created INTEGER NOT NULL,
+        ended INTEGER
+    );",
 ];
 
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;

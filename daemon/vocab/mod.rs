@@ -6,6 +6,7 @@
 
 mod catalog;
 pub(crate) mod duration;
+mod pause;
 mod purpose;
 
 use std::fmt;
@@ -13,6 +14,7 @@ use std::str::FromStr;
 
 pub use catalog::{PluginCatalog, PluginInfo};
 pub use duration::PlanDuration;
+pub(crate) use pause::{Pause, paused};
 /// The recipient id that names the person themself.
 pub const SELF_ID: &str = "self";
 
@@ -53,13 +55,20 @@ impl Kind {
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
 impl serde::Serialize for Kind {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Kind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -102,7 +111,7 @@ impl StepAction {
 
 impl fmt::Display for StepAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -178,6 +187,8 @@ mod tests {
             assert_eq!(a.to_string().parse::<StepAction>(), Ok(a));
         }
         assert!("Checkin".parse::<Kind>().is_err());
+        // Columns in `history`, `status` and `report` line up.
+        assert_eq!(format!("{:<11}|", Kind::Checkin), "checkin    |");
         assert!("".parse::<StepAction>().is_err());
     }
 }

@@ -265,7 +265,7 @@ async fn crosses_a_dst_change_under_faketime() {
         "2027-03-28T02:59",
     ])
     .status(0)
-    .stdout_has("Sun 2027-03-28 03:00 Europe/Berlin  medication night ")
+    .stdout_has("Sun 2027-03-28 03:00 Europe/Berlin  medication  night ")
     .run();
     dir.kithd(&[
         "history",

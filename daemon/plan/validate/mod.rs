@@ -25,6 +25,7 @@ use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::vocab::{PlanDuration, duration::DURATION_HINT};
 
 mod answers;
+mod away;
 mod channels;
 mod chunks;
 mod items;
@@ -45,6 +46,7 @@ const TOP_KEYS: &[&str] = &[
     "followup",
     "appointment",
     "never_contact",
+    "away",
     "server",
     "heartbeat",
 ];
@@ -579,7 +581,8 @@ impl<'s> Validator<'s> {
         let never_contact = self.never_contact(doc, &contacts);
         self.never_contact = never_contact.iter().cloned().collect();
         let items = self.items(doc, person.as_ref(), &contacts, person_tz);
-        Some(Plan::new(
+        let away = self.away(doc, person_tz, &items);
+        let mut plan = Plan::new(
             person?,
             contacts,
             channels,
@@ -587,7 +590,9 @@ impl<'s> Validator<'s> {
             never_contact,
             server,
             heartbeat,
-        ))
+        );
+        plan.away = away;
+        Some(plan)
     }
 }
 

@@ -37,7 +37,7 @@ impl Reports for SqliteLedger {
     fn missed(&self, f: &HistoryFilter) -> Result<Vec<Missed>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT item, kind, purpose, scheduled FROM firings WHERE outcome = 'missed' AND scheduled >= ?1 AND (?2 IS NULL OR item = ?2)
+            "SELECT item, kind, purpose, scheduled, outcome FROM firings WHERE outcome IN ('missed', 'paused') AND scheduled >= ?1 AND (?2 IS NULL OR item = ?2)
              ORDER BY scheduled",
         )?;
         let rows = stmt.query_map(params![f.since.map(ms).unwrap_or(i64::MIN), f.item], |r| {
@@ -46,6 +46,7 @@ impl Reports for SqliteLedger {
                 kind: r.get(1)?,
                 purpose: r.get(2)?,
                 scheduled: from_ms(r.get(3)?),
+                outcome: r.get(4)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -286,6 +286,51 @@ impl Steps for SqliteLedger {
         })
     }
 
+    fn add_pause(&self, pause: &Pause, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let text = serde_json::to_string(pause).map_err(|e| StoreError::Call(e.to_string()))?;
+        self.conn().execute(
+            "INSERT INTO pauses (pause, until_at, created) VALUES (?1, ?2, ?3)",
+            params![text, ms(pause.until), ms(now)],
+        )?;
+        Ok(())
+    }
+
+    fn end_pauses(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        Ok(self.conn().execute(
+            "UPDATE pauses SET ended = ?1 WHERE ended IS NULL AND until_at > ?1",
+            params![ms(now)],
+        )?)
+    }
+
+    fn pauses(&self, now: DateTime<Utc>) -> Result<Vec<Pause>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT pause FROM pauses WHERE ended IS NULL AND until_at > ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![ms(now)], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for text in rows {
+            // A pause this kithd can't read (a newer one wrote it) is left out, not fatal.
+            if let Ok(p) = serde_json::from_str(&text?) {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    fn record_paused(&self, firing: &NewFiring) -> Result<(), StoreError> {
+        insert_firing(&self.conn(), firing, &[], "paused", self.now_ms())?;
+        Ok(())
+    }
+
+    fn postpone_watch(&self, id: i64, until: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE watches SET due = ?2 WHERE id = ?1 AND state = 'pending' AND due < ?2",
+            params![id, ms(until)],
+        )?;
+        Ok(())
+    }
+
     fn use_token(&self, nonce: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let n = self.conn().execute(
             "INSERT INTO used_tokens (nonce, used) VALUES (?1, ?2) ON CONFLICT (nonce) DO NOTHING",
