@@ -29,156 +29,15 @@ mod away;
 mod channels;
 mod chunks;
 mod items;
+mod keys;
 mod recipients;
 mod schedules;
 mod services;
 
+use keys::*;
+
 type Span = Range<usize>;
 type Table<'a> = DeTable<'a>;
-
-const TOP_KEYS: &[&str] = &[
-    "version",
-    "person",
-    "contacts",
-    "channels",
-    "checkin",
-    "medication",
-    "followup",
-    "appointment",
-    "never_contact",
-    "away",
-    "server",
-    "heartbeat",
-];
-const SERVER_KEYS: &[&str] = &["listen", "public_url", "link_ttl"];
-const HEARTBEAT_KEYS: &[&str] = &["url", "every"];
-/// Channel settings the host itself reads (besides `plugin` and `address`).
-pub(crate) const HOST_CHANNEL_KEYS: &[&str] = &[
-    "timeout",
-    "max_attempts",
-    "give_up_after",
-    "retry_base",
-    "concurrency",
-    "tls_sha256",
-];
-const ANSWER_KEYS: &[&str] = &[
-    "max_snooze",
-    "nag",
-    "escalate",
-    "escalate_every",
-    "escalate_message",
-    "all_clear_message",
-];
-/// Placeholders an escalation or all-clear message may use: nothing about health.
-const ESCALATION_FIELDS: &[&str] = &["person", "recipient", "time", "date"];
-const PERSON_KEYS: &[&str] = &[
-    "name",
-    "timezone",
-    "quiet_hours",
-    "email",
-    "phone",
-    "reach",
-    "max_snooze",
-];
-/// How long a check-in or dose may be snoozed in all, unless the plan says.
-const DEFAULT_MAX_SNOOZE: &str = "2h";
-const CONTACT_KEYS: &[&str] = &[
-    "name",
-    "relation",
-    "timezone",
-    "quiet_hours",
-    "email",
-    "phone",
-    "reach",
-    "consent",
-];
-const ITEM_KEYS: &[&str] = &[
-    "id",
-    "message",
-    "to",
-    "timezone",
-    "urgent",
-    "respect_quiet_hours",
-    "at",
-    "days",
-    "cron",
-    "every",
-    "start",
-    "when",
-    "catch_up",
-    "except",
-];
-const SCHEDULE_KEYS: &[&str] = &["at", "cron", "every", "when"];
-const COMMON_FIELDS: &[&str] = &["person", "recipient", "item", "kind", "time", "date"];
-
-fn kind_keys(kind: Kind) -> &'static [&'static str] {
-    match kind {
-        Kind::Checkin => &[
-            "expect_reply_within",
-            "max_snooze",
-            "nag",
-            "escalate",
-            "escalate_every",
-            "escalate_message",
-            "all_clear_message",
-        ],
-        Kind::Medication => &[
-            "name",
-            "dose",
-            "confirm_within",
-            "max_snooze",
-            "nag",
-            "escalate",
-            "escalate_every",
-            "escalate_message",
-            "all_clear_message",
-        ],
-        Kind::Followup => &["with"],
-        Kind::Appointment => &[
-            "remind_before",
-            "followup_after",
-            "followup_message",
-            "title",
-            "location",
-            "with",
-        ],
-    }
-}
-
-/// Placeholders a message of this kind may use.
-pub(crate) fn kind_fields(kind: Kind) -> Vec<&'static str> {
-    let extra: &[&str] = match kind {
-        Kind::Checkin => &["answer_url"],
-        Kind::Medication => &["name", "dose", "answer_url"],
-        Kind::Followup => &["with", "contact", "relation"],
-        Kind::Appointment => &["title", "when", "in", "location", "with"],
-    };
-    COMMON_FIELDS.iter().chain(extra).copied().collect()
-}
-
-fn looks_secret(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    [
-        "token",
-        "password",
-        "secret",
-        "api_key",
-        "apikey",
-        "auth",
-        "passwd",
-        "private_key",
-    ]
-    .iter()
-    .any(|w| k.contains(w))
-        || k.ends_with("_key")
-}
-
-fn valid_id(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
-}
 
 struct Validator<'s> {
     src: &'s str,
