@@ -131,6 +131,8 @@ fn no_answer_steps(plan: &Plan, item: &crate::plan::Item, at: DateTime<Utc>) -> 
             }
         }
     }
+    // In the order they would happen (quiet hours can move an alert past a later one).
+    steps.sort_by_key(|s| s.local.map(|t| t.with_timezone(&Utc)));
     for id in alerted {
         if let Some(r) = plan.recipient(&id) {
             steps.push(Step {

@@ -152,3 +152,25 @@ fn away_windows_show_in_preview() {
         )
         .run();
 }
+
+#[test]
+fn a_contact_keeps_the_persons_nights_unless_they_say_otherwise() {
+    // The person sleeps 22:00–08:00. Sam says nothing about nights, Kim says "none".
+    let p = Project::new(
+        "[person]\nname = \"Alex\"\ntimezone = \"UTC\"\nquiet_hours = \"22:00-08:00\"\nreach = [\"c\"]\n\n\
+         [contacts.sam]\nname = \"Sam\"\nreach = [\"c\"]\nconsent = 2026-11-01\n\n\
+         [contacts.kim]\nname = \"Kim\"\nquiet_hours = \"none\"\nreach = [\"c\"]\nconsent = 2026-11-01\n\n\
+         [channels.c]\nplugin = \"console\"\n\n\
+         [[checkin]]\nid = \"evening\"\nat = \"21:00\"\nexpect_reply_within = \"2h\"\nescalate = [\"sam\", \"kim\"]\nmessage = \"Hi\"\n",
+    );
+    p.kithd(&["preview", "plan.toml", "--from", "2026-12-01T12:00", "--count", "1"])
+        .status(0)
+        .stdout(
+            "Tue 2026-12-01 21:00 +00:00  checkin     evening  → self via c\n    \
+             if no answer: Tue 2026-12-01 23:00 UTC  alert to Kim via c\n    \
+             if no answer: Wed 2026-12-02 08:00 UTC  alert to Sam via c  [quiet hours: moved from 23:00]\n    \
+             after an alert, a late answer sends an all-clear to Sam via c\n    \
+             after an alert, a late answer sends an all-clear to Kim via c\n",
+        )
+        .run();
+}
