@@ -219,6 +219,23 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Write the plan as iCalendar (RFC 5545) to standard output: what kithd will do, for the person's calendar.
+    Calendar {
+        /// The support plan (TOML).
+        plan: PathBuf,
+        /// Start: RFC 3339, or a local date-time in the person's zone (default: now).
+        #[arg(long, value_name = "DATETIME")]
+        from: Option<String>,
+        /// How many days ahead (default 30, at most 366).
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=366))]
+        days: u32,
+        /// Name items (medication names, titles) and include their messages; without it, titles are generic ("Medication") so a shared calendar leaks nothing.
+        #[arg(long)]
+        details: bool,
+        /// Directory of `.rhai` plugins (see `kithd check --help`).
+        #[arg(long, value_name = "DIR")]
+        plugins: Option<PathBuf>,
+    },
     /// Print a shell completion script (bash, zsh or fish) to standard output.
     Completions {
         /// The shell.
@@ -442,6 +459,27 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
             &mut std::io::stdin().lock(),
             &mut out,
         ),
+        Command::Calendar {
+            plan,
+            from,
+            days,
+            details,
+            plugins,
+        } => {
+            let dir = plugins.unwrap_or_else(commands::default_plugin_dir);
+            commands::calendar::run(
+                commands::calendar::Args {
+                    plan: &plan,
+                    plugin_dir: &dir,
+                    from: from.as_deref(),
+                    days,
+                    details,
+                    now: clock.now(),
+                },
+                &mut out,
+                &mut err,
+            )
+        }
         Command::Completions { shell } => {
             // Into memory first: a closed pipe (`| head`) is not worth a panic.
             let mut script = Vec::new();

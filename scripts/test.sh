@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 
 need=()
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
+/usr/bin/python3 -c 'import icalendar, recurring_ical_events' 2>/dev/null \
+    || need+=(python3-icalendar python3-recurring-ical-events)
 [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || need+=(faketime)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v openssl >/dev/null || need+=(openssl)

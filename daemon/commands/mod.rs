@@ -2,6 +2,7 @@
 //! code; it must not install signal handlers or own long-lived tasks (that is `runtime`).
 
 pub(crate) mod ack;
+pub(crate) mod calendar;
 pub(crate) mod check;
 pub(crate) mod history;
 pub(crate) mod init;

@@ -6,6 +6,7 @@ mod truth;
 
 mod abuse;
 mod answers;
+mod calendar;
 mod config_files;
 mod corpus;
 mod daemon;
