@@ -20,7 +20,7 @@ use super::reply::{Answer, DEFAULT_SNOOZE, parse_answer, parse_snooze};
 use super::token::LinkSigner;
 use crate::clock::Clock;
 use crate::store::{AnswerResult, AsyncLedger, OpenFiring, SnoozeResult};
-use crate::vocab::{Kind, Purpose, SELF_ID, all_clear_id as all_clear_id_for, delivery_id};
+use crate::vocab::Kind;
 
 /// Largest request body accepted.
 pub(crate) const MAX_BODY: usize = 4096;
@@ -162,12 +162,7 @@ async fn record_answer(
     let recorded = firing.clone();
     let result = state
         .ledger
-        .call(move |l| {
-            let all_clear_id = |recipient: &str, channel: &str| {
-                all_clear_id_for(&recorded.item, recorded.scheduled, recipient, channel)
-            };
-            l.answer(&recorded, &value, None, via, now, &all_clear_id)
-        })
+        .call(move |l| l.answer(&recorded, &value, None, via, now))
         .await
         .map_err(|e| warn!(error = %e, "Could not record an answer."))?;
     if let AnswerResult::Recorded { late, all_clear_to } = &result {
@@ -263,18 +258,7 @@ async fn snooze(
     let item = firing.item.clone();
     let result = state
         .ledger
-        .call(move |l| {
-            let resend = |n: u32, channel: &str| {
-                delivery_id(
-                    &firing.item,
-                    firing.scheduled,
-                    Purpose::Snooze(n),
-                    SELF_ID,
-                    channel,
-                )
-            };
-            l.snooze(&firing, delay, via, now, &resend)
-        })
+        .call(move |l| l.snooze(&firing, delay, via, now))
         .await
         .map_err(|e| warn!(error = %e, "Could not record a snooze."))?;
     match result {

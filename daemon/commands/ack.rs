@@ -11,7 +11,7 @@ use super::StateDir;
 use crate::answer::{Answer, parse_answer};
 use crate::exit;
 use crate::store::{AnswerResult, Queue, Steps};
-use crate::vocab::{Kind, all_clear_id};
+use crate::vocab::Kind;
 
 pub(crate) fn run(
     state_dir: &StateDir,
@@ -33,10 +33,7 @@ pub(crate) fn run(
                 kind: firing.kind,
             })?,
     };
-    let all_clear = |recipient: &str, channel: &str| {
-        all_clear_id(&firing.item, firing.scheduled, recipient, channel)
-    };
-    match ledger.answer(&firing, &answer.as_value(), note, "cli", now, &all_clear)? {
+    match ledger.answer(&firing, &answer.as_value(), note, "cli", now)? {
         AnswerResult::Recorded { late, all_clear_to } => {
             let _ = writeln!(
                 out,

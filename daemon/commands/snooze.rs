@@ -11,7 +11,6 @@ use super::StateDir;
 use crate::answer::DEFAULT_SNOOZE;
 use crate::exit;
 use crate::store::{SnoozeResult, Steps};
-use crate::vocab::{Purpose, SELF_ID, delivery_id};
 
 pub(crate) fn run(
     state: &StateDir,
@@ -32,16 +31,7 @@ pub(crate) fn run(
     };
     let ledger = state.client()?;
     let firing = super::ack::open_or_explain(&ledger, item, now)?;
-    let resend = |n: u32, channel: &str| {
-        delivery_id(
-            &firing.item,
-            firing.scheduled,
-            Purpose::Snooze(n),
-            SELF_ID,
-            channel,
-        )
-    };
-    match ledger.snooze(&firing, delay, "cli", now, &resend)? {
+    match ledger.snooze(&firing, delay, "cli", now)? {
         SnoozeResult::Snoozed { until, delay, left } => {
             let zone = crate::published::zone(&state.path);
             let _ = writeln!(

@@ -426,8 +426,7 @@ pub(crate) trait Steps: Send + Sync {
         scheduled: DateTime<Utc>,
     ) -> Result<Option<OpenFiring>, StoreError>;
     /// Records an answer in one transaction: cancels pending steps and unsent alerts, and
-    /// queues an all-clear (ids from `all_clear_id(recipient, channel)`) to every contact
-    /// who was alerted.
+    /// queues an all-clear (`vocab::all_clear_id`) to every contact who was alerted.
     fn answer(
         &self,
         firing: &OpenFiring,
@@ -435,18 +434,16 @@ pub(crate) trait Steps: Send + Sync {
         note: Option<&str>,
         via: &str,
         now: DateTime<Utc>,
-        all_clear_id: &dyn Fn(&str, &str) -> String,
     ) -> Result<AnswerResult, StoreError>;
     /// Snoozes an open firing in one transaction: journals it, moves its deadline and pending
     /// steps by `delay` (cut to what is left of the firing's cap), and queues the reminder
-    /// again to the person on the channel it went by (id from `resend_id(n, channel)`).
+    /// again to the person on the channel it went by (purpose `Snooze(n)`).
     fn snooze(
         &self,
         firing: &OpenFiring,
         delay: chrono::Duration,
         via: &str,
         now: DateTime<Utc>,
-        resend_id: &dyn Fn(u32, &str) -> String,
     ) -> Result<SnoozeResult, StoreError>;
     /// Stores a pause from `kithd pause`.
     fn add_pause(&self, pause: &crate::vocab::Pause, now: DateTime<Utc>) -> Result<(), StoreError>;

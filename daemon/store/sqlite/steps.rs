@@ -139,7 +139,6 @@ impl Steps for SqliteLedger {
         note: Option<&str>,
         via: &str,
         now: DateTime<Utc>,
-        all_clear_id: &dyn Fn(&str, &str) -> String,
     ) -> Result<AnswerResult, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -193,7 +192,7 @@ impl Steps for SqliteLedger {
             let deliveries: Vec<NewDelivery> = all_clear_to
                 .iter()
                 .map(|(recipient, channel)| NewDelivery {
-                    id: all_clear_id(recipient, channel),
+                    id: all_clear_id(&firing.item, firing.scheduled, recipient, channel),
                     recipient: recipient.clone(),
                     channel: channel.clone(),
                     channel_index: 0,
@@ -216,7 +215,6 @@ impl Steps for SqliteLedger {
         delay: chrono::Duration,
         via: &str,
         now: DateTime<Utc>,
-        resend_id: &dyn Fn(u32, &str) -> String,
     ) -> Result<SnoozeResult, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -263,14 +261,15 @@ impl Steps for SqliteLedger {
             params![firing.id, shift],
         )?;
         let until = now + chrono::Duration::seconds(secs);
+        let purpose = Purpose::Snooze(n);
         let again = NewFiring::new(
             &firing.item,
             firing.kind,
-            format!("snooze:{n}"),
+            purpose.ledger_key(),
             firing.scheduled,
         );
         let delivery = NewDelivery {
-            id: resend_id(n, &channel),
+            id: delivery_id(&firing.item, firing.scheduled, purpose, SELF_ID, &channel),
             recipient: SELF_ID.into(),
             channel,
             channel_index: channel_index as u32,

@@ -243,14 +243,7 @@ fn answers_cancel_steps_and_queue_all_clears() {
         .unwrap()
         .unwrap();
     let r = l
-        .answer(
-            &open,
-            "3",
-            None,
-            "cli",
-            at + chrono::Duration::hours(3),
-            &|r, c| format!("ac-{r}-{c}"),
-        )
+        .answer(&open, "3", None, "cli", at + chrono::Duration::hours(3))
         .unwrap();
     assert_eq!(
         r,
@@ -260,8 +253,7 @@ fn answers_cancel_steps_and_queue_all_clears() {
         }
     );
     assert_eq!(
-        l.answer(&open, "4", None, "cli", at, &|r, c| format!("{r}{c}"))
-            .unwrap(),
+        l.answer(&open, "4", None, "cli", at).unwrap(),
         AnswerResult::Already
     );
     assert!(
@@ -273,7 +265,7 @@ fn answers_cancel_steps_and_queue_all_clears() {
     let pending = l.in_state(State::Pending, 10).unwrap();
     assert_eq!(
         pending.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
-        vec!["ac-sam-c"]
+        vec![crate::vocab::all_clear_id("checkin", at, "sam", "c")]
     );
     assert!(l.use_token("n1", at).unwrap() && !l.use_token("n1", at).unwrap());
     let j = l.journal(at - chrono::Duration::days(1)).unwrap();
