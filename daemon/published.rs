@@ -38,11 +38,14 @@ pub(crate) fn next_firings(items: &[&Item], now: DateTime<Utc>) -> Vec<NextFirin
         .collect()
 }
 
-/// Writes the next firings and the person's zone (mode 0600, atomically) in the state
-/// directory.
-pub(crate) fn write(state_dir: &Path, next: &[NextFiring], zone: Tz) -> std::io::Result<()> {
+/// Writes the next firings (mode 0600, atomically) in the state directory.
+pub(crate) fn write(state_dir: &Path, next: &[NextFiring]) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(next).map_err(std::io::Error::other)?;
-    crate::store::write_state_file(state_dir, NEXT_FILE, &bytes)?;
+    crate::store::write_state_file(state_dir, NEXT_FILE, &bytes)
+}
+
+/// Writes the person's zone (mode 0600, atomically) in the state directory.
+pub(crate) fn write_zone(state_dir: &Path, zone: Tz) -> std::io::Result<()> {
     crate::store::write_state_file(state_dir, ZONE_FILE, zone.name().as_bytes())
 }
 

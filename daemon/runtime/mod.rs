@@ -251,6 +251,7 @@ impl Daemon {
         daemon.notifier.ready(&status);
         daemon.last_status = status;
         daemon.publish_next();
+        daemon.publish_zone();
         info!(items, startup_ms = started.elapsed().as_millis() as u64, plan = %daemon.opts.plan.display(), "Ready.");
         daemon.main_loop().await
     }
@@ -284,9 +285,17 @@ impl Daemon {
         let seeds = self.scheduler.earliest(10);
         let items: Vec<&Item> = seeds.iter().map(|i| i.as_ref()).collect();
         let next = crate::published::next_firings(&items, self.clock.now());
-        let zone = self.dispatcher.snapshot().plan.person.timezone;
-        if let Err(e) = crate::published::write(&self.opts.state_dir, &next, zone) {
+        if let Err(e) = crate::published::write(&self.opts.state_dir, &next) {
             warn!(error = %e, "Could not publish the next firings for `kithd status`.");
+        }
+    }
+
+    /// Publishes the person's zone for `status` and `history` (at start and on reload: it
+    /// changes only with the plan).
+    fn publish_zone(&self) {
+        let zone = self.dispatcher.snapshot().plan.person.timezone;
+        if let Err(e) = crate::published::write_zone(&self.opts.state_dir, zone) {
+            warn!(error = %e, "Could not publish the time zone for `kithd status`.");
         }
     }
 
@@ -309,12 +318,11 @@ impl Daemon {
         let (claimed, mut slots) = self
             .ledger
             .call(move |l| {
-                // Pauses: the plan's [[away]] windows and those `kithd pause` stored.
-                let mut pauses = snap.plan.away.clone();
-                pauses.extend(l.pauses(now)?);
+                let mut pauses = steps::Pauses::new(&snap.plan, now);
                 if !batch.is_empty() {
+                    let in_force = pauses.get(l)?;
                     let (held, go): (Vec<_>, Vec<_>) = batch.into_iter().partition(|(f, _)| {
-                        paused(&pauses, &f.item, f.kind, f.scheduled).is_some()
+                        paused(in_force, &f.item, f.kind, f.scheduled).is_some()
                     });
                     for (f, _) in &held {
                         info!(item = %f.item, "Paused: not sent.");
@@ -325,7 +333,7 @@ impl Daemon {
                     }
                 }
                 // Nag and escalation steps whose time has come (an answer cancels them).
-                steps::take_due(l, &snap.plan, now, &pauses)?;
+                steps::take_due(l, &snap.plan, now, &mut pauses)?;
                 // Claim only what can be sent now: each claimed delivery takes a free slot
                 // on its channel with it, so none waits for a slot while its lease runs.
                 let mut slots = std::collections::HashMap::new();

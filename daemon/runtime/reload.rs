@@ -63,6 +63,7 @@ impl Daemon {
                 let items = snapshot.plan.items.len();
                 self.pinger = snapshot.plan.heartbeat.as_ref().map(heartbeat::Pinger::new);
                 self.dispatcher.replace(Arc::new(snapshot));
+                self.publish_zone();
                 self.reload_refused = None;
                 info!(items, "Plan reloaded.");
             }

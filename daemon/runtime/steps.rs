@@ -14,20 +14,48 @@ use crate::vocab::{Pause, paused};
 /// Steps taken per pass.
 const BATCH: usize = 512;
 
+/// The pauses in force for one pass of the loop: the plan's `[[away]]` windows and those
+/// `kithd pause` stored, read from the ledger only when something is due (most passes
+/// record and take nothing).
+pub(super) struct Pauses<'a> {
+    plan: &'a Plan,
+    now: DateTime<Utc>,
+    loaded: Option<Vec<Pause>>,
+}
+
+impl<'a> Pauses<'a> {
+    pub(super) fn new(plan: &'a Plan, now: DateTime<Utc>) -> Self {
+        Self {
+            plan,
+            now,
+            loaded: None,
+        }
+    }
+
+    pub(super) fn get(&mut self, ledger: &dyn Ledger) -> Result<&[Pause], StoreError> {
+        if self.loaded.is_none() {
+            let mut all = self.plan.away.clone();
+            all.extend(ledger.pauses(self.now)?);
+            self.loaded = Some(all);
+        }
+        Ok(self.loaded.as_deref().unwrap_or_default())
+    }
+}
+
 /// Takes the steps due at `now` under `plan`; a step of an item paused now waits for the
 /// pause to end (escalation timers don't run while paused).
 pub(super) fn take_due(
     ledger: &dyn Ledger,
     plan: &Plan,
     now: DateTime<Utc>,
-    pauses: &[Pause],
+    pauses: &mut Pauses,
 ) -> Result<(), StoreError> {
     for w in ledger.due_watches(now, BATCH)? {
         let Some(item) = plan.item(&w.item) else {
             ledger.cancel_watch(w.id)?;
             continue;
         };
-        if let Some(p) = paused(pauses, &item.id, item.kind, now) {
+        if let Some(p) = paused(pauses.get(ledger)?, &item.id, item.kind, now) {
             info!(item = %w.item, step = w.step, until = %p.until.to_rfc3339(), "Paused: this step waits for the pause to end.");
             ledger.postpone_watch(w.id, p.until)?;
             continue;
