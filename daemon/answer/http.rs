@@ -194,11 +194,7 @@ async fn record(
                     "Not snoozed",
                     "<p>This one has been put off as long as your plan allows. Please answer when you can.</p>",
                 ),
-                Err(()) => page(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Try again",
-                    "<p>Please try again in a minute.</p>",
-                ),
+                Err(()) => try_again(),
             },
         };
     }
@@ -218,11 +214,7 @@ async fn record(
             "Thank you",
             "<p>Thank you. Your answer is saved.</p>",
         ),
-        Err(()) => page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Try again",
-            "<p>Please try again in a minute.</p>",
-        ),
+        Err(()) => try_again(),
     }
 }
 
@@ -238,11 +230,7 @@ async fn use_link(state: &AnswerState, nonce: &str) -> Option<Response> {
         )),
         Err(e) => {
             warn!(error = %e, "Could not check an answer link.");
-            Some(page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again",
-                "<p>Please try again in a minute.</p>",
-            ))
+            Some(try_again())
         }
     }
 }
@@ -299,7 +287,6 @@ async fn inbound(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    let json = |status: StatusCode, v: serde_json::Value| (status, axum::Json(v)).into_response();
     let keys = state.keys();
     let Some(expected) = &keys.inbound_token else {
         return json(
@@ -334,50 +321,32 @@ async fn inbound(
             serde_json::json!({"error": "nothing to answer"}),
         );
     }
-    if let Some(delay) = parse_snooze(&msg.text) {
-        let now = state.clock.now();
-        let open = state
-            .ledger
-            .call(move |l| l.open_firing(None, &[Kind::Checkin, Kind::Medication], now))
-            .await;
-        return match open {
-            Ok(Some(f)) => match snooze(&state, f, delay, "sms").await {
-                Ok(Some(until)) => json(
-                    StatusCode::OK,
-                    serde_json::json!({"ok": true, "snoozed_until": until}),
-                ),
-                Ok(None) => json(
-                    StatusCode::CONFLICT,
-                    serde_json::json!({"error": "snoozed as long as the plan allows"}),
-                ),
-                Err(()) => json(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    serde_json::json!({"error": "try again"}),
-                ),
-            },
-            Ok(None) => json(
-                StatusCode::NOT_FOUND,
-                serde_json::json!({"error": "nothing to answer"}),
-            ),
-            Err(e) => {
-                warn!(error = %e, "Could not look up an open item.");
-                json(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    serde_json::json!({"error": "try again"}),
-                )
-            }
-        };
+    // A snooze puts off the latest open check-in or dose; an answer goes to the latest open
+    // one of its kind.
+    enum Reply {
+        Snooze(chrono::Duration),
+        Answer(Answer),
     }
-    let Some(answer) = parse_answer(&msg.text) else {
-        return json(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            serde_json::json!({"error": "not understood"}),
-        );
+    let reply = match parse_snooze(&msg.text) {
+        Some(delay) => Reply::Snooze(delay),
+        None => match parse_answer(&msg.text) {
+            Some(answer) => Reply::Answer(answer),
+            None => {
+                return json(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    serde_json::json!({"error": "not understood"}),
+                );
+            }
+        },
     };
-    let (kind, now) = (answer.kind(), state.clock.now());
+    let kinds = match &reply {
+        Reply::Answer(a) => vec![a.kind()],
+        Reply::Snooze(_) => vec![Kind::Checkin, Kind::Medication],
+    };
+    let now = state.clock.now();
     let firing = match state
         .ledger
-        .call(move |l| l.open_firing(None, &[kind], now))
+        .call(move |l| l.open_firing(None, &kinds, now))
         .await
     {
         Ok(Some(f)) => f,
@@ -389,17 +358,45 @@ async fn inbound(
         }
         Err(e) => {
             warn!(error = %e, "Could not look up an open item.");
-            return json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({"error": "try again"}),
-            );
+            return json_try_again();
         }
     };
-    match record_answer(&state, firing, &answer, "sms").await {
-        Ok(_) => json(StatusCode::OK, serde_json::json!({"ok": true})),
-        Err(()) => json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({"error": "try again"}),
-        ),
+    match reply {
+        Reply::Snooze(delay) => match snooze(&state, firing, delay, "sms").await {
+            Ok(Some(until)) => json(
+                StatusCode::OK,
+                serde_json::json!({"ok": true, "snoozed_until": until}),
+            ),
+            Ok(None) => json(
+                StatusCode::CONFLICT,
+                serde_json::json!({"error": "snoozed as long as the plan allows"}),
+            ),
+            Err(()) => json_try_again(),
+        },
+        Reply::Answer(answer) => match record_answer(&state, firing, &answer, "sms").await {
+            Ok(_) => json(StatusCode::OK, serde_json::json!({"ok": true})),
+            Err(()) => json_try_again(),
+        },
     }
+}
+
+fn json(status: StatusCode, v: serde_json::Value) -> Response {
+    (status, axum::Json(v)).into_response()
+}
+
+/// `/inbound`'s answer when the ledger failed: the gateway may try again.
+fn json_try_again() -> Response {
+    json(
+        StatusCode::SERVICE_UNAVAILABLE,
+        serde_json::json!({"error": "try again"}),
+    )
+}
+
+/// The page's answer when the ledger failed.
+fn try_again() -> Response {
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again",
+        "<p>Please try again in a minute.</p>",
+    )
 }

@@ -44,16 +44,7 @@ pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> exit:
         err,
     )?;
     let plan = &loaded.snapshot.plan;
-    let from = match args.from {
-        None => args.now,
-        Some(t) => super::preview::parse_from(t, plan.person.timezone).ok_or_else(|| {
-            exit::Error::BadOption {
-                option: "from",
-                value: t.to_string(),
-                expected: "RFC 3339 or a local date-time (`2027-03-20T00:00`)",
-            }
-        })?,
-    };
+    let from = super::preview::start(args.from, plan.person.timezone, args.now)?;
     let until = from + Duration::days(i64::from(args.days));
     let text = render(plan, from, until, args.details);
     let _ = out.write_all(text.as_bytes());

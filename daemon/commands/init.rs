@@ -180,10 +180,10 @@ fn system_zone() -> String {
 }
 
 fn reach_of(a: &Answers) -> Option<Reach> {
-    None.or(a.email.clone().map(Reach::Email))
-        .or(a.phone.clone().map(Reach::Phone))
-        .or(a.ntfy_topic.clone().map(Reach::Ntfy))
-        .or(a.webhook.clone().map(Reach::Webhook))
+    (a.email.clone().map(Reach::Email))
+        .or_else(|| a.phone.clone().map(Reach::Phone))
+        .or_else(|| a.ntfy_topic.clone().map(Reach::Ntfy))
+        .or_else(|| a.webhook.clone().map(Reach::Webhook))
 }
 
 fn bad(what: &str) -> exit::Error {

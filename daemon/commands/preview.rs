@@ -39,6 +39,22 @@ pub(crate) fn parse_from(text: &str, tz: Tz) -> Option<DateTime<Utc>> {
     Some(resolve_local(tz, d.and_hms_opt(0, 0, 0)?))
 }
 
+/// Where a look ahead starts: `--from` (see `parse_from`), or `now`.
+pub(crate) fn start(
+    from: Option<&str>,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, exit::Error> {
+    let Some(text) = from else {
+        return Ok(now);
+    };
+    parse_from(text, tz).ok_or_else(|| exit::Error::BadOption {
+        option: "from",
+        value: text.to_string(),
+        expected: "RFC 3339 (`2026-03-29T00:00:00+01:00`) or a local date-time (`2026-03-29T00:00`)",
+    })
+}
+
 /// One line of preview output.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub(crate) struct Line {
@@ -321,19 +337,7 @@ pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> exit:
         err,
     )?;
     let plan = &loaded.snapshot.plan;
-    let from = match args.from {
-        None => args.now,
-        Some(text) => match parse_from(text, plan.person.timezone) {
-            Some(t) => t,
-            None => {
-                return Err(exit::Error::BadOption {
-                    option: "from",
-                    value: text.to_string(),
-                    expected: "RFC 3339 (`2026-03-29T00:00:00+01:00`) or a local date-time (`2026-03-29T00:00`)",
-                });
-            }
-        },
-    };
+    let from = start(args.from, plan.person.timezone, args.now)?;
     // A closed pipe (`| head`) is not an error: stop quietly.
     stream(plan, from, args.horizon, |l| {
         let text = match args.format {

@@ -521,14 +521,12 @@ async fn preview_tells_what_happens_without_an_answer_and_the_daemon_does_it() {
             ("all_clear".into(), "kim".into(), "kim".into(), Value::Null),
         ]
     );
-    let text = dir
-        .kithd(&["preview", "plan.toml", "--from", &from, "--count", "1"])
+    dir.kithd(&["preview", "plan.toml", "--from", &from, "--count", "1"])
         .status(0)
         .stdout_has("    if no answer: ")
         .stdout_has("  alert to Kim via kim\n")
         .stdout_has("    after an alert, a late answer sends an all-clear to Sam via sam\n")
         .run();
-    let _ = text;
     // Unanswered, the daemon does that: each step sent, none before preview's time, in
     // preview's order (the ledger's `due` is a claim's lease once sent, so `sent_at` it is).
     let d = Daemon::start(dir.path(), &env());

@@ -249,6 +249,25 @@ pub fn project(plan_text: &str) -> Project {
     Project::new(plan_text)
 }
 
+/// A webhook peer that answers its first `n` POSTs with `first` and every later one with 200.
+pub async fn gateway_whose_first_answers_are(
+    n: u64,
+    first: wiremock::ResponseTemplate,
+) -> wiremock::MockServer {
+    use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(first)
+        .up_to_n_times(n)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    server
+}
+
 /// A webhook receiver on 127.0.0.1 that answers 200 to every POST.
 pub async fn receiver() -> wiremock::MockServer {
     use wiremock::{Mock, ResponseTemplate, matchers::method};

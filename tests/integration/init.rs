@@ -10,31 +10,30 @@ use crate::support::{bin, root, text};
 #[test]
 fn init_from_flags_writes_a_plan_that_checks() {
     let p = Project::empty();
-    let out = p
-        .kithd(&[
-            "init",
-            "plan.toml",
-            "--name",
-            "Alex",
-            "--timezone",
-            "Europe/Lisbon",
-            "--email",
-            "alex@example.org",
-            "--checkin",
-            "09:00",
-            "--medication",
-            "sertraline 50 mg @ 20:00",
-            "--contact",
-            "sam Sam Lee +4915100000002",
-        ])
-        .status(0)
-        .stderr("")
-        .stdout_has("Wrote ")
-        .stdout_has("smtp_password)")
-        .stdout_has("twilio_token)")
-        .stdout_has("medication  sertraline  → self via mail\n")
-        .stdout_has("systemctl --user enable --now kithd\n")
-        .run();
+    p.kithd(&[
+        "init",
+        "plan.toml",
+        "--name",
+        "Alex",
+        "--timezone",
+        "Europe/Lisbon",
+        "--email",
+        "alex@example.org",
+        "--checkin",
+        "09:00",
+        "--medication",
+        "sertraline 50 mg @ 20:00",
+        "--contact",
+        "sam Sam Lee +4915100000002",
+    ])
+    .status(0)
+    .stderr("")
+    .stdout_has("Wrote ")
+    .stdout_has("smtp_password)")
+    .stdout_has("twilio_token)")
+    .stdout_has("medication  sertraline  → self via mail\n")
+    .stdout_has("systemctl --user enable --now kithd\n")
+    .run();
     let plan = p.path().join("plan.toml");
     let mode = std::fs::metadata(&plan).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
@@ -103,7 +102,6 @@ fn init_from_flags_writes_a_plan_that_checks() {
     .stderr("error: `Mars/Olympus` is not a time zone (e.g. Europe/Berlin)\n")
     .run();
     assert!(!p.path().join("other.toml").exists());
-    let _ = out;
 }
 
 #[test]

@@ -10,7 +10,7 @@ use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::daemon::{Daemon, cron_in, plan, project, webhook};
+use crate::daemon::{Daemon, cron_in, gateway_whose_first_answers_are, plan, project, webhook};
 use crate::support::{kithd, text};
 
 async fn ids(server: &MockServer) -> Vec<String> {
@@ -110,16 +110,7 @@ async fn kill_9_with_1000_deliveries_in_flight_loses_none() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_receiver_is_retried_with_backoff_until_it_recovers() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(500))
-        .up_to_n_times(3)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
+    let server = gateway_whose_first_answers_are(3, ResponseTemplate::new(500)).await;
     let (_, cron) = cron_in(2);
     let dir = project(&plan(
         &["hook"],

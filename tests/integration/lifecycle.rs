@@ -9,22 +9,10 @@ use std::time::Duration;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::daemon::{Daemon, bodies, cron_in, plan, project, signal, wait_for, webhook};
-
-/// A webhook peer that answers its first POST with `first` and every later one with 200.
-async fn gateway_whose_first_answer_is(first: ResponseTemplate) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(first)
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
-    server
-}
+use crate::daemon::{
+    Daemon, bodies, cron_in, gateway_whose_first_answers_are, plan, project, signal, wait_for,
+    webhook,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigint_stops_like_sigterm() {
@@ -48,7 +36,8 @@ async fn sigint_stops_like_sigterm() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_shutdown_grace_that_runs_out_leaves_the_delivery_to_the_next_start() {
     // The first request hangs past the 5 s grace the test daemon has; later ones answer.
-    let server = gateway_whose_first_answer_is(
+    let server = gateway_whose_first_answers_are(
+        1,
         ResponseTemplate::new(200).set_delay(Duration::from_secs(20)),
     )
     .await;
@@ -90,7 +79,7 @@ async fn a_shutdown_grace_that_runs_out_leaves_the_delivery_to_the_next_start() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_retry_scheduled_before_a_restart_happens_after_it() {
-    let server = gateway_whose_first_answer_is(ResponseTemplate::new(503)).await;
+    let server = gateway_whose_first_answers_are(1, ResponseTemplate::new(503)).await;
     let (_, cron) = cron_in(2);
     let dir = project(&plan(
         &["hook"],
@@ -161,7 +150,7 @@ async fn a_secret_never_reaches_the_daemons_log() {
 async fn consent_withdrawn_while_a_delivery_waits_cancels_it() {
     let me = crate::daemon::receiver().await;
     // Sam's gateway fails the first time, so Sam's message waits for its retry (4 s).
-    let sam = gateway_whose_first_answer_is(ResponseTemplate::new(503)).await;
+    let sam = gateway_whose_first_answers_are(1, ResponseTemplate::new(503)).await;
     let (_, cron) = cron_in(2);
     let plan_text = |consent: &str, to: &str| {
         format!(

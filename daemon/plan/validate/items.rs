@@ -98,7 +98,12 @@ impl<'s> Validator<'s> {
         ids: &mut hashbrown::HashMap<String, Span>,
     ) -> Option<Item> {
         let specific = kind_keys(kind);
-        let all_keys: Vec<&str> = ITEM_KEYS.iter().chain(specific).copied().collect();
+        let all_keys: Vec<&str> = ITEM_KEYS
+            .iter()
+            .chain(specific)
+            .chain(answer_keys(kind))
+            .copied()
+            .collect();
         let section = format!("[[{kind}]]");
         self.check_keys(t, &section, &all_keys, &|_| false);
         let id = self.required_string(t, "id", &section, header);

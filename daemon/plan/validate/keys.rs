@@ -78,28 +78,12 @@ pub(super) const ITEM_KEYS: &[&str] = &[
 pub(super) const SCHEDULE_KEYS: &[&str] = &["at", "cron", "every", "when"];
 pub(super) const COMMON_FIELDS: &[&str] = &["person", "recipient", "item", "kind", "time", "date"];
 
+/// Keys of one kind of item besides `ITEM_KEYS` (check-ins and doses also take
+/// `ANSWER_KEYS`, see `answer_keys`).
 pub(super) fn kind_keys(kind: Kind) -> &'static [&'static str] {
     match kind {
-        Kind::Checkin => &[
-            "expect_reply_within",
-            "max_snooze",
-            "nag",
-            "escalate",
-            "escalate_every",
-            "escalate_message",
-            "all_clear_message",
-        ],
-        Kind::Medication => &[
-            "name",
-            "dose",
-            "confirm_within",
-            "max_snooze",
-            "nag",
-            "escalate",
-            "escalate_every",
-            "escalate_message",
-            "all_clear_message",
-        ],
+        Kind::Checkin => &["expect_reply_within"],
+        Kind::Medication => &["name", "dose", "confirm_within"],
         Kind::Followup => &["with"],
         Kind::Appointment => &[
             "remind_before",
@@ -109,6 +93,14 @@ pub(super) fn kind_keys(kind: Kind) -> &'static [&'static str] {
             "location",
             "with",
         ],
+    }
+}
+
+/// The answer-policy keys this kind of item takes.
+pub(super) fn answer_keys(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Checkin | Kind::Medication => ANSWER_KEYS,
+        Kind::Followup | Kind::Appointment => &[],
     }
 }
 
