@@ -175,11 +175,16 @@ enum Command {
         #[arg(long)]
         channel: String,
         /// The recipient: `self` or a contact id.
-        #[arg(long)]
-        to: String,
+        #[arg(long, required_unless_present = "inbound")]
+        to: Option<String>,
         /// The text (default: a short test sentence).
         #[arg(long)]
         message: Option<String>,
+        /// Instead of sending, replay a captured gateway request (raw HTTP: request line,
+        /// headers, a blank line, the body) against the channel's `inbound()`, offline, and
+        /// print what it read and what the gateway would be answered.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["to", "message"])]
+        inbound: Option<PathBuf>,
         /// Directory of `.rhai` plugins (see `kithd check --help`).
         #[arg(long, value_name = "DIR")]
         plugins: Option<PathBuf>,
@@ -413,21 +418,22 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
             channel,
             to,
             message,
+            inbound,
             plugins,
         } => {
             let dir = plugins.unwrap_or_else(commands::default_plugin_dir);
-            commands::send_test::run(
-                commands::send_test::Args {
-                    plan: &plan,
-                    plugin_dir: &dir,
-                    channel: &channel,
-                    to: &to,
-                    message: message.as_deref(),
-                    now: clock.now(),
-                },
-                &mut out,
-                &mut err,
-            )
+            let args = commands::send_test::Args {
+                plan: &plan,
+                plugin_dir: &dir,
+                channel: &channel,
+                to: to.as_deref().unwrap_or(crate::vocab::SELF_ID),
+                message: message.as_deref(),
+                now: clock.now(),
+            };
+            match inbound {
+                Some(capture) => commands::replay::run(args, &capture, &mut out, &mut err),
+                None => commands::send_test::run(args, &mut out, &mut err),
+            }
         }
         Command::Init {
             plan,

@@ -110,6 +110,9 @@ pub(crate) enum Error {
     /// The answer server can't listen.
     #[error("{0}")]
     AnswerServer(String),
+    /// `send-test --inbound`: the channel or the capture can't be replayed.
+    #[error("{0}")]
+    Replay(String),
     /// The process can't set itself up (async runtime, signal handlers, a thread).
     #[error("{what}: {source}")]
     Setup {
@@ -160,7 +163,8 @@ impl Error {
             Error::NoChannel { .. }
             | Error::NoRecipient(_)
             | Error::NoConsent(_)
-            | Error::NoAddress { .. } => USAGE,
+            | Error::NoAddress { .. }
+            | Error::Replay(_) => USAGE,
             Error::Init(_) => USAGE,
             Error::PlanExists(_) | Error::CantWrite { .. } => CANTCREAT,
             Error::AnswerServer(_) => UNAVAILABLE,

@@ -254,6 +254,9 @@ pub fn load_source(
     };
     if let Some(channels) = &channels {
         dry_run(&plan, &registry, channels, &mut diags);
+        if plan.server.is_some() {
+            reply_warnings(&plan, &registry, channels, &mut diags);
+        }
     }
     let links = match check_secrets {
         Secrets::Check(store) => secrets(&plan, store, &mut diags),
@@ -451,6 +454,29 @@ fn where_to_put(name: &str) -> String {
 
 /// Legal but suspicious: an appointment already past, a consent date in the future, a
 /// contact who would be messaged inside their quiet hours.
+/// What the plugins of channels that take replies (`/inbound/{channel}`) say about their
+/// settings (Vonage without a signature secret, say).
+fn reply_warnings(
+    plan: &Plan,
+    registry: &Registry,
+    channels: &ChannelSet,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for (id, c) in channels
+        .channels
+        .iter()
+        .filter(|(_, c)| c.plugin.receives())
+    {
+        let said = c.plugin.inbound_warnings(&registry.sandbox, &c.settings);
+        for w in said.unwrap_or_else(|e| vec![e.message]) {
+            diags.push(Diagnostic::warning(
+                channel_span(plan, id),
+                format!("channel `{id}` takes replies at `/inbound/{id}`: {w}"),
+            ));
+        }
+    }
+}
+
 fn dated_warnings(plan: &Plan, now: DateTime<Utc>, diags: &mut Vec<Diagnostic>) {
     for item in &plan.items {
         if let ScheduleSpec::When(when) = item.schedule {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need (Debian packages
 # for the real SMTP server, faketime, systemd-analyze, openssl, man, lintian, debootstrap,
-# systemd-nspawn), then checks formatting and lints, runs every test, builds, checks and
+# systemd-nspawn, python3-venv) and the gateways' Python SDKs (twilio, vonage from PyPI, in a
+# virtualenv under target/), then checks formatting and lints, runs every test, builds, checks and
 # boots the Debian package, then a bounded fuzz run of every target (30 s each; set
 # FUZZ_SECONDS to change it, 0 to skip). CI (.ci/run) runs exactly this.
 set -euo pipefail
@@ -18,12 +19,16 @@ command -v man >/dev/null || need+=(man-db)
 command -v lintian >/dev/null || need+=(lintian)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v systemd-nspawn >/dev/null || need+=(systemd-container)
+/usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     echo "Installing test dependencies: ${need[*]}"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# Twilio's and Vonage's SDKs sign the inbound replies the tests post (tests/peers/sign_gateway.py).
+./scripts/gateway-venv.sh >/dev/null
 
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings

@@ -16,7 +16,9 @@ use sha2::Sha256;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use super::reply::{Answer, DEFAULT_SNOOZE, parse_answer, parse_snooze};
+use super::reply::{
+    Answer, DEFAULT_SNOOZE, choices_reply, parse_answer, parse_answer_in, parse_snooze_in,
+};
 use super::token::LinkSigner;
 use crate::clock::Clock;
 use crate::store::{AnswerResult, AsyncLedger, OpenFiring, SnoozeResult};
@@ -32,6 +34,11 @@ pub(crate) struct AnswerState {
     pub keys: std::sync::RwLock<Arc<Keys>>,
     /// Woken after an answer so the daemon sends any all-clear at once.
     pub wake: Arc<Notify>,
+    /// Sends the choices back to a gateway reply that wasn't understood, when the
+    /// gateway can't take them inline.
+    pub host: crate::plugin::host::Host,
+    /// When each sender was last told the choices.
+    pub told: std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<Utc>>>,
 }
 
 /// What the answer server checks requests against.
@@ -39,8 +46,9 @@ pub(crate) struct Keys {
     pub links: LinkSigner,
     /// Shared secret for `/inbound`; the endpoint answers 404 without one.
     pub inbound_token: Option<String>,
-    /// The person's phone number, the only sender `/inbound` accepts.
-    pub person_phone: Option<String>,
+    /// Replies through gateways (`/inbound/{channel}`), and the person's addresses and
+    /// language the generic `/inbound` reads too.
+    pub replies: Arc<super::gateway::Replies>,
     /// The person's time zone, for the times the pages show.
     pub zone: chrono_tz::Tz,
 }
@@ -63,6 +71,14 @@ pub(crate) fn router(state: Arc<AnswerState>) -> Router {
     Router::new()
         .route("/a/{token}", get(show).post(record))
         .route("/inbound", post(inbound))
+        .route(
+            "/inbound/{channel}",
+            get(super::gateway::inbound_channel)
+                .post(super::gateway::inbound_channel)
+                .layer(DefaultBodyLimit::max(
+                    crate::plugin::inbound::MAX_INBOUND_BODY,
+                )),
+        )
         .fallback(|| async { page(StatusCode::NOT_FOUND, "Not found", "There is nothing here.") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -152,7 +168,7 @@ struct Choice {
     value: String,
 }
 
-async fn record_answer(
+pub(super) async fn record_answer(
     state: &AnswerState,
     firing: OpenFiring,
     answer: &Answer,
@@ -236,7 +252,7 @@ async fn use_link(state: &AnswerState, nonce: &str) -> Option<Response> {
 }
 
 /// Snoozes `firing` by `delay`: the local time it comes again, or `None` at its cap.
-async fn snooze(
+pub(super) async fn snooze(
     state: &AnswerState,
     firing: OpenFiring,
     delay: chrono::Duration,
@@ -278,10 +294,6 @@ fn same_secret(given: &str, expected: &str) -> bool {
     bool::from(mac(given).ct_eq(&mac(expected)))
 }
 
-fn digits(s: &str) -> String {
-    s.chars().filter(|c| c.is_ascii_digit()).collect()
-}
-
 async fn inbound(
     State(state): State<Arc<AnswerState>>,
     headers: HeaderMap,
@@ -312,9 +324,10 @@ async fn inbound(
         );
     };
     let known = keys
-        .person_phone
-        .as_deref()
-        .is_some_and(|p| !digits(p).is_empty() && digits(p) == digits(&msg.from));
+        .replies
+        .person
+        .get("phone")
+        .is_some_and(|p| super::gateway::same_address("phone", p, &msg.from));
     if !known {
         return json(
             StatusCode::NOT_FOUND,
@@ -327,14 +340,15 @@ async fn inbound(
         Snooze(chrono::Duration),
         Answer(Answer),
     }
-    let reply = match parse_snooze(&msg.text) {
+    let language = &keys.replies.language;
+    let reply = match parse_snooze_in(&msg.text, language) {
         Some(delay) => Reply::Snooze(delay),
-        None => match parse_answer(&msg.text) {
+        None => match parse_answer_in(&msg.text, language) {
             Some(answer) => Reply::Answer(answer),
             None => {
                 return json(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    serde_json::json!({"error": "not understood"}),
+                    serde_json::json!({"error": "not understood", "reply": choices_reply(&[])}),
                 );
             }
         },

@@ -36,22 +36,48 @@ impl Answer {
     }
 }
 
-/// Reads an answer ("OK", "3", "TAKEN", "skipped", "I'm ok"), case-insensitively.
+/// Reads an answer ("OK", "3", "TAKEN", "skipped", "I'm ok"), case-insensitively, in
+/// English.
 pub fn parse_answer(text: &str) -> Option<Answer> {
-    let t = text
-        .trim()
-        .trim_end_matches(['.', '!'])
-        .to_ascii_lowercase();
-    match t.as_str() {
-        "ok" | "okay" | "i'm ok" | "im ok" | "i am ok" | "fine" | "yes" => Some(Answer::Ok),
-        "taken" | "took it" | "done" => Some(Answer::Taken),
-        "skipped" | "skip" => Some(Answer::Skipped),
-        _ => t
-            .parse::<u8>()
-            .ok()
-            .filter(|m| (1..=5).contains(m))
-            .map(Answer::Mood),
+    parse_answer_in(text, crate::vocab::DEFAULT_LANGUAGE)
+}
+
+/// The text as a reply: lower-case, typographic apostrophes made plain, and surrounding
+/// whitespace and punctuation ("OK!", "\"3\"", "taken :)") taken off.
+fn normalise(text: &str) -> String {
+    text.replace(['\u{2019}', '\u{2018}'], "'")
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// The word lists to read a reply with: the plan language's, then English.
+fn word_lists(language: &str) -> impl Iterator<Item = &'static crate::vocab::ReplyWords> {
+    crate::vocab::reply_words(language)
+        .into_iter()
+        .chain(std::iter::once(crate::vocab::english()))
+}
+
+/// Reads an answer in the plan's `language` (its common words, and always English).
+pub(crate) fn parse_answer_in(text: &str, language: &str) -> Option<Answer> {
+    let t = normalise(text);
+    for w in word_lists(language) {
+        if w.ok.contains(&t.as_str()) {
+            return Some(Answer::Ok);
+        }
+        if w.taken.contains(&t.as_str()) {
+            return Some(Answer::Taken);
+        }
+        if w.skipped.contains(&t.as_str()) {
+            return Some(Answer::Skipped);
+        }
     }
+    t.parse::<u8>()
+        .ok()
+        .filter(|m| (1..=5).contains(m))
+        .map(Answer::Mood)
 }
 
 /// How long a snooze lasts unless the person says.
@@ -61,16 +87,38 @@ pub const DEFAULT_SNOOZE: chrono::Duration = chrono::Duration::minutes(30);
 /// when the text is not one. A delay that can't be read, or is under a minute or over a day,
 /// is not a snooze either (so it is not mistaken for one).
 pub fn parse_snooze(text: &str) -> Option<chrono::Duration> {
-    let t = text
-        .trim()
-        .trim_end_matches(['.', '!'])
-        .to_ascii_lowercase();
-    let rest = t.strip_prefix("snooze")?.trim();
+    parse_snooze_in(text, crate::vocab::DEFAULT_LANGUAGE)
+}
+
+/// Reads a snooze request in the plan's `language` ("später 1h") or English.
+pub(crate) fn parse_snooze_in(text: &str, language: &str) -> Option<chrono::Duration> {
+    let t = normalise(text);
+    let rest = word_lists(language)
+        .flat_map(|w| w.snooze.iter())
+        .find_map(|word| {
+            let rest = t.strip_prefix(word)?;
+            (rest.is_empty() || rest.starts_with(' ')).then(|| rest.trim())
+        })?;
     if rest.is_empty() {
         return Some(DEFAULT_SNOOZE);
     }
     let d = crate::vocab::PlanDuration::parse(rest).ok()?.to_chrono();
     (chrono::Duration::minutes(1) <= d && d <= chrono::Duration::days(1)).then_some(d)
+}
+
+/// The short reply to a text that isn't understood: the choices, in English words.
+pub(crate) fn choices_reply(kinds_open: &[Kind]) -> String {
+    let mut choices = Vec::new();
+    if kinds_open.is_empty() || kinds_open.contains(&Kind::Checkin) {
+        choices.push("OK or 1-5 (1 = low, 5 = good) for a check-in");
+    }
+    if kinds_open.is_empty() || kinds_open.contains(&Kind::Medication) {
+        choices.push("TAKEN or SKIPPED for a dose");
+    }
+    format!(
+        "kithd didn't understand that. Reply {}, or SNOOZE (SNOOZE 1h) to be reminded later.",
+        choices.join("; ")
+    )
 }
 
 #[cfg(test)]
@@ -98,5 +146,43 @@ mod tests {
         for no in ["snooze forever", "snooze 10s", "snooze 2d", "snoozed", "ok"] {
             assert_eq!(parse_snooze(no), None, "{no}");
         }
+    }
+
+    #[test]
+    fn replies_with_punctuation_and_in_the_plan_language() {
+        for (text, want) in [
+            ("OK!!", Answer::Ok),
+            ("  \"ok\"  ", Answer::Ok),
+            ("I\u{2019}m OK.", Answer::Ok),
+            ("3!", Answer::Mood(3)),
+            ("taken :)", Answer::Taken),
+            ("Took   it", Answer::Taken),
+        ] {
+            assert_eq!(parse_answer(text), Some(want), "{text}");
+        }
+        assert_eq!(parse_answer_in("Genommen!", "de"), Some(Answer::Taken));
+        assert_eq!(
+            parse_answer_in("nicht genommen", "de-AT"),
+            Some(Answer::Skipped)
+        );
+        assert_eq!(
+            parse_answer_in("ok", "de"),
+            Some(Answer::Ok),
+            "English stays understood"
+        );
+        assert_eq!(
+            parse_answer("genommen"),
+            None,
+            "German only when the plan says so"
+        );
+        assert_eq!(parse_answer_in("Ça va", "fr"), Some(Answer::Ok));
+        assert_eq!(
+            parse_snooze_in("Später 1h", "de"),
+            Some(chrono::Duration::hours(1))
+        );
+        assert_eq!(parse_snooze_in("SNOOZE!", "de"), Some(DEFAULT_SNOOZE));
+        assert_eq!(parse_snooze_in("laterally", "en"), None);
+        assert!(choices_reply(&[Kind::Medication]).contains("TAKEN or SKIPPED"));
+        assert!(!choices_reply(&[Kind::Medication]).contains("1-5"));
     }
 }

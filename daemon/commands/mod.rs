@@ -9,6 +9,7 @@ pub(crate) mod init;
 pub(crate) mod manpages;
 pub(crate) mod pause;
 pub(crate) mod preview;
+pub(crate) mod replay;
 pub(crate) mod report;
 pub(crate) mod send_test;
 pub(crate) mod snooze;

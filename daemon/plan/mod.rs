@@ -35,6 +35,8 @@ pub struct Plan {
     pub never_contact: Vec<String>,
     /// `[[away]]`: windows in which items don't fire.
     pub(crate) away: Vec<crate::vocab::Pause>,
+    /// `[person] language`: a BCP 47 tag, `"en"` unless the plan says.
+    pub language: String,
     /// The answer server, when the plan has `[server]`.
     pub server: Option<ServerConfig>,
     /// Pings to an outside monitor, when the plan has `[heartbeat]`.
@@ -334,6 +336,7 @@ impl Plan {
             channels,
             never_contact,
             away: Vec::new(),
+            language: crate::vocab::DEFAULT_LANGUAGE.to_string(),
             server,
             heartbeat,
             items,

@@ -6,6 +6,7 @@
 pub mod contract;
 mod grant;
 pub(crate) mod host;
+pub mod inbound;
 mod pinned_tls;
 mod registry;
 mod sandbox;

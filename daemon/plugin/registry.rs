@@ -2,13 +2,14 @@
 //! in the plugin directory, each compiled once at load, with its declared metadata. Owns
 //! loading and calling plugin functions; it must not perform requests (that is `host`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rhai::{AST, Dynamic, Map};
 
 use super::contract::{self, Message, Outcome, Request, Response};
+use super::inbound::{GatewayReply, Inbound, InboundRequest};
 use super::sandbox::{Sandbox, ScriptError, has_fn, limits};
 use crate::diagnostic::{Diagnostic, SourceFile};
 use crate::vocab::{PluginCatalog, PluginInfo};
@@ -102,6 +103,9 @@ pub struct Plugin {
     pub settings: Option<Vec<String>>,
     has_validate: bool,
     has_on_response: bool,
+    has_inbound: bool,
+    has_inbound_response: bool,
+    has_inbound_warnings: bool,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -190,6 +194,9 @@ impl Plugin {
             settings,
             has_validate: has_fn(&ast, "validate", 1),
             has_on_response: has_fn(&ast, "on_response", 3),
+            has_inbound: has_fn(&ast, "inbound", 2),
+            has_inbound_response: has_fn(&ast, "inbound_response", 2),
+            has_inbound_warnings: has_fn(&ast, "inbound_warnings", 1),
             source,
             ast,
             address,
@@ -288,6 +295,99 @@ impl Plugin {
             .map_err(|e| PluginError::at(&self.source, e))?;
         contract::outcome_from_dynamic(v, response)
             .map_err(|e| PluginError::plain(&self.source.name, e.to_string()))
+    }
+}
+
+/// Replies through the channel's gateway (`fn inbound`, see `plugins/README.md`).
+impl Plugin {
+    /// Whether the plugin takes replies (`fn inbound(request, settings)`).
+    pub fn receives(&self) -> bool {
+        self.has_inbound
+    }
+
+    /// Calls `fn inbound(request, settings)` with the channel's own `secrets` (name →
+    /// value) available to `verify_signature` for the length of the call.
+    pub fn inbound(
+        &self,
+        sandbox: &Sandbox,
+        request: &InboundRequest,
+        settings: &Map,
+        secrets: HashMap<String, String>,
+    ) -> Result<Inbound, PluginError> {
+        let v = super::inbound::with_secrets(secrets, || {
+            sandbox.call(
+                &self.ast,
+                "inbound",
+                vec![request.to_dynamic(), settings.clone().into()],
+                limits::CALL_DEADLINE,
+            )
+        })
+        .map_err(|e| PluginError::at(&self.source, e))?;
+        super::inbound::inbound_from_dynamic(v)
+            .map_err(|e| PluginError::plain(&self.source.name, format!("`inbound` returned {e}")))
+    }
+
+    /// What to answer the gateway, with `reply` as a text back to the sender when there is
+    /// one: `None` when the plugin has no `fn inbound_response` or returns `()` (then the
+    /// host answers an empty 200 and sends any reply through `send`).
+    pub fn inbound_response(
+        &self,
+        sandbox: &Sandbox,
+        reply: Option<&str>,
+        settings: &Map,
+    ) -> Result<Option<GatewayReply>, PluginError> {
+        if !self.has_inbound_response {
+            return Ok(None);
+        }
+        let reply = reply
+            .map(|r| Dynamic::from(r.to_string()))
+            .unwrap_or(Dynamic::UNIT);
+        let v = sandbox
+            .call(
+                &self.ast,
+                "inbound_response",
+                vec![reply, settings.clone().into()],
+                limits::CALL_DEADLINE,
+            )
+            .map_err(|e| PluginError::at(&self.source, e))?;
+        super::inbound::reply_from_dynamic(v).map_err(|e| {
+            PluginError::plain(
+                &self.source.name,
+                format!("`inbound_response` returned {e}"),
+            )
+        })
+    }
+
+    /// The optional `fn inbound_warnings(settings)`: what `check` should say about taking
+    /// replies with these settings (unsigned requests, say).
+    pub fn inbound_warnings(
+        &self,
+        sandbox: &Sandbox,
+        settings: &Map,
+    ) -> Result<Vec<String>, PluginError> {
+        if !self.has_inbound_warnings {
+            return Ok(Vec::new());
+        }
+        let v = sandbox
+            .call(
+                &self.ast,
+                "inbound_warnings",
+                vec![settings.clone().into()],
+                limits::CALL_DEADLINE,
+            )
+            .map_err(|e| PluginError::at(&self.source, e))?;
+        if v.is_unit() {
+            return Ok(Vec::new());
+        }
+        let found = v.type_name();
+        v.try_cast::<rhai::Array>()
+            .map(|a| a.into_iter().map(|w| w.to_string()).collect())
+            .ok_or_else(|| {
+                PluginError::plain(
+                    &self.source.name,
+                    format!("`inbound_warnings` must return an array of strings, found {found}"),
+                )
+            })
     }
 }
 

@@ -117,6 +117,7 @@ impl Sandbox {
         );
         register_secret_type(&mut engine);
         register_helpers(&mut engine);
+        super::inbound::register_helpers(&mut engine);
         extra(&mut engine);
         Self { engine }
     }

@@ -75,6 +75,18 @@ impl SecretText {
             .collect()
     }
 
+    /// Substitutes every secret by `lookup`; the error is the first name it can't resolve.
+    pub fn resolve_with(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Literal(s) => out.push_str(s),
+                Part::Secret(n) => out.push_str(&lookup(n).ok_or_else(|| n.clone())?),
+            }
+        }
+        Ok(out)
+    }
+
     /// Substitutes every secret.
     pub fn resolve(&self, store: &SecretStore) -> Result<String, SecretError> {
         let mut out = String::new();

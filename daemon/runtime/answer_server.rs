@@ -13,9 +13,11 @@ use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::answer::http::{AnswerState, Keys, router};
+use crate::answer::{Gateway, Replies};
 use crate::clock::Clock;
 use crate::dispatch::worker::Snapshot;
 use crate::plugin::SecretStore;
+use crate::plugin::host::{Host, Timeouts};
 use crate::store::AsyncLedger;
 
 pub(crate) struct AnswerServer {
@@ -29,14 +31,41 @@ pub(crate) struct AnswerServer {
 
 /// The keys a snapshot's answer server checks against, if it has `[server]`.
 pub(crate) fn keys_for(snapshot: &Snapshot) -> Option<Keys> {
+    let plan = &snapshot.plan;
+    let replies = Replies {
+        registry: snapshot.registry.clone(),
+        gateways: snapshot
+            .channels
+            .channels
+            .iter()
+            .filter(|(_, c)| c.plugin.receives())
+            .map(|(id, c)| {
+                let gateway = Gateway {
+                    plugin: c.plugin.clone(),
+                    settings: c.settings.clone(),
+                    grant: c.grant.clone(),
+                    address: c.address.clone(),
+                };
+                (id.clone(), gateway)
+            })
+            .collect(),
+        public_url: plan.server.as_ref()?.public_url.clone(),
+        language: plan.language.clone(),
+        person: plan.person.addresses.clone(),
+        contacts: plan
+            .contacts
+            .values()
+            .map(|c| (c.id.clone(), c.addresses.clone()))
+            .collect(),
+    };
     Some(Keys {
         links: snapshot.links.clone()?,
         inbound_token: SecretStore::from_env()
             .get(crate::load::INBOUND_TOKEN)
             .ok()
             .map(|s| s.expose().to_string()),
-        person_phone: snapshot.plan.person.addresses.get("phone").cloned(),
-        zone: snapshot.plan.person.timezone,
+        replies: Arc::new(replies),
+        zone: plan.person.timezone,
     })
 }
 
@@ -51,11 +80,15 @@ impl AnswerServer {
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(listen).await?;
         let bound = listener.local_addr()?;
+        let clock_for_host = clock.clone();
         let state = Arc::new(AnswerState {
             ledger,
             clock,
             keys: std::sync::RwLock::new(Arc::new(keys)),
             wake,
+            host: Host::new(SecretStore::from_env(), Timeouts::default())
+                .with_clock(clock_for_host),
+            told: Default::default(),
         });
         let app = router(state.clone());
         let limits = crate::answer::serve::Limits::from_environment();

@@ -457,6 +457,9 @@ pub(crate) trait Steps: Send + Sync {
     fn postpone_watch(&self, id: i64, until: DateTime<Utc>) -> Result<(), StoreError>;
     /// Marks an answer link's nonce used; false when it was used before.
     fn use_token(&self, nonce: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Forgets a used nonce, when what it was used for could not be recorded (so the
+    /// sender's retry is taken, not refused as a repeat).
+    fn release_token(&self, nonce: &str) -> Result<(), StoreError>;
 }
 
 /// What `status`, `history`, `report` and health read.

@@ -6,6 +6,7 @@
 
 mod catalog;
 pub(crate) mod duration;
+mod language;
 mod pause;
 mod purpose;
 
@@ -14,6 +15,9 @@ use std::str::FromStr;
 
 pub use catalog::{PluginCatalog, PluginInfo};
 pub use duration::PlanDuration;
+pub(crate) use language::{
+    DEFAULT_LANGUAGE, REPLY_LANGUAGES, ReplyWords, english, is_language_tag, reply_words,
+};
 pub(crate) use pause::{Pause, paused};
 /// The recipient id that names the person themself.
 pub const SELF_ID: &str = "self";

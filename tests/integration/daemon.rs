@@ -307,3 +307,26 @@ pub async fn wait_for(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Waits until `n` requests of any body arrived at `path` (or `within` passed); how many did.
+pub async fn wait_for_requests(
+    server: &wiremock::MockServer,
+    path: &str,
+    n: usize,
+    within: Duration,
+) -> usize {
+    let t = Instant::now();
+    loop {
+        let count = server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.url.path() == path)
+            .count();
+        if count >= n || t.elapsed() > within {
+            return count;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -21,6 +21,7 @@ mod lifecycle;
 mod plugins_http;
 mod preview_golden;
 mod properties;
+mod replies;
 mod runtime;
 mod server_reload;
 mod smtp;

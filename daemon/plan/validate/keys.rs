@@ -46,6 +46,7 @@ pub(super) const PERSON_KEYS: &[&str] = &[
     "phone",
     "reach",
     "max_snooze",
+    "language",
 ];
 /// How long a check-in or dose may be snoozed in all, unless the plan says.
 pub(super) const DEFAULT_MAX_SNOOZE: &str = "2h";

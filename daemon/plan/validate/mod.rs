@@ -46,6 +46,8 @@ struct Validator<'s> {
     has_server: bool,
     /// `[person] max_snooze`: the default for every item that expects an answer.
     max_snooze: PlanDuration,
+    /// `[person] language`, a BCP 47 tag.
+    language: String,
     /// Parsed cron expressions, shared between items that use the same one.
     crons: HashMap<String, Arc<croner::Cron>>,
     /// Parsed item messages, shared between items with the same text.
@@ -104,6 +106,7 @@ impl<'s> Validator<'s> {
             never_contact: BTreeSet::new(),
             has_server: false,
             max_snooze: PlanDuration::parse(DEFAULT_MAX_SNOOZE).expect("a valid default"),
+            language: crate::vocab::DEFAULT_LANGUAGE.to_string(),
             crons: HashMap::new(),
             messages: HashMap::new(),
             recipient_lists: HashMap::new(),
@@ -451,6 +454,7 @@ impl<'s> Validator<'s> {
             heartbeat,
         );
         plan.away = away;
+        plan.language = std::mem::take(&mut self.language);
         Some(plan)
     }
 }

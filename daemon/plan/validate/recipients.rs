@@ -133,6 +133,9 @@ impl<'s> Validator<'s> {
         if let Some(d) = self.max_snooze(table) {
             self.max_snooze = d;
         }
+        if let Some(l) = self.language(table) {
+            self.language = l;
+        }
         self.recipient_common(table, SELF_ID, "[person]", &span, channels, None)
     }
 
@@ -150,6 +153,30 @@ impl<'s> Validator<'s> {
             return None;
         }
         Some(d)
+    }
+
+    /// `language`: a BCP 47 tag (`"en"`, `"de-AT"`), for the words SMS replies may use.
+    fn language(&mut self, table: &Table) -> Option<String> {
+        let (s, span) = self.string(table, "language")?;
+        if !crate::vocab::is_language_tag(&s) {
+            self.error(
+                span,
+                format!("`language = \"{s}\"` is not a language tag"),
+                Some("write a BCP 47 tag such as `\"en\"`, `\"de\"` or `\"pt-BR\"`".into()),
+            );
+            return None;
+        }
+        if crate::vocab::reply_words(&s).is_none() {
+            self.warn(
+                span.clone(),
+                format!("kithd knows no reply words in `{s}`: SMS replies are read in English"),
+                Some(format!(
+                    "reply words exist for {}",
+                    crate::vocab::REPLY_LANGUAGES.join(", ")
+                )),
+            );
+        }
+        Some(s)
     }
 
     /// Ids of the contacts whose table says `quiet_hours` (a window or `"none"`).

@@ -337,4 +337,10 @@ impl Steps for SqliteLedger {
         )?;
         Ok(n == 1)
     }
+
+    fn release_token(&self, nonce: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute("DELETE FROM used_tokens WHERE nonce = ?1", params![nonce])?;
+        Ok(())
+    }
 }

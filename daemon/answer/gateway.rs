@@ -1,0 +1,385 @@
+//! `/inbound/{channel}`: replies through a real SMS gateway. The raw request goes to the
+//! channel's plugin (`fn inbound`), which verifies the gateway's signature with host
+//! helpers and reads the sender and text. Then, in order: a repeated gateway message id is
+//! acknowledged and records nothing; a sender who isn't the person (a contact, a stranger)
+//! is ignored; the text is read in the plan's language; the answer goes to a check-in or
+//! dose that was open when the gateway received the text. A text that isn't understood
+//! gets a short list of the choices back (at most once in ten minutes per sender and
+//! channel),
+//! inline where the gateway allows it, else through the channel's `send`. Must not log
+//! message text or full phone numbers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use rhai::Map;
+use tracing::{info, warn};
+
+use super::http::{AnswerState, record_answer, snooze};
+use super::reply::{choices_reply, parse_answer_in, parse_snooze_in};
+use crate::plugin::inbound::{GatewayReply, Inbound, InboundRequest};
+use crate::plugin::{Grant, Message, Plugin, Registry, SecretStore};
+use crate::vocab::Kind;
+
+/// A channel whose plugin takes replies.
+#[derive(Clone)]
+pub(crate) struct Gateway {
+    pub plugin: Arc<Plugin>,
+    pub settings: Map,
+    pub grant: Grant,
+    /// The recipient address field the channel sends to (`phone`): a reply's sender is
+    /// matched through it.
+    pub address: Option<String>,
+}
+
+/// What replies are checked against, from the plan.
+pub(crate) struct Replies {
+    pub registry: Arc<Registry>,
+    pub gateways: BTreeMap<String, Gateway>,
+    /// `[server] public_url`: gateways sign the URL they called.
+    pub public_url: String,
+    pub language: String,
+    /// The person's address fields.
+    pub person: BTreeMap<String, String>,
+    /// Each contact's id and address fields.
+    pub contacts: Vec<(String, BTreeMap<String, String>)>,
+}
+
+/// How often one sender is told the choices.
+const CHOICES_EVERY: chrono::Duration = chrono::Duration::minutes(10);
+
+/// Whether two addresses of `field` are the same: phone numbers by their digits.
+pub(crate) fn same_address(field: &str, a: &str, b: &str) -> bool {
+    if field == "phone" {
+        let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+        let (a, b) = (digits(a), digits(b));
+        !a.is_empty() && a == b
+    } else {
+        !a.trim().is_empty() && a.trim().eq_ignore_ascii_case(b.trim())
+    }
+}
+
+/// A phone number as logs may show it: its last two digits.
+pub(crate) fn redacted(from: &str) -> String {
+    let digits: Vec<char> = from.chars().filter(char::is_ascii_digit).collect();
+    let tail: String = digits[digits.len().saturating_sub(2)..].iter().collect();
+    format!("…{tail}")
+}
+
+fn plain(status: StatusCode, body: &'static str) -> Response {
+    (status, [(header::CACHE_CONTROL, "no-store")], body).into_response()
+}
+
+fn answer_gateway(r: GatewayReply) -> Response {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, r.content_type),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        r.body,
+    )
+        .into_response()
+}
+
+pub(super) async fn inbound_channel(
+    State(state): State<Arc<AnswerState>>,
+    Path(channel): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let keys = state.keys();
+    let replies = keys.replies.clone();
+    let Some(gw) = replies.gateways.get(&channel).cloned() else {
+        return plain(StatusCode::NOT_FOUND, "not found");
+    };
+    let request = InboundRequest::new(
+        method.as_str(),
+        &replies.public_url,
+        uri.path(),
+        uri.query().unwrap_or(""),
+        headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        String::from_utf8_lossy(&body).into_owned(),
+    );
+    let read = {
+        let (registry, gw) = (replies.registry.clone(), gw.clone());
+        tokio::task::spawn_blocking(move || {
+            let secrets = own_secrets(&gw.grant);
+            let read = gw
+                .plugin
+                .inbound(&registry.sandbox, &request, &gw.settings, secrets);
+            read.map_err(|e| crate::plugin::contract::scrub_reason(&e.message, &request.body))
+        })
+        .await
+    };
+    let read = match read {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            warn!(channel = %channel, error = %e, "The channel's `inbound` failed.");
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the channel's plugin failed",
+            );
+        }
+        Err(_) => {
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the channel's plugin failed",
+            );
+        }
+    };
+    let (from, text, id, received) = match read {
+        Inbound::Nothing => return respond(&replies, &gw, None).await,
+        Inbound::Reject { reason, status } => {
+            warn!(channel = %channel, reason = %reason, "Refused an inbound request.");
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+            return plain(status, "refused");
+        }
+        Inbound::Message {
+            from,
+            text,
+            id,
+            received,
+        } => (from, text, id, received),
+    };
+    let field = gw.address.clone().unwrap_or_else(|| "phone".into());
+    let person = replies
+        .person
+        .get(&field)
+        .is_some_and(|p| same_address(&field, p, &from));
+    if !person {
+        match replies.contacts.iter().find(|(_, a)| {
+            a.get(&field)
+                .is_some_and(|c| same_address(&field, c, &from))
+        }) {
+            Some((contact, _)) => {
+                info!(channel = %channel, contact = %contact, "A contact's reply was not taken as the person's answer.")
+            }
+            None => {
+                info!(channel = %channel, from = %redacted(&from), "A reply from an unknown sender was ignored.")
+            }
+        }
+        return respond(&replies, &gw, None).await;
+    }
+    // A gateway resends when it got no answer, and a captured request can be replayed: a
+    // message id is taken once.
+    let nonce = id.map(|id| format!("inbound:{channel}:{id}"));
+    if let Some(n) = nonce.clone() {
+        let now = state.clock.now();
+        match state.ledger.call(move |l| l.use_token(&n, now)).await {
+            Ok(true) => {}
+            Ok(false) => {
+                info!(channel = %channel, "A repeated gateway message was acknowledged and not recorded.");
+                return respond(&replies, &gw, None).await;
+            }
+            Err(e) => {
+                warn!(channel = %channel, error = %e, "Could not check a gateway message id.");
+                return plain(StatusCode::SERVICE_UNAVAILABLE, "try again");
+            }
+        }
+    }
+    let now = state.clock.now();
+    let at = received.map_or(now, |r| r.min(now));
+    let recorded = take_reply(&state, &replies, &channel, &text, at).await;
+    match recorded {
+        Taken::Done => respond(&replies, &gw, None).await,
+        Taken::NotUnderstood => {
+            let reply = tell_choices(&state, &channel, &from, now).then(|| choices_reply(&[]));
+            if reply.is_none() {
+                info!(channel = %channel, "A reply was not understood; the choices were sent lately.");
+            }
+            respond_or_send(&state, &replies, &gw, &channel, reply, &from).await
+        }
+        Taken::Failed => {
+            if let Some(n) = nonce {
+                let _ = state.ledger.call(move |l| l.release_token(&n)).await;
+            }
+            plain(StatusCode::SERVICE_UNAVAILABLE, "try again")
+        }
+    }
+}
+
+enum Taken {
+    /// Recorded, or nothing was open to take it.
+    Done,
+    NotUnderstood,
+    /// The ledger failed: the gateway should try again.
+    Failed,
+}
+
+/// Reads `text` as a snooze or an answer and applies it to the check-in or dose open at
+/// `at`.
+async fn take_reply(
+    state: &AnswerState,
+    replies: &Replies,
+    channel: &str,
+    text: &str,
+    at: DateTime<Utc>,
+) -> Taken {
+    let snooze_for = parse_snooze_in(text, &replies.language);
+    let answer = parse_answer_in(text, &replies.language);
+    let kinds = match (&snooze_for, &answer) {
+        (Some(_), _) => vec![Kind::Checkin, Kind::Medication],
+        (None, Some(a)) => vec![a.kind()],
+        (None, None) => return Taken::NotUnderstood,
+    };
+    let firing = match state
+        .ledger
+        .call(move |l| l.open_firing(None, &kinds, at))
+        .await
+    {
+        Ok(Some(f)) => f,
+        Ok(None) => {
+            info!(channel = %channel, "A reply came with nothing open to answer.");
+            return Taken::Done;
+        }
+        Err(e) => {
+            warn!(error = %e, "Could not look up an open item.");
+            return Taken::Failed;
+        }
+    };
+    let done = match (snooze_for, answer) {
+        (Some(delay), _) => snooze(state, firing, delay, "sms").await.map(|_| ()),
+        (None, Some(a)) => record_answer(state, firing, &a, "sms").await.map(|_| ()),
+        (None, None) => return Taken::NotUnderstood,
+    };
+    match done {
+        Ok(()) => Taken::Done,
+        Err(()) => Taken::Failed,
+    }
+}
+
+/// Whether `from` may be told the choices through `channel` now (and notes that it was).
+fn tell_choices(state: &AnswerState, channel: &str, from: &str, now: DateTime<Utc>) -> bool {
+    let sender: String = from.chars().filter(char::is_ascii_alphanumeric).collect();
+    let key = format!("{channel}/{sender}");
+    let mut told = state.told.lock().unwrap_or_else(|p| p.into_inner());
+    told.retain(|_, at| now - *at < CHOICES_EVERY);
+    if told.contains_key(&key) {
+        return false;
+    }
+    told.insert(key, now);
+    true
+}
+
+/// The channel's own secrets, resolved for `verify_signature`; unset ones are left out
+/// (verifying with them then fails, naming the secret).
+pub(crate) fn own_secrets(grant: &Grant) -> HashMap<String, String> {
+    let store = SecretStore::from_env();
+    grant
+        .secrets
+        .iter()
+        .filter_map(|n| Some((n.clone(), store.get(n).ok()?.expose().to_string())))
+        .collect()
+}
+
+/// What the plugin answers the gateway (an empty 200 when it says nothing).
+async fn respond(replies: &Replies, gw: &Gateway, reply: Option<String>) -> Response {
+    let (registry, gw) = (replies.registry.clone(), gw.clone());
+    let r = tokio::task::spawn_blocking(move || {
+        gw.plugin
+            .inbound_response(&registry.sandbox, reply.as_deref(), &gw.settings)
+    })
+    .await;
+    match r {
+        Ok(Ok(Some(r))) => answer_gateway(r),
+        Ok(Ok(None)) => answer_gateway(GatewayReply::empty()),
+        Ok(Err(e)) => {
+            warn!(plugin = %e.file, error = %e.message, "The channel's `inbound_response` failed.");
+            answer_gateway(GatewayReply::empty())
+        }
+        Err(_) => answer_gateway(GatewayReply::empty()),
+    }
+}
+
+/// Answers the gateway with `reply` inline when the plugin can; otherwise answers an
+/// empty 200 and sends `reply` to `to` through the channel's `send`.
+async fn respond_or_send(
+    state: &AnswerState,
+    replies: &Replies,
+    gw: &Gateway,
+    channel: &str,
+    reply: Option<String>,
+    to: &str,
+) -> Response {
+    let Some(text) = reply else {
+        return respond(replies, gw, None).await;
+    };
+    let inline = {
+        let (registry, gw, text) = (replies.registry.clone(), gw.clone(), text.clone());
+        tokio::task::spawn_blocking(move || {
+            gw.plugin
+                .inbound_response(&registry.sandbox, Some(&text), &gw.settings)
+        })
+        .await
+    };
+    if let Ok(Ok(Some(r))) = inline {
+        return answer_gateway(r);
+    }
+    let now = state.clock.now();
+    let message = Message {
+        delivery_id: format!("reply-{}-{}", channel, now.timestamp_millis()),
+        item: String::new(),
+        kind: "reply".into(),
+        scheduled: now.to_rfc3339(),
+        text,
+        title: "kithd".into(),
+        recipient: crate::vocab::SELF_ID.into(),
+        recipient_name: String::new(),
+        address: Some(to.to_string()),
+        urgent: false,
+        answer_url: None,
+        choices: Vec::new(),
+    };
+    let (host, registry, gw, channel) = (
+        state.host.clone(),
+        replies.registry.clone(),
+        gw.clone(),
+        channel.to_string(),
+    );
+    tokio::spawn(async move {
+        let gate = tokio::sync::Semaphore::new(1);
+        let outcome = host
+            .deliver(
+                &registry.sandbox,
+                &gw.plugin,
+                &message,
+                &gw.settings,
+                &gate,
+                &gw.grant,
+            )
+            .await;
+        info!(channel = %channel, outcome = ?outcome, "Sent the choices back to a reply that was not understood.");
+    });
+    answer_gateway(GatewayReply::empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn senders_match_by_the_channel_field() {
+        assert!(same_address("phone", "+49 151 0000001", "+491510000001"));
+        assert!(!same_address("phone", "+491510000001", "+491510000002"));
+        assert!(!same_address("phone", "", ""));
+        assert!(same_address("email", "A@b.org ", "a@B.org"));
+        assert_eq!(redacted("+4915100000001"), "…01");
+    }
+}
