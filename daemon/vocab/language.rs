@@ -100,9 +100,9 @@ pub(crate) fn english() -> &'static ReplyWords {
 /// ISO 639 language (the longer forms BCP 47 reserves are not in use), then subtags of 1–8 letters or digits (`en`, `de-AT`, `zh-Hant-TW`).
 pub(crate) fn is_language_tag(s: &str) -> bool {
     let mut parts = s.split('-');
-    let lang_ok = parts.next().is_some_and(|l| {
-        matches!(l.len(), 2 | 3) && l.chars().all(|c| c.is_ascii_alphabetic())
-    });
+    let lang_ok = parts
+        .next()
+        .is_some_and(|l| matches!(l.len(), 2 | 3) && l.chars().all(|c| c.is_ascii_alphabetic()));
     lang_ok
         && parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
 }
@@ -116,7 +116,15 @@ mod tests {
         for ok in ["en", "de-AT", "pt-BR", "zh-Hant-TW", "gsw"] {
             assert!(is_language_tag(ok), "{ok}");
         }
-        for no in ["", "e", "German", "english!", "de_AT", "de-", "de-toolongsubtag"] {
+        for no in [
+            "",
+            "e",
+            "German",
+            "english!",
+            "de_AT",
+            "de-",
+            "de-toolongsubtag",
+        ] {
             assert!(!is_language_tag(no), "{no}");
         }
         assert!(reply_words("de-AT").unwrap().taken.contains(&"genommen"));

@@ -238,6 +238,16 @@ async fn gateway_replies_are_verified_matched_and_taken_once() {
         "{twiml}"
     );
 
+    // Past 64 KiB the request is refused before any plugin runs.
+    let r = http
+        .post(format!("{base}/inbound/sms"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("Body={}", "x".repeat(65 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+
     // The person's genuine "ok!" answers the check-in; Twilio gets an empty TwiML response.
     let r = twilio_post(
         url.clone(),
@@ -267,6 +277,27 @@ async fn gateway_replies_are_verified_matched_and_taken_once() {
 
     // Vonage, signed with HMAC-MD5 by its SDK: "TAKEN" answers a dose. Unsigned or forged
     // requests to the signed channel are refused.
+    // A reply the gateway received before the doses were sent answers nothing.
+    let stale = vonage_signed(
+        VONAGE_SIG,
+        "md5",
+        serde_json::json!({
+            "msisdn": PERSON.trim_start_matches('+'), "to": "kithd", "messageId": "V-99",
+            "text": "TAKEN", "type": "text",
+            "message-timestamp": (chrono::Utc::now() - chrono::Duration::hours(1)).format("%Y-%m-%d %H:%M:%S").to_string(),
+        }),
+    );
+    let r = http
+        .post(format!("{base}/inbound/vsms"))
+        .json(&stale)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    d.wait_log(
+        "A reply came with nothing open to answer.",
+        Duration::from_secs(5),
+    );
     let v = vonage_signed(
         VONAGE_SIG,
         "md5",
