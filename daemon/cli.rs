@@ -21,6 +21,18 @@ use crate::exit;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The delivery ledger: `sqlite:DIR` (the default is `kithd.db` in the state directory)
+    /// or `postgresql://USER@HOST/DB?sslmode=verify-full` for several instances sharing one
+    /// (see the README's "Several instances"). Used by run, status, history, ack, snooze,
+    /// pause, resume and report.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "KITHD_LEDGER",
+        hide_env_values = true
+    )]
+    ledger: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -276,6 +288,8 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
     };
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
+    let ledger = cli.ledger;
+    let place = |given: Option<PathBuf>| commands::state_dir(given).with_ledger(ledger.clone());
     let outcome = match cli.command {
         Command::Check {
             plan,
@@ -326,7 +340,8 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
             return crate::runtime::run(crate::runtime::Options {
                 plan,
                 plugin_dir: plugins.unwrap_or_else(commands::default_plugin_dir),
-                state_dir: commands::state_dir(state_dir).path,
+                state_dir: place(state_dir).path,
+                ledger: ledger.clone(),
                 shutdown_grace: std::time::Duration::from_secs(shutdown_grace),
                 clock,
             });
@@ -337,7 +352,7 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
             note,
             state_dir,
         } => commands::ack::run(
-            &commands::state_dir(state_dir),
+            &place(state_dir),
             &item,
             value.as_deref(),
             note.as_deref(),
@@ -349,7 +364,7 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
             duration,
             state_dir,
         } => commands::snooze::run(
-            &commands::state_dir(state_dir),
+            &place(state_dir),
             &item,
             duration.as_deref(),
             clock.now(),
@@ -362,7 +377,7 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
             reason,
             state_dir,
         } => commands::pause::pause(
-            &commands::state_dir(state_dir),
+            &place(state_dir),
             commands::pause::Args {
                 until: &until,
                 items,
@@ -373,14 +388,14 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
             &mut out,
         ),
         Command::Resume { state_dir } => {
-            commands::pause::resume(&commands::state_dir(state_dir), clock.now(), &mut out)
+            commands::pause::resume(&place(state_dir), clock.now(), &mut out)
         }
         Command::Report {
             days,
             format,
             state_dir,
         } => commands::report::run(
-            &commands::state_dir(state_dir),
+            &place(state_dir),
             days,
             match format {
                 ReportFormat::Text => commands::report::Format::Text,
@@ -391,7 +406,7 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
             &mut out,
         ),
         Command::Status { state_dir, check } => {
-            let dir = commands::state_dir(state_dir);
+            let dir = place(state_dir);
             if check {
                 commands::status::check(&dir, clock.now(), &mut out)
             } else {
@@ -404,7 +419,7 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
             item,
             format,
         } => commands::history::run(
-            &commands::state_dir(state_dir),
+            &place(state_dir),
             since.as_deref(),
             item.as_deref(),
             match format {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need (Debian packages
 # for the real SMTP server, faketime, systemd-analyze, openssl, man, lintian, debootstrap,
-# systemd-nspawn, python3-venv) and the gateways' Python SDKs (twilio, vonage from PyPI, in a
+# systemd-nspawn, python3-venv, postgresql for a private cluster the ledger tests start on
+# 127.0.0.1) and the gateways' Python SDKs (twilio, vonage from PyPI, in a
 # virtualenv under target/), then checks formatting and lints, runs every test, builds, checks and
 # boots the Debian package, then a bounded fuzz run of every target (30 s each; set
 # FUZZ_SECONDS to change it, 0 to skip). CI (.ci/run) runs exactly this.
@@ -20,6 +21,7 @@ command -v lintian >/dev/null || need+=(lintian)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v systemd-nspawn >/dev/null || need+=(systemd-container)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     echo "Installing test dependencies: ${need[*]}"

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::StateDir;
 use crate::answer::{Answer, parse_answer};
 use crate::exit;
-use crate::store::{AnswerResult, Queue, Steps};
+use crate::store::AnswerResult;
 use crate::vocab::Kind;
 
 pub(crate) fn run(
@@ -22,7 +22,7 @@ pub(crate) fn run(
     out: &mut dyn Write,
 ) -> exit::Outcome {
     let ledger = state_dir.client()?;
-    let firing = open_or_explain(&ledger, item, now)?;
+    let firing = open_or_explain(ledger.as_ref(), item, now)?;
     let answer = match value {
         None if firing.kind == Kind::Medication => Answer::Taken,
         None => Answer::Ok,
@@ -55,7 +55,7 @@ pub(crate) fn run(
 /// The latest open check-in or dose of `item`, or why there is none: nothing waiting, or
 /// an item that never fired here (with a did-you-mean).
 pub(crate) fn open_or_explain(
-    ledger: &crate::store::SqliteLedger,
+    ledger: &dyn crate::store::Ledger,
     item: &str,
     now: DateTime<Utc>,
 ) -> Result<crate::store::OpenFiring, exit::Error> {

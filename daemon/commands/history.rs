@@ -6,7 +6,7 @@ use std::io::Write;
 
 use super::StateDir;
 use crate::exit;
-use crate::store::{HistoryFilter, Reports};
+use crate::store::HistoryFilter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Format {
@@ -58,7 +58,16 @@ pub(crate) fn run(
                     (s, _, Some(e)) if s != "sent" => format!("{s}: {e}"),
                     (s, _, _) => s.to_string(),
                 };
-                let late = if d.late { " [late]" } else { "" };
+                let late = match (d.late, d.uncertain) {
+                    (true, true) => {
+                        " [late] [uncertain: sent again after an attempt that ended without an outcome; it may have arrived twice]"
+                    }
+                    (false, true) => {
+                        " [uncertain: sent again after an attempt that ended without an outcome; it may have arrived twice]"
+                    }
+                    (true, false) => " [late]",
+                    (false, false) => "",
+                };
                 let answer = match answers.get(&(d.item.clone(), d.scheduled.timestamp())) {
                     Some(a)
                         if d.purpose == crate::vocab::MAIN_KEY

@@ -60,6 +60,8 @@ pub(crate) fn default_plan() -> PathBuf {
 pub(crate) struct StateDir {
     pub path: PathBuf,
     pub chosen_by: &'static str,
+    /// `--ledger`/`KITHD_LEDGER`, when given.
+    pub ledger: Option<String>,
 }
 
 /// The state directory for every command, `run` included: `--state-dir`, else
@@ -67,7 +69,11 @@ pub(crate) struct StateDir {
 /// when it exists (so `sudo kithd status` finds the system service's ledger), else
 /// `$XDG_STATE_HOME/kithd`, else `~/.local/state/kithd`, else `/var/lib/kithd`.
 pub(crate) fn state_dir(given: Option<PathBuf>) -> StateDir {
-    let pick = |path: PathBuf, chosen_by| StateDir { path, chosen_by };
+    let pick = |path: PathBuf, chosen_by| StateDir {
+        path,
+        chosen_by,
+        ledger: None,
+    };
     if let Some(p) = given {
         return pick(p, "given with --state-dir");
     }
@@ -101,14 +107,35 @@ pub(crate) fn state_dir(given: Option<PathBuf>) -> StateDir {
 }
 
 impl StateDir {
-    /// Opens the ledger here read-only (`status`, `history`, `report`).
-    pub(crate) fn read_only(&self) -> Result<crate::store::SqliteLedger, crate::exit::Error> {
-        crate::store::SqliteLedger::open_read_only(&self.path).map_err(|e| self.open_error(e))
+    /// With the ledger given by `--ledger`/`KITHD_LEDGER`.
+    pub(crate) fn with_ledger(mut self, ledger: Option<String>) -> Self {
+        self.ledger = ledger;
+        self
     }
 
-    /// Opens the ledger here for an answer while the daemon runs (`ack`).
-    pub(crate) fn client(&self) -> Result<crate::store::SqliteLedger, crate::exit::Error> {
-        crate::store::SqliteLedger::open_client(&self.path).map_err(|e| self.open_error(e))
+    /// Where the ledger is.
+    pub(crate) fn place(&self) -> Result<crate::store::Place, crate::exit::Error> {
+        crate::store::Place::parse(self.ledger.as_deref(), &self.path)
+            .map_err(|e| self.open_error(e))
+    }
+
+    /// Whether the ledger is shared (PostgreSQL): no lock file says whether a daemon runs.
+    pub(crate) fn shared(&self) -> bool {
+        matches!(self.place(), Ok(crate::store::Place::Postgres(_)))
+    }
+
+    /// Opens the ledger read-only (`status`, `history`, `report`).
+    pub(crate) fn read_only(&self) -> Result<Box<dyn crate::store::Ledger>, crate::exit::Error> {
+        self.place()?
+            .open_client(true)
+            .map_err(|e| self.open_error(e))
+    }
+
+    /// Opens the ledger for an answer while the daemon runs (`ack`).
+    pub(crate) fn client(&self) -> Result<Box<dyn crate::store::Ledger>, crate::exit::Error> {
+        self.place()?
+            .open_client(false)
+            .map_err(|e| self.open_error(e))
     }
 
     fn open_error(&self, error: crate::store::StoreError) -> crate::exit::Error {

@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 
 use super::StateDir;
 use crate::exit;
-use crate::store::Steps;
 use crate::vocab::{Kind, Pause, PlanDuration};
 
 /// The most a pause may last.

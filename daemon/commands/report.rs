@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::StateDir;
 use crate::exit;
-use crate::store::{JournalEntry, Reports};
+use crate::store::JournalEntry;
 use crate::vocab::Kind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

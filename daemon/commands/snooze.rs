@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::StateDir;
 use crate::answer::DEFAULT_SNOOZE;
 use crate::exit;
-use crate::store::{SnoozeResult, Steps};
+use crate::store::SnoozeResult;
 
 pub(crate) fn run(
     state: &StateDir,
@@ -30,7 +30,7 @@ pub(crate) fn run(
         })?,
     };
     let ledger = state.client()?;
-    let firing = super::ack::open_or_explain(&ledger, item, now)?;
+    let firing = super::ack::open_or_explain(ledger.as_ref(), item, now)?;
     match ledger.snooze(&firing, delay, "cli", now)? {
         SnoozeResult::Snoozed { until, delay, left } => {
             let zone = crate::published::zone(&state.path);

@@ -10,13 +10,13 @@ use chrono::{DateTime, Utc};
 use super::StateDir;
 use crate::exit;
 use crate::published::{NEXT_FILE, NextFiring};
-use crate::store::{Reports, SqliteLedger, State, Steps};
+use crate::store::{SqliteLedger, State};
 
 /// `kithd status --check`, for monitoring systems (the Nagios/Icinga plugin convention):
 /// one line, exit 0 healthy, 1 degraded, 2 no running daemon or an unreadable ledger.
 pub(crate) fn check(state: &StateDir, now: DateTime<Utc>, out: &mut dyn Write) -> exit::Outcome {
     let state_dir = state.path.as_path();
-    if !SqliteLedger::daemon_running(state_dir) {
+    if !state.shared() && !SqliteLedger::daemon_running(state_dir) {
         let _ = writeln!(
             out,
             "KITHD CRITICAL - no kithd is running on {}",
@@ -24,8 +24,10 @@ pub(crate) fn check(state: &StateDir, now: DateTime<Utc>, out: &mut dyn Write) -
         );
         return Ok(2);
     }
-    let health = SqliteLedger::open_read_only(state_dir)
-        .and_then(|l| crate::health::assess(&l, now, None, &crate::health::read_own(state_dir)));
+    let health = state.read_only().map_err(|e| e.to_string()).and_then(|l| {
+        crate::health::assess(l.as_ref(), now, None, &crate::health::read_own(state_dir))
+            .map_err(|e| e.to_string())
+    });
     // The monitoring convention's codes are the answer, not a failure of the command.
     Ok(match health {
         Err(e) => {
@@ -46,12 +48,16 @@ pub(crate) fn check(state: &StateDir, now: DateTime<Utc>, out: &mut dyn Write) -
 pub(crate) fn run(state: &StateDir, now: DateTime<Utc>, out: &mut dyn Write) -> exit::Outcome {
     let state_dir = state.path.as_path();
     // Before the ledger is open: the check opens and closes the ledger file.
-    let running = SqliteLedger::daemon_running(state_dir);
+    let running = state.shared() || SqliteLedger::daemon_running(state_dir);
     let ledger = state.read_only()?;
     let zone = crate::published::zone(state_dir);
     {
-        let health =
-            crate::health::assess(&ledger, now, None, &crate::health::read_own(state_dir))?;
+        let health = crate::health::assess(
+            ledger.as_ref(),
+            now,
+            None,
+            &crate::health::read_own(state_dir),
+        )?;
         let _ = writeln!(
             out,
             "Health: {}{}\n",

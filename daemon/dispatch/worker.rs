@@ -40,6 +40,10 @@ pub struct Snapshot {
     pub links: Option<LinkSigner>,
 }
 
+/// How long a `sent` mark is retried while the ledger can't be written (well inside a
+/// lease, so the delivery is not claimed again meanwhile).
+const MARK_PERSISTENCE: std::time::Duration = std::time::Duration::from_secs(20);
+
 pub(crate) struct Dispatcher {
     ledger: AsyncLedger,
     clock: Arc<dyn Clock>,
@@ -77,6 +81,23 @@ impl Drop for Held {
 }
 
 impl Dispatcher {
+    /// Marks a delivery sent, trying again for a while when the ledger can't be written
+    /// (a database restarting): the gateway has it, and a mark that is never written would
+    /// have it sent again once the lease ends.
+    async fn mark_sent(&self, mark: SentMark) -> Result<bool, StoreError> {
+        let started = std::time::Instant::now();
+        loop {
+            match self.sent.mark_sent(mark.clone()).await {
+                Ok(done) => return Ok(done),
+                Err(e) if started.elapsed() < MARK_PERSISTENCE => {
+                    warn!(delivery = %mark.fence.id, error = %e, "Could not record a delivery as sent; trying again.");
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     pub(crate) fn new(
         ledger: Arc<dyn Ledger>,
         clock: Arc<dyn Clock>,
@@ -288,7 +309,7 @@ impl Dispatcher {
                     gateway_id,
                     at: now,
                 };
-                if !self.sent.mark_sent(mark).await? {
+                if !self.mark_sent(mark).await? {
                     return self.fenced(&d, Ok(false));
                 }
                 let latency_ms = (now - planned).num_milliseconds();
@@ -314,9 +335,11 @@ impl Dispatcher {
                     Some(at) => {
                         warn!(delivery = %d.id, item = %d.item, channel = %d.channel, attempt = attempts, next_attempt = %at.to_rfc3339(), error = %reason, "Delivery failed; will retry.");
                         let fence = fence.clone();
+                        // No answer in time: the gateway may have taken it all the same.
+                        let maybe_sent = reason.contains(crate::plugin::host::NO_ANSWER);
                         let recorded = self
                             .ledger
-                            .call(move |l| l.mark_retry(&fence, at, &reason))
+                            .call(move |l| l.mark_retry(&fence, at, &reason, maybe_sent))
                             .await;
                         self.fenced(&d, recorded)
                     }

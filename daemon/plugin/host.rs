@@ -422,7 +422,7 @@ impl Host {
             let session = pinned_session(&host, port, starttls, pins, credentials, &email);
             return match tokio::time::timeout(timeouts.total, session).await {
                 Err(_) => Err(retry(format!(
-                    "smtp: no answer within {}s",
+                    "smtp: {NO_ANSWER} {}s",
                     timeouts.total.as_secs()
                 ))),
                 Ok(r) => r,
@@ -442,7 +442,7 @@ impl Host {
         // lettre's own timeout covers connecting only; bound the whole session.
         match tokio::time::timeout(timeouts.total, transport.send(email)).await {
             Err(_) => Err(retry(format!(
-                "smtp: no answer within {}s",
+                "smtp: {NO_ANSWER} {}s",
                 timeouts.total.as_secs()
             ))),
             Ok(Ok(resp)) => Ok(Outcome::Sent {
@@ -550,9 +550,13 @@ async fn pinned_session(
     })
 }
 
+/// How a retry after a request that got no answer in time begins: the gateway may have
+/// taken it.
+pub(crate) const NO_ANSWER: &str = "no answer within";
+
 fn classify_reqwest(e: &reqwest::Error, t: Timeouts) -> Outcome {
     if e.is_timeout() {
-        retry(format!("no answer within {}s", t.total.as_secs()))
+        retry(format!("{NO_ANSWER} {}s", t.total.as_secs()))
     } else if e.is_connect() {
         let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
         let mut detail = String::from("can't connect");

@@ -7,6 +7,7 @@ mod assess;
 mod catch_up;
 pub mod due_heap;
 mod heartbeat;
+mod ledger;
 pub(crate) mod logging;
 mod notify;
 mod reload;
@@ -27,36 +28,24 @@ use crate::exit;
 use crate::plan::Item;
 use crate::plugin::SecretStore;
 use crate::plugin::host::{Host, Timeouts};
-use crate::store::{AsyncLedger, SqliteLedger, StoreError};
+use crate::store::{AsyncLedger, StoreError};
 use crate::vocab::paused;
 use due_heap::{HeapScheduler, Scheduler};
+use ledger::{lease, open_ledger};
 use notify::Notifier;
 
 /// The longest single sleep: the loop re-reads the wall clock at least this often, so a
 /// suspend/resume or an NTP step can't make it oversleep a firing by more than this.
 const MAX_SLEEP: Duration = Duration::from_secs(15);
-/// A claimed delivery comes back if its lease is neither renewed nor ended by an outcome
-/// within this long. The daemon renews the leases it holds every third of this.
-const LEASE: chrono::Duration = chrono::Duration::minutes(5);
 /// Health is judged again at most this often after deliveries finish.
 const ASSESS_EVERY: Duration = Duration::from_secs(1);
-/// Test-only knob: the lease in seconds (so that the suite can watch a lease end without
-/// waiting five minutes). Not for production use.
-const LEASE_ENV: &str = "KITHD_TEST_LEASE_SECS";
-
-fn lease() -> chrono::Duration {
-    std::env::var(LEASE_ENV)
-        .ok()
-        .and_then(|v| v.parse::<i64>().ok())
-        .filter(|s| (1..=3600).contains(s))
-        .map(chrono::Duration::seconds)
-        .unwrap_or(LEASE)
-}
 
 pub struct Options {
     pub plan: PathBuf,
     pub plugin_dir: PathBuf,
     pub state_dir: PathBuf,
+    /// `--ledger`/`KITHD_LEDGER`: the state directory's SQLite file when not given.
+    pub ledger: Option<String>,
     /// How long in-flight deliveries may take to finish at shutdown.
     pub shutdown_grace: Duration,
     /// Where the daemon reads the time (the system clock outside tests).
@@ -150,8 +139,12 @@ impl Daemon {
             warn!("{w}");
         }
         drop((source, warnings));
-        let ledger = match SqliteLedger::open(&opts.state_dir) {
-            Ok(l) => AsyncLedger::new(Arc::new(l.with_clock(opts.clock.clone()))),
+        let shared = matches!(
+            crate::store::Place::parse(opts.ledger.as_deref(), &opts.state_dir),
+            Ok(crate::store::Place::Postgres(_))
+        );
+        let ledger = match open_ledger(&opts).await {
+            Ok(l) => AsyncLedger::new(l),
             Err(e) => {
                 let e = exit::Error::StateDir(e);
                 return not_starting(e, "The delivery ledger can't be opened; not starting.");
@@ -233,7 +226,7 @@ impl Daemon {
             notifier: Notifier::from_env(),
             last_status: String::new(),
             wake,
-            lease: lease(),
+            lease: lease(shared),
             reload_refused: None,
             health: Default::default(),
             assessed_at: None,
@@ -444,12 +437,17 @@ impl Daemon {
         let mut renew = tokio::time::interval(renew_every.max(Duration::from_millis(200)));
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            if let Err(e) = self.tick().await {
-                // Nothing is lost: the next start catches up from the last recorded firing.
-                return self.ledger_failed(e).await;
+            // Nothing is lost on a failure: catching up (after a shared ledger comes back,
+            // or at the next start) records from the last recorded firing.
+            if let Err(e) = self.tick().await
+                && let Some(code) = self.survive(e).await
+            {
+                return code;
             }
-            if let Err(e) = self.assess(false).await {
-                return self.ledger_failed(e).await;
+            if let Err(e) = self.assess(false).await
+                && let Some(code) = self.survive(e).await
+            {
+                return code;
             }
             let status = self.status_text();
             if status != self.last_status {
@@ -474,17 +472,21 @@ impl Daemon {
                 _ = watchdog.tick(), if watchdog_every.is_some() => self.notifier.watchdog(),
                 // The first tick is at once: a ping at start.
                 _ = beat.tick(), if self.pinger.is_some() => {
-                    if let Err(e) = self.assess(true).await {
-                        return self.ledger_failed(e).await;
-                    }
+                    if let Err(e) = self.assess(true).await
+                && let Some(code) = self.survive(e).await
+            {
+                return code;
+            }
                     if let Some(p) = &self.pinger {
                         p.ping(self.health.is_degraded().then(|| self.health.summary()));
                     }
                 }
                 _ = renew.tick() => {
-                    if let Err(e) = self.renew_leases().await {
-                        return self.ledger_failed(e).await;
-                    }
+                    if let Err(e) = self.renew_leases().await
+                && let Some(code) = self.survive(e).await
+            {
+                return code;
+            }
                 }
                 Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
                     // Collect every delivery that has finished, so a burst of completions
@@ -495,7 +497,9 @@ impl Daemon {
                         match result {
                             Ok(Ok(())) => {}
                             Ok(Err(e)) => {
-                                return self.ledger_failed(e).await;
+                                if let Some(code) = self.survive(e).await {
+                                    return code;
+                                }
                             }
                             Err(e) => error!(error = %e, "A delivery task failed; the delivery will be retried when its claim ends."),
                         }

@@ -3,7 +3,10 @@
 //! later. Owns persistence only; it must not decide when to fire, retry or fall back.
 
 mod async_face;
+#[cfg(test)]
+mod conformance;
 mod group;
+mod postgres;
 mod schema;
 mod sqlite;
 mod state_dir;
@@ -14,10 +17,66 @@ use chrono::{DateTime, Utc};
 
 pub(crate) use async_face::AsyncLedger;
 pub(crate) use group::GroupCommit;
+pub(crate) use postgres::PgLedger;
 pub(crate) use sqlite::SqliteLedger;
 pub(crate) use state_dir::write_file as write_state_file;
 
+/// Makes the state directory (0700) for what the daemon publishes, when the ledger is
+/// elsewhere.
+pub(crate) fn prepare_state_dir(dir: &std::path::Path) -> Result<(), StoreError> {
+    if let Some(warning) = state_dir::prepare(dir)? {
+        tracing::warn!("{warning}");
+    }
+    Ok(())
+}
+
 pub(crate) use crate::vocab::{Kind, StepAction};
+
+/// Where the ledger is: SQLite in a state directory (one machine, the default), or a
+/// PostgreSQL database several instances share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Place {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Place {
+    /// `--ledger`/`KITHD_LEDGER` as given (`sqlite:DIR`, `sqlite:DIR/kithd.db`,
+    /// `postgresql://…`), else the state directory's SQLite file.
+    pub(crate) fn parse(
+        given: Option<&str>,
+        state_dir: &std::path::Path,
+    ) -> Result<Self, StoreError> {
+        let Some(url) = given.map(str::trim).filter(|s| !s.is_empty()) else {
+            return Ok(Place::Sqlite(state_dir.to_path_buf()));
+        };
+        if url.starts_with("postgresql://") || url.starts_with("postgres://") {
+            return Ok(Place::Postgres(url.to_string()));
+        }
+        if let Some(path) = url.strip_prefix("sqlite:") {
+            let path = PathBuf::from(path.trim_start_matches("//"));
+            return Ok(match path.file_name().and_then(|n| n.to_str()) {
+                Some("kithd.db") => {
+                    Place::Sqlite(path.parent().map(PathBuf::from).unwrap_or_default())
+                }
+                _ => Place::Sqlite(path),
+            });
+        }
+        Err(StoreError::Open {
+            path: PathBuf::from("--ledger"),
+            message: "give `sqlite:DIR` or `postgresql://USER@HOST/DATABASE`".into(),
+        })
+    }
+
+    /// Opens the ledger for a command that reads or answers while the daemon runs.
+    pub(crate) fn open_client(&self, read_only: bool) -> Result<Box<dyn Ledger>, StoreError> {
+        Ok(match self {
+            Place::Sqlite(dir) if read_only => Box::new(SqliteLedger::open_read_only(dir)?),
+            Place::Sqlite(dir) => Box::new(SqliteLedger::open_client(dir)?),
+            Place::Postgres(url) => Box::new(PgLedger::open(url)?),
+        })
+    }
+}
 
 /// A firing to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,6 +287,10 @@ pub(crate) struct Delivery {
     /// The fencing token of the latest claim: it grows by one with every claim.
     #[serde(skip)]
     pub claim: i64,
+    /// Claimed again after a claim that ended without an outcome (its instance stopped, or
+    /// its lease ran out mid-send): the first attempt may have reached the gateway, so the
+    /// recipient may have it twice.
+    pub uncertain: bool,
 }
 
 impl Delivery {
@@ -319,12 +382,26 @@ pub(crate) enum StoreError {
     },
     #[error("the ledger failed: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("the PostgreSQL ledger failed: {0}")]
+    Postgres(String),
+    /// The shared database can't be reached now (restarting, a network blip): worth
+    /// waiting for, unlike a failure of the ledger itself.
+    #[error("the PostgreSQL ledger can't be reached: {0}")]
+    Unreachable(String),
     /// A grouped write failed: every delivery in the group gets this.
     #[error("the ledger failed: {0}")]
     Group(String),
     /// A call on the blocking pool panicked or was cancelled.
     #[error("the ledger failed: a call did not finish ({0})")]
     Call(String),
+}
+
+impl StoreError {
+    /// Whether waiting may help (a shared database restarting), as opposed to a ledger
+    /// that is broken or full.
+    pub(crate) fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unreachable(_))
+    }
 }
 
 /// The delivery queue: firings recorded once, deliveries claimed under leases with fencing
@@ -383,12 +460,14 @@ pub(crate) trait Queue: Send + Sync {
             .map(|m| self.mark_sent(&m.fence, m.gateway_id.as_deref(), m.at))
             .collect()
     }
-    /// Schedules another attempt on the same channel.
+    /// Schedules another attempt on the same channel; `maybe_sent` when the attempt may
+    /// have reached the gateway (no answer in time), which makes the delivery uncertain.
     fn mark_retry(
         &self,
         fence: &Fence,
         due: DateTime<Utc>,
         error: &str,
+        maybe_sent: bool,
     ) -> Result<bool, StoreError>;
     /// Marks the delivery failed on its channel and, in the same transaction, records the
     /// delivery on the next channel, or dead-letters it when there is none.

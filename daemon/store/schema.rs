@@ -86,6 +86,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         created INTEGER NOT NULL,
         ended INTEGER
     );",
+    // 6 → 7: deliveries sent again after a claim ended without an outcome.
+    "ALTER TABLE deliveries ADD COLUMN uncertain INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;

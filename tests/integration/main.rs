@@ -24,6 +24,7 @@ mod properties;
 mod replies;
 mod runtime;
 mod server_reload;
+mod shared_ledger;
 mod smtp;
 mod state_dir;
 mod systemd;

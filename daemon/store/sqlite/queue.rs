@@ -55,10 +55,11 @@ impl Queue for SqliteLedger {
                 rows.collect::<Result<_, _>>()?
             };
             let mut claim = tx.prepare_cached(
-                "UPDATE deliveries SET due = ?2, claimed = 1, claim = claim + 1 WHERE id = ?1",
+                "UPDATE deliveries SET due = ?2, claimed = 1, claim = claim + 1, uncertain = uncertain OR claimed WHERE id = ?1 RETURNING uncertain",
             )?;
             for mut d in rows {
-                claim.execute(params![d.id, ms(lease_until)])?;
+                d.uncertain =
+                    claim.query_row(params![d.id, ms(lease_until)], |r| r.get::<_, i64>(0))? != 0;
                 d.claim += 1;
                 d.due = lease_until;
                 claimed.push(d);
@@ -93,7 +94,7 @@ impl Queue for SqliteLedger {
 
     fn release_claims(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         Ok(self.conn().execute(
-            "UPDATE deliveries SET due = MIN(due, ?1), claimed = 0 WHERE state = 'pending' AND claimed = 1",
+            "UPDATE deliveries SET due = MIN(due, ?1), claimed = 0, uncertain = 1 WHERE state = 'pending' AND claimed = 1",
             params![ms(now)],
         )?)
     }
@@ -149,10 +150,11 @@ impl Queue for SqliteLedger {
         fence: &Fence,
         due: DateTime<Utc>,
         error: &str,
+        maybe_sent: bool,
     ) -> Result<bool, StoreError> {
         let n = self.conn().execute(
-            &format!("UPDATE deliveries SET attempts = attempts + 1, due = ?3, last_error = ?4, updated = ?5, claimed = 0 WHERE {FENCED}"),
-            params![fence.id, fence.claim, ms(due), error, self.now_ms()],
+            &format!("UPDATE deliveries SET attempts = attempts + 1, due = ?3, last_error = ?4, updated = ?5, claimed = 0, uncertain = uncertain OR ?6 WHERE {FENCED}"),
+            params![fence.id, fence.claim, ms(due), error, self.now_ms(), maybe_sent],
         )?;
         Ok(n == 1)
     }

@@ -1,0 +1,94 @@
+//! The daemon's ledger: opening it (the state directory's SQLite file, or a shared
+//! PostgreSQL database), how long claims are leased on it, and waiting out a shared
+//! ledger's outage (its database restarting) instead of stopping. Must not schedule or
+//! send.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use super::{Daemon, Options, catch_up};
+use crate::store::{Ledger, PgLedger, Place, SqliteLedger, StoreError};
+
+/// A claimed delivery comes back if its lease is neither renewed nor ended by an outcome
+/// within this long. The daemon renews the leases it holds every third of this.
+pub(super) const LEASE: chrono::Duration = chrono::Duration::minutes(5);
+/// The lease in a shared (PostgreSQL) ledger: short, so a dead instance's claims are taken
+/// over within a minute.
+const SHARED_LEASE: chrono::Duration = chrono::Duration::seconds(30);
+/// How long the daemon waits for a shared ledger that can't be reached before it stops.
+const RECOVER_WITHIN: Duration = Duration::from_secs(120);
+/// Test-only knob: the lease in seconds (so that the suite can watch a lease end without
+/// waiting five minutes). Not for production use.
+const LEASE_ENV: &str = "KITHD_TEST_LEASE_SECS";
+
+pub(super) fn lease(shared: bool) -> chrono::Duration {
+    std::env::var(LEASE_ENV)
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|s| (1..=3600).contains(s))
+        .map(chrono::Duration::seconds)
+        .unwrap_or(if shared { SHARED_LEASE } else { LEASE })
+}
+
+/// Opens the ledger `opts` name: the state directory's SQLite file (taking its lock), or
+/// the shared PostgreSQL database (connecting and migrating off the async workers).
+pub(super) async fn open_ledger(opts: &Options) -> Result<Arc<dyn Ledger>, StoreError> {
+    match Place::parse(opts.ledger.as_deref(), &opts.state_dir)? {
+        Place::Sqlite(dir) => {
+            let l = SqliteLedger::open(&dir)?.with_clock(opts.clock.clone());
+            Ok(Arc::new(l))
+        }
+        Place::Postgres(url) => {
+            // The state directory still holds what the daemon publishes for `status`.
+            crate::store::prepare_state_dir(&opts.state_dir)?;
+            let l = tokio::task::spawn_blocking(move || PgLedger::open(&url))
+                .await
+                .map_err(|e| StoreError::Call(e.to_string()))??;
+            info!("Using the shared PostgreSQL ledger.");
+            Ok(Arc::new(l))
+        }
+    }
+}
+
+impl Daemon {
+    /// A shared ledger that can't be reached for a moment (its database restarting): wait
+    /// for it, then catch up as a restart would, so a firing whose record failed is
+    /// recorded now. Any other failure, or one that lasts past `RECOVER_WITHIN`, is
+    /// returned (and stops the daemon).
+    async fn recover(&mut self, e: StoreError) -> Result<(), StoreError> {
+        if !e.is_transient() {
+            return Err(e);
+        }
+        warn!(error = %e, "The ledger can't be reached; waiting for it, then catching up.");
+        let started = std::time::Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let plan = self.dispatcher.snapshot().plan.clone();
+            let now = self.clock.now();
+            match self
+                .ledger
+                .call(move |l| catch_up::catch_up(&plan, l, now))
+                .await
+            {
+                Ok(_) => {
+                    info!("The ledger is back; caught up.");
+                    self.wake.notify_one();
+                    return Ok(());
+                }
+                Err(e) if e.is_transient() && started.elapsed() < RECOVER_WITHIN => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// After a ledger failure: `None` when the daemon carries on (a shared ledger came
+    /// back), else the exit code it stops with.
+    pub(super) async fn survive(&mut self, e: StoreError) -> Option<u8> {
+        match self.recover(e).await {
+            Ok(()) => None,
+            Err(e) => Some(self.ledger_failed(e).await),
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! PostgreSQL: recording firings idempotently, claiming with `FOR UPDATE SKIP LOCKED`
+//! under leases on the database's clock, and recording outcomes under the claim's fence
+//! (id, token and owner). SQL stays next to the method that runs it.
+
+use super::*;
+use crate::store::{Fence, Queue, SentMark};
+
+/// Most deliveries of one channel claimed in one pass.
+const CLAIM_MAX: usize = 4096;
+
+const MARK_SENT: &str = "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, gateway_id = $4, sent_at = $5, updated = now(), claimed = false
+     WHERE id = $1 AND claim = $2 AND lease_owner = $3 AND state = 'pending'";
+
+impl Queue for PgLedger {
+    fn record_firings(
+        &self,
+        batch: &[(NewFiring, Vec<NewDelivery>)],
+    ) -> Result<Vec<String>, StoreError> {
+        self.run(async {
+            let mut tx = self.pool.begin().await?;
+            let mut new = Vec::new();
+            for (firing, deliveries) in batch {
+                new.extend(insert_firing(&mut tx, firing, deliveries, "dispatched").await?);
+            }
+            tx.commit().await?;
+            Ok(new)
+        })
+    }
+
+    fn record_missed(&self, firing: &NewFiring) -> Result<(), StoreError> {
+        self.run(async {
+            let mut tx = self.pool.begin().await?;
+            insert_firing(&mut tx, firing, &[], "missed").await?;
+            tx.commit().await
+        })
+    }
+
+    fn last_scheduled(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        self.run(async {
+            let rows = sqlx::query(
+                "SELECT item, MAX(scheduled) AS last FROM firings WHERE plan = '' GROUP BY item",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("item")?, r.try_get("last")?)))
+                .collect()
+        })
+    }
+
+    fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        room: &mut dyn FnMut(&str) -> usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let lease = millis(lease_until - now);
+        let channels = self.run(async {
+            sqlx::query_scalar::<_, String>(
+                "WITH RECURSIVE ch(c) AS (
+                    SELECT (SELECT MIN(channel) FROM deliveries WHERE state = 'pending' AND due <= now())
+                    UNION ALL
+                    SELECT (SELECT MIN(channel) FROM deliveries WHERE state = 'pending' AND due <= now() AND channel > ch.c)
+                    FROM ch WHERE ch.c IS NOT NULL
+                ) SELECT c FROM ch WHERE c IS NOT NULL",
+            )
+            .fetch_all(&self.pool)
+            .await
+        })?;
+        let mut claimed = Vec::new();
+        for channel in channels {
+            let free = room(&channel).min(CLAIM_MAX);
+            if free == 0 {
+                continue;
+            }
+            // One statement: rows another instance holds are skipped, not waited for. A
+            // row still `claimed` whose lease ran out was in flight on an instance that
+            // stopped: whoever sends it again marks it uncertain.
+            let rows = self.run(async {
+                sqlx::query(&format!(
+                    "WITH c AS (
+                        SELECT id FROM deliveries
+                        WHERE state = 'pending' AND channel = $1 AND due <= now()
+                        ORDER BY due, id LIMIT $2 FOR UPDATE SKIP LOCKED
+                    )
+                    UPDATE deliveries d SET due = now() + make_interval(secs => $3), claimed = true,
+                        claim = d.claim + 1, lease_owner = $4, uncertain = d.uncertain OR d.claimed
+                    FROM c WHERE d.id = c.id
+                    RETURNING {}",
+                    DELIVERY_COLUMNS
+                        .split(", ")
+                        .map(|c| format!("d.{c}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+                .bind(&channel)
+                .bind(free as i64)
+                .bind(lease)
+                .bind(&self.owner)
+                .fetch_all(&self.pool)
+                .await
+            })?;
+            let mut batch = rows.iter().map(delivery).collect::<Result<Vec<_>, _>>()?;
+            batch.sort_by(|a, b| (a.due, &a.id).cmp(&(b.due, &b.id)));
+            claimed.extend(batch);
+        }
+        Ok(claimed)
+    }
+
+    fn renew(
+        &self,
+        held: &[Fence],
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Fence>, StoreError> {
+        let lease = millis(lease_until - now);
+        let ids: Vec<String> = held.iter().map(|f| f.id.clone()).collect();
+        let claims: Vec<i64> = held.iter().map(|f| f.claim).collect();
+        let renewed: Vec<(String, i64)> = self.run(async {
+            // Rows are locked in id order (as `mark_sent_all` writes them), so a renewal
+            // and a group of `sent` marks never wait for each other in a cycle.
+            let rows = sqlx::query(
+                "WITH held AS (
+                    SELECT d.id FROM deliveries d JOIN UNNEST($1::text[], $2::bigint[]) AS h(id, claim)
+                      ON d.id = h.id AND d.claim = h.claim
+                    WHERE d.lease_owner = $4 AND d.state = 'pending' AND d.claimed AND d.due > now()
+                    ORDER BY d.id FOR UPDATE OF d
+                 )
+                 UPDATE deliveries d SET due = now() + make_interval(secs => $3)
+                 FROM held WHERE d.id = held.id
+                 RETURNING d.id, d.claim",
+            )
+            .bind(&ids)
+            .bind(&claims)
+            .bind(lease)
+            .bind(&self.owner)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("id")?, r.try_get("claim")?)))
+                .collect()
+        })?;
+        Ok(held
+            .iter()
+            .filter(|f| !renewed.iter().any(|(id, c)| *id == f.id && *c == f.claim))
+            .cloned()
+            .collect())
+    }
+
+    /// Only this instance's own claims: other instances' leases run their course, and a
+    /// new process is a new owner, so this is about a ledger reopened in one process.
+    fn release_claims(&self, _now: DateTime<Utc>) -> Result<usize, StoreError> {
+        self.run(async {
+            let n = sqlx::query(
+                "UPDATE deliveries SET due = LEAST(due, now()), claimed = false, uncertain = true
+                 WHERE state = 'pending' AND claimed AND lease_owner = $1",
+            )
+            .bind(&self.owner)
+            .execute(&self.pool)
+            .await?;
+            Ok(n.rows_affected() as usize)
+        })
+    }
+
+    fn next_due(&self, except_channels: &[String]) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.run(async {
+            sqlx::query_scalar(
+                "SELECT MIN(due) FROM deliveries WHERE state = 'pending' AND NOT (channel = ANY($1))",
+            )
+            .bind(except_channels)
+            .fetch_one(&self.pool)
+            .await
+        })
+    }
+
+    fn mark_sent(
+        &self,
+        fence: &Fence,
+        gateway_id: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.run(async {
+            let n = sqlx::query(MARK_SENT)
+                .bind(&fence.id)
+                .bind(fence.claim)
+                .bind(&self.owner)
+                .bind(gateway_id)
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
+            Ok(n.rows_affected() == 1)
+        })
+    }
+
+    fn mark_sent_all(&self, marks: &[SentMark]) -> Result<Vec<bool>, StoreError> {
+        self.run(async {
+            let mut tx = self.pool.begin().await?;
+            let mut done = vec![false; marks.len()];
+            // In id order, as `renew` locks them (no lock cycles between the two).
+            let mut order: Vec<usize> = (0..marks.len()).collect();
+            order.sort_by(|a, b| marks[*a].fence.id.cmp(&marks[*b].fence.id));
+            for i in order {
+                let m = &marks[i];
+                let n = sqlx::query(MARK_SENT)
+                    .bind(&m.fence.id)
+                    .bind(m.fence.claim)
+                    .bind(&self.owner)
+                    .bind(m.gateway_id.as_deref())
+                    .bind(m.at)
+                    .execute(&mut *tx)
+                    .await?;
+                done[i] = n.rows_affected() == 1;
+            }
+            tx.commit().await?;
+            Ok(done)
+        })
+    }
+
+    fn mark_retry(
+        &self,
+        fence: &Fence,
+        due: DateTime<Utc>,
+        error: &str,
+        maybe_sent: bool,
+    ) -> Result<bool, StoreError> {
+        self.run(async {
+            let n = sqlx::query(&format!(
+                "UPDATE deliveries SET attempts = attempts + 1, due = $4, last_error = $5, updated = now(), claimed = false, uncertain = uncertain OR $6 WHERE {FENCED}"
+            ))
+            .bind(&fence.id)
+            .bind(fence.claim)
+            .bind(&self.owner)
+            .bind(due)
+            .bind(error)
+            .bind(maybe_sent)
+            .execute(&self.pool)
+            .await?;
+            Ok(n.rows_affected() == 1)
+        })
+    }
+
+    fn fail_over(
+        &self,
+        fence: &Fence,
+        error: &str,
+        next: Option<&NewDelivery>,
+    ) -> Result<bool, StoreError> {
+        self.run(async {
+            let mut tx = self.pool.begin().await?;
+            let state = if next.is_some() { "failed" } else { "dead" };
+            let n = sqlx::query(&format!(
+                "UPDATE deliveries SET state = $4, attempts = attempts + 1, last_error = $5, updated = now(), claimed = false WHERE {FENCED}"
+            ))
+            .bind(&fence.id)
+            .bind(fence.claim)
+            .bind(&self.owner)
+            .bind(state)
+            .bind(error)
+            .execute(&mut *tx)
+            .await?;
+            if n.rows_affected() == 0 {
+                return Ok(false);
+            }
+            if let Some(n) = next {
+                sqlx::query(
+                    "INSERT INTO deliveries (id, plan, firing, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, late, created, updated)
+                     SELECT $2, plan, firing, item, kind, purpose, scheduled, $3, $4, $5, 'pending', $6, late, now(), now() FROM deliveries WHERE id = $1
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&fence.id)
+                .bind(&n.id)
+                .bind(&n.recipient)
+                .bind(&n.channel)
+                .bind(n.channel_index as i32)
+                .bind(n.due)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    fn cancel(&self, fence: &Fence, reason: &str) -> Result<bool, StoreError> {
+        self.run(async {
+            let n = sqlx::query(&format!(
+                "UPDATE deliveries SET state = 'cancelled', last_error = $4, updated = now(), claimed = false WHERE {FENCED}"
+            ))
+            .bind(&fence.id)
+            .bind(fence.claim)
+            .bind(&self.owner)
+            .bind(reason)
+            .execute(&self.pool)
+            .await?;
+            Ok(n.rows_affected() == 1)
+        })
+    }
+}
