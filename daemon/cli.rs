@@ -49,6 +49,19 @@ enum ReportFormat {
 }
 
 #[derive(Debug, Subcommand)]
+enum LedgerAction {
+    /// Copy a one-machine SQLite ledger into an empty shared PostgreSQL database (all or nothing; stop the daemon first).
+    Copy {
+        /// The ledger to copy: `sqlite:DIR` (the state directory) or `sqlite:DIR/kithd.db`.
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The shared ledger: `postgresql://USER@HOST/DATABASE?sslmode=…`, an empty database.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum Command {
     /// Validate a plan exactly as `run` loads it: plugins, a dry run of each used channel and its secrets (no network); exit 0 valid, 65 invalid, 66 unreadable.
     Check {
@@ -160,6 +173,11 @@ enum Command {
         /// Where the ledger is (see `kithd status --help`).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
+    },
+    /// Work on the delivery ledger itself.
+    Ledger {
+        #[command(subcommand)]
+        action: LedgerAction,
     },
     /// End every pause made with `kithd pause`.
     Resume {
@@ -387,6 +405,9 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
             clock.now(),
             &mut out,
         ),
+        Command::Ledger {
+            action: LedgerAction::Copy { from, to },
+        } => commands::ledger::copy(&from, &to, &mut out),
         Command::Resume { state_dir } => {
             commands::pause::resume(&place(state_dir), clock.now(), &mut out)
         }

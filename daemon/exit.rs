@@ -110,6 +110,12 @@ pub(crate) enum Error {
     /// The answer server can't listen.
     #[error("{0}")]
     AnswerServer(String),
+    /// `ledger copy`: the shared database holds a ledger already.
+    #[error("`{0}` already holds a ledger; copy only into an empty database")]
+    NotEmpty(String),
+    /// Something else holds what the command needs (a daemon on the ledger to copy).
+    #[error("{0}")]
+    Busy(String),
     /// `send-test --inbound`: the channel or the capture can't be replayed.
     #[error("{0}")]
     Replay(String),
@@ -166,8 +172,8 @@ impl Error {
             | Error::NoAddress { .. }
             | Error::Replay(_) => USAGE,
             Error::Init(_) => USAGE,
-            Error::PlanExists(_) | Error::CantWrite { .. } => CANTCREAT,
-            Error::AnswerServer(_) => UNAVAILABLE,
+            Error::PlanExists(_) | Error::CantWrite { .. } | Error::NotEmpty(_) => CANTCREAT,
+            Error::AnswerServer(_) | Error::Busy(_) => UNAVAILABLE,
             Error::Setup { .. } => SOFTWARE,
         }
     }

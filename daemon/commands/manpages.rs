@@ -23,6 +23,11 @@ pub(crate) fn run(cli: clap::Command, dir: &Path) -> exit::Outcome {
     for sub in cli.get_subcommands().filter(|s| !s.is_hide_set()) {
         let name = format!("kithd-{}", sub.get_name());
         let bin = format!("kithd {}", sub.get_name());
+        for nested in sub.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let name = format!("{name}-{}", nested.get_name());
+            let bin = format!("{bin} {}", nested.get_name());
+            pages.push((name.clone(), nested.clone().name(name).bin_name(bin)));
+        }
         pages.push((name.clone(), sub.clone().name(name).bin_name(bin)));
     }
     for (name, page) in pages {

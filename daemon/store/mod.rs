@@ -5,6 +5,7 @@
 mod async_face;
 #[cfg(test)]
 mod conformance;
+mod copy;
 mod group;
 mod postgres;
 mod schema;
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 
 pub(crate) use async_face::AsyncLedger;
+pub(crate) use copy::sqlite_to_postgres;
 pub(crate) use group::GroupCommit;
 pub(crate) use postgres::PgLedger;
 pub(crate) use sqlite::SqliteLedger;

@@ -252,3 +252,98 @@ async fn three_instances_survive_a_kill_a_stall_and_a_database_restart() {
 }
 
 use chrono::DurationRound;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_machine_ledger_moves_to_postgresql_whole() {
+    let cluster = Cluster::start("copy");
+    let url = cluster.database("moved");
+    let sink = crate::daemon::receiver().await;
+    let (_, cron) = crate::daemon::cron_in(2);
+    let dir = crate::daemon::project(&crate::daemon::plan(
+        &["me"],
+        &crate::daemon::webhook("me", &format!("{}/me", sink.uri()), ""),
+        &format!(
+            "[[checkin]]\nid = \"mood\"\ncron = \"{cron}\"\nmessage = \"How are you?\"\n\n\
+             [[medication]]\nid = \"meds\"\nname = \"x\"\ncron = \"{cron}\"\nmessage = \"Dose\"\n"
+        ),
+    ));
+    let d = Daemon::start(dir.path(), &[]);
+    crate::daemon::wait_for(&sink, "/me", 2, Duration::from_secs(15)).await;
+    dir.kithd(&[
+        "ack",
+        "meds",
+        "--value",
+        "taken",
+        "--note",
+        "with breakfast",
+        "--state-dir",
+        "state",
+    ])
+    .status(0)
+    .run();
+    dir.kithd(&[
+        "pause",
+        "--until",
+        "30d",
+        "--items",
+        "mood",
+        "--state-dir",
+        "state",
+    ])
+    .status(0)
+    .run();
+    // While the daemon runs, nothing is copied.
+    dir.kithd(&["ledger", "copy", "--from", "sqlite:state", "--to", &url])
+        .status(69)
+        .stderr_has("stop it first")
+        .run();
+    let (code, _, logs) = d.stop();
+    assert_eq!(code, Some(0), "{logs}");
+    let read = |args: &[&str]| text(&kithd(dir.path(), args).stdout);
+    let before = (
+        read(&["history", "--state-dir", "state"]),
+        read(&["report", "--state-dir", "state", "--format", "json"]),
+        read(&["status", "--state-dir", "state"]),
+    );
+    dir.kithd(&[
+        "ledger",
+        "copy",
+        "--from",
+        "sqlite:state/kithd.db",
+        "--to",
+        &url,
+    ])
+    .stdout_has("copied 2 firings, 2 deliveries, 1 answers")
+    .run();
+    let after = (
+        read(&["history", "--state-dir", "state", "--ledger", &url]),
+        read(&[
+            "report",
+            "--state-dir",
+            "state",
+            "--format",
+            "json",
+            "--ledger",
+            &url,
+        ]),
+        read(&["status", "--state-dir", "state", "--ledger", &url]),
+    );
+    assert_eq!(before.0, after.0, "history");
+    assert_eq!(before.1, after.1, "report");
+    assert!(
+        before.0.contains("note: \"with breakfast\""),
+        "{}",
+        before.0
+    );
+    assert!(before.2.contains("Paused: mood until"), "{}", before.2);
+    assert!(after.2.contains("Paused: mood until"), "{}", after.2);
+    // Into a database that already holds a ledger: refused, nothing changed.
+    dir.kithd(&["ledger", "copy", "--from", "sqlite:state", "--to", &url])
+        .status(73)
+        .stderr_has("copy only into an empty database")
+        .run();
+    assert_eq!(
+        read(&["history", "--state-dir", "state", "--ledger", &url]),
+        after.0
+    );
+}

@@ -48,7 +48,7 @@ impl From<sqlx::Error> for StoreError {
 }
 
 pub(crate) struct PgLedger {
-    pool: PgPool,
+    pub(in crate::store) pool: PgPool,
     /// Drives the pool's connections; every call blocks on it. Shut down in the
     /// background on drop (the last handle may go on an async worker).
     rt: Option<tokio::runtime::Runtime>,
@@ -249,7 +249,7 @@ impl PgLedger {
         })
     }
 
-    fn run<T>(
+    pub(in crate::store) fn run<T>(
         &self,
         f: impl std::future::Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, StoreError> {
@@ -266,6 +266,13 @@ impl Drop for PgLedger {
         if let Some(rt) = self.rt.take() {
             rt.shutdown_background();
         }
+    }
+}
+
+impl PgLedger {
+    /// Where it is, without a password.
+    pub(crate) fn shown(&self) -> &str {
+        &self.shown
     }
 }
 

@@ -308,7 +308,7 @@ impl SqliteLedger {
         ms(self.clock.now())
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(in crate::store) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock can't leave a half-applied transaction (SQLite
         // rolls it back), so a poisoned lock is safe to reuse.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
