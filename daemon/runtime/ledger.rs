@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::{Daemon, Options, catch_up};
 use crate::store::{Ledger, PgLedger, Place, SqliteLedger, StoreError};
@@ -17,6 +17,8 @@ pub(super) const LEASE: chrono::Duration = chrono::Duration::minutes(5);
 /// The lease in a shared (PostgreSQL) ledger: short, so a dead instance's claims are taken
 /// over within a minute.
 const SHARED_LEASE: chrono::Duration = chrono::Duration::seconds(30);
+/// How long a maintenance leadership lasts unless renewed (every `MAINTAIN_EVERY`).
+const LEADER_TTL: chrono::Duration = chrono::Duration::seconds(15);
 /// How long the daemon waits for a shared ledger that can't be reached before it stops.
 const RECOVER_WITHIN: Duration = Duration::from_secs(120);
 /// Test-only knob: the lease in seconds (so that the suite can watch a lease end without
@@ -89,6 +91,56 @@ impl Daemon {
         match self.recover(e).await {
             Ok(()) => None,
             Err(e) => Some(self.ledger_failed(e).await),
+        }
+    }
+
+    /// On a shared ledger: stands for the maintenance leadership and, while it holds it,
+    /// maintains (releasing claims whose instance stopped, pruning old nonces, saying when
+    /// deliveries were dead-lettered). A failure here is logged; sending goes on.
+    pub(super) async fn maintain(&mut self) {
+        let round = self
+            .ledger
+            .call(move |l| match l.elect(LEADER_TTL)? {
+                Some(term) => {
+                    let done = l.maintain(&term)?;
+                    Ok(Some((term, done)))
+                }
+                None => Ok(None),
+            })
+            .await;
+        match round {
+            Ok(Some((term, done))) => {
+                if self.term.as_ref() != Some(&term) {
+                    info!(since = %term.elected_at.to_rfc3339(), "This instance now leads maintenance of the shared ledger.");
+                }
+                if done.rescued > 0 {
+                    warn!(
+                        deliveries = done.rescued,
+                        "Released deliveries whose instance stopped mid-send; they are sent again, marked uncertain."
+                    );
+                }
+                if done.pruned > 0 {
+                    info!(
+                        nonces = done.pruned,
+                        "Pruned used answer-link and gateway-message nonces."
+                    );
+                }
+                if done.dead_lettered > 0 {
+                    error!(
+                        deliveries = done.dead_lettered,
+                        "Deliveries were dead-lettered: every channel failed (see `kithd status`)."
+                    );
+                }
+                self.term = Some(term);
+            }
+            Ok(None) => {
+                if self.term.take().is_some() {
+                    info!("Another instance leads maintenance of the shared ledger now.");
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "Maintenance of the shared ledger failed; sending goes on.")
+            }
         }
     }
 }

@@ -83,6 +83,10 @@ struct Daemon {
     /// Woken by the answer server after an answer (an all-clear may be due now).
     wake: Arc<tokio::sync::Notify>,
     lease: chrono::Duration,
+    /// Whether the ledger is shared with other instances (PostgreSQL).
+    shared: bool,
+    /// The maintenance leadership this instance holds on a shared ledger.
+    term: Option<crate::store::Term>,
     /// Problems of the last refused reload, until a reload succeeds.
     reload_refused: Option<usize>,
     /// The latest judgement, and when it was made.
@@ -227,6 +231,8 @@ impl Daemon {
             last_status: String::new(),
             wake,
             lease: lease(shared),
+            shared,
+            term: None,
             reload_refused: None,
             health: Default::default(),
             assessed_at: None,
@@ -436,6 +442,12 @@ impl Daemon {
             .unwrap_or(Duration::from_secs(100));
         let mut renew = tokio::time::interval(renew_every.max(Duration::from_millis(200)));
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut maintain = tokio::time::interval(
+            crate::store::MAINTAIN_EVERY
+                .to_std()
+                .unwrap_or(Duration::from_secs(5)),
+        );
+        maintain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             // Nothing is lost on a failure: catching up (after a shared ledger comes back,
             // or at the next start) records from the last recorded firing.
@@ -481,6 +493,7 @@ impl Daemon {
                         p.ping(self.health.is_degraded().then(|| self.health.summary()));
                     }
                 }
+                _ = maintain.tick(), if self.shared => self.maintain().await,
                 _ = renew.tick() => {
                     if let Err(e) = self.renew_leases().await
                 && let Some(code) = self.survive(e).await

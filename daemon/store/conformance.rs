@@ -581,4 +581,59 @@ mod shared {
             );
         }
     }
+
+    #[test]
+    fn one_leader_at_a_time_and_a_lapsed_one_changes_nothing() {
+        let url = pg_url();
+        let (a, b) = (PgLedger::open(&url).unwrap(), PgLedger::open(&url).unwrap());
+        let ttl = Duration::milliseconds(1500);
+        let first = a.elect(ttl).unwrap().expect("the first to stand leads");
+        assert_eq!(b.elect(ttl).unwrap(), None, "one leader at a time");
+        assert_eq!(
+            a.elect(ttl).unwrap(),
+            Some(first.clone()),
+            "re-elected: the same term"
+        );
+        // A claim whose instance stopped, and an old nonce.
+        let t0 = now() - Duration::seconds(5);
+        a.record_firings(&[(
+            firing("meds", Kind::Medication, t0),
+            vec![delivery("d1", "sms", 0, t0)],
+        )])
+        .unwrap();
+        let d = a
+            .claim_due(
+                Utc::now(),
+                Utc::now() + Duration::milliseconds(200),
+                &mut all,
+            )
+            .unwrap()
+            .remove(0);
+        a.use_token("old", Utc::now() - Duration::days(500))
+            .unwrap();
+        a.use_token("new", Utc::now()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1700));
+        // The leader lapsed; the other instance takes over with a new term, and the old
+        // term's maintenance does nothing.
+        let second = b
+            .elect(ttl)
+            .unwrap()
+            .expect("a lapsed leadership can be taken");
+        assert!(second.elected_at > first.elected_at);
+        assert_eq!(a.maintain(&first).unwrap(), Maintenance::default());
+        let done = b.maintain(&second).unwrap();
+        assert_eq!((done.rescued, done.pruned), (1, 1));
+        let back = b
+            .claim_due(Utc::now(), Utc::now() + Duration::minutes(1), &mut all)
+            .unwrap()
+            .remove(0);
+        assert!(back.uncertain && back.claim == d.claim + 1);
+        assert!(
+            !a.mark_sent(&d.fence(), None, Utc::now()).unwrap(),
+            "the stopped claim is fenced out"
+        );
+        assert!(
+            !b.use_token("new", Utc::now()).unwrap() && b.use_token("old", Utc::now()).unwrap()
+        );
+    }
 }

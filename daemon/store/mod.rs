@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 pub(crate) use async_face::AsyncLedger;
 pub(crate) use copy::sqlite_to_postgres;
 pub(crate) use group::GroupCommit;
-pub(crate) use postgres::PgLedger;
+pub(crate) use postgres::{MAINTAIN_EVERY, PgLedger};
 pub(crate) use sqlite::SqliteLedger;
 pub(crate) use state_dir::write_file as write_state_file;
 
@@ -480,6 +480,34 @@ pub(crate) trait Queue: Send + Sync {
         next: Option<&NewDelivery>,
     ) -> Result<bool, StoreError>;
     fn cancel(&self, fence: &Fence, reason: &str) -> Result<bool, StoreError>;
+    /// Shared ledgers: stands for (or keeps) the maintenance leadership for `ttl`; the
+    /// term held after, if any. A ledger only one daemon uses has no leader.
+    fn elect(&self, _ttl: chrono::Duration) -> Result<Option<Term>, StoreError> {
+        Ok(None)
+    }
+    /// The leader's maintenance, fenced by its `term` (a deposed leader changes nothing).
+    fn maintain(&self, _term: &Term) -> Result<Maintenance, StoreError> {
+        Ok(Maintenance::default())
+    }
+}
+
+/// A leader's term: who, and since when. Maintenance checks both, so an instance whose
+/// leadership lapsed and was taken over can't act on an old term.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Term {
+    pub owner: String,
+    pub elected_at: DateTime<Utc>,
+}
+
+/// What one round of maintenance did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Maintenance {
+    /// Claims whose lease ended without an outcome, released (and marked uncertain).
+    pub rescued: u64,
+    /// Used answer-link and gateway-message nonces older than `NONCES_KEPT`, removed.
+    pub pruned: u64,
+    /// Deliveries dead-lettered since the last round.
+    pub dead_lettered: u64,
 }
 
 /// Escalation steps (nags and alerts to contacts), answers, and single-use answer links.

@@ -243,6 +243,14 @@ async fn three_instances_survive_a_kill_a_stall_and_a_database_restart() {
         "{} delivered twice: {twice:?}",
         twice.len()
     );
+    // One instance led maintenance at a time (and one took over if the killed one led).
+    let all_logs: String = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("stderr-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(all_logs.contains("now leads maintenance of the shared ledger"), "no leader");
     println!(
         "{} reminders, {} arrived twice, {} marked uncertain",
         seen.len(),

@@ -19,6 +19,7 @@ use super::{Delivery, NewDelivery, NewFiring, State, StoreError};
 use crate::vocab::Kind;
 
 mod queue;
+pub(crate) use queue::MAINTAIN_EVERY;
 mod reports;
 mod schema;
 mod steps;

@@ -3,7 +3,13 @@
 //! (id, token and owner). SQL stays next to the method that runs it.
 
 use super::*;
-use crate::store::{Fence, Queue, SentMark};
+use crate::store::{Fence, Maintenance, Queue, SentMark, Term};
+
+/// How long used link and gateway-message nonces are kept (a replay older than this is
+/// refused by the link's own expiry, or answers only what was open when it was sent).
+const NONCES_KEPT_DAYS: u32 = 400;
+/// How often the leader maintains, which `maintain` counts dead letters over.
+pub(crate) const MAINTAIN_EVERY: chrono::Duration = chrono::Duration::seconds(5);
 
 /// Most deliveries of one channel claimed in one pass.
 const CLAIM_MAX: usize = 4096;
@@ -293,6 +299,77 @@ impl Queue for PgLedger {
             .execute(&self.pool)
             .await?;
             Ok(n.rows_affected() == 1)
+        })
+    }
+
+    fn elect(&self, ttl: chrono::Duration) -> Result<Option<Term>, StoreError> {
+        self.run(async {
+            let row = sqlx::query(
+                "INSERT INTO leader (name, owner, elected_at, expires)
+                 VALUES ('maintenance', $1, now(), now() + make_interval(secs => $2))
+                 ON CONFLICT (name) DO UPDATE SET
+                    owner = EXCLUDED.owner,
+                    elected_at = CASE WHEN leader.owner = EXCLUDED.owner AND leader.expires >= now()
+                                      THEN leader.elected_at ELSE now() END,
+                    expires = EXCLUDED.expires
+                 WHERE leader.owner = EXCLUDED.owner OR leader.expires < now()
+                 RETURNING owner, elected_at",
+            )
+            .bind(&self.owner)
+            .bind(millis(ttl))
+            .fetch_optional(&self.pool)
+            .await?;
+            row.map(|r| {
+                Ok(Term {
+                    owner: r.try_get("owner")?,
+                    elected_at: r.try_get("elected_at")?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn maintain(&self, term: &Term) -> Result<Maintenance, StoreError> {
+        self.run(async {
+            let mut tx = self.pool.begin().await?;
+            // Fenced: only while this very term holds (locked, so it can't lapse midway).
+            let holds: Option<i32> = sqlx::query_scalar(
+                "SELECT 1 FROM leader WHERE name = 'maintenance' AND owner = $1 AND elected_at = $2
+                   AND expires > now() FOR UPDATE",
+            )
+            .bind(&term.owner)
+            .bind(term.elected_at)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if holds.is_none() {
+                return Ok(Maintenance::default());
+            }
+            let rescued = sqlx::query(
+                "UPDATE deliveries SET claimed = false, uncertain = true, lease_owner = NULL
+                 WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND claimed AND due < now()
+                              ORDER BY id FOR UPDATE SKIP LOCKED)",
+            )
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let pruned = sqlx::query(&format!(
+                "DELETE FROM used_tokens WHERE used < now() - interval '{NONCES_KEPT_DAYS} days'"
+            ))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let dead_lettered: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM deliveries WHERE state = 'dead' AND updated > now() - make_interval(secs => $1)",
+            )
+            .bind(millis(MAINTAIN_EVERY))
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Maintenance {
+                rescued,
+                pruned,
+                dead_lettered: dead_lettered as u64,
+            })
         })
     }
 }

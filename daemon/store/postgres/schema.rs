@@ -8,9 +8,10 @@ use std::borrow::Cow;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// Each entry is one migration, applied in order, each in its own transaction.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "the ledger",
-    "CREATE TABLE firings (
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "the ledger",
+        "CREATE TABLE firings (
         id BIGSERIAL PRIMARY KEY,
         plan TEXT NOT NULL DEFAULT '',
         item TEXT NOT NULL,
@@ -92,7 +93,17 @@ const MIGRATIONS: &[(&str, &str)] = &[(
         created TIMESTAMPTZ NOT NULL,
         ended TIMESTAMPTZ
     );",
-)];
+    ),
+    (
+        "a leader for maintenance",
+        "CREATE TABLE leader (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        elected_at TIMESTAMPTZ NOT NULL,
+        expires TIMESTAMPTZ NOT NULL
+    );",
+    ),
+];
 
 /// The migrator: sqlx keeps the applied versions (with checksums) in `_sqlx_migrations`
 /// and holds `pg_advisory_lock` while it migrates.
