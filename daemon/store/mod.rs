@@ -4,6 +4,8 @@
 
 mod async_face;
 #[cfg(test)]
+mod claim_model;
+#[cfg(test)]
 mod conformance;
 mod copy;
 mod group;

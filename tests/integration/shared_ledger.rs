@@ -250,7 +250,10 @@ async fn three_instances_survive_a_kill_a_stall_and_a_database_restart() {
         .filter(|e| e.file_name().to_string_lossy().starts_with("stderr-"))
         .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
         .collect();
-    assert!(all_logs.contains("now leads maintenance of the shared ledger"), "no leader");
+    assert!(
+        all_logs.contains("now leads maintenance of the shared ledger"),
+        "no leader"
+    );
     println!(
         "{} reminders, {} arrived twice, {} marked uncertain",
         seen.len(),

@@ -108,80 +108,142 @@ fn delivery(row: &PgRow) -> Result<Delivery, sqlx::Error> {
 }
 
 /// Records a firing once, with its deliveries and (the first time) its steps; the ids of
-/// the deliveries that were new. Runs inside the caller's transaction; a second instance
-/// recording the same firing at the same moment waits for the first and adds nothing.
+/// the deliveries that were new. See `insert_firings`.
 async fn insert_firing(
     tx: &mut Transaction<'_, Postgres>,
     firing: &NewFiring,
     deliveries: &[NewDelivery],
     outcome: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let inserted: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO firings (item, kind, purpose, scheduled, recorded, outcome, deadline, snooze_cap)
-         VALUES ($1, $2, $3, $4, now(), $5, $6, $7)
-         ON CONFLICT (plan, item, scheduled, purpose) DO NOTHING RETURNING id",
-    )
-    .bind(&firing.item)
-    .bind(firing.kind.as_str())
-    .bind(&firing.purpose)
-    .bind(firing.scheduled)
-    .bind(outcome)
-    .bind(firing.deadline)
-    .bind(firing.snooze_cap.map(|c| c.num_seconds()))
-    .fetch_optional(&mut **tx)
-    .await?;
-    let firing_id: i64 = match inserted {
-        Some(id) => id,
-        None => {
-            sqlx::query_scalar(
-                "SELECT id FROM firings WHERE plan = '' AND item = $1 AND scheduled = $2 AND purpose = $3",
-            )
-            .bind(&firing.item)
-            .bind(firing.scheduled)
-            .bind(&firing.purpose)
-            .fetch_one(&mut **tx)
-            .await?
-        }
+    insert_firings(tx, &[(firing.clone(), deliveries.to_vec())], outcome).await
+}
+
+/// Records a batch of firings once each, with their deliveries and (for firings new here)
+/// their steps, in three statements however large the batch; the ids of the deliveries
+/// that were new. Runs inside the caller's transaction. Rows go in key order, so instances
+/// recording the same firings at the same moment queue behind each other instead of
+/// deadlocking, and the later ones add nothing.
+async fn insert_firings(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &[(NewFiring, Vec<NewDelivery>)],
+    outcome: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut order: Vec<usize> = (0..batch.len()).collect();
+    order.sort_by(|a, b| {
+        let (fa, fb) = (&batch[*a].0, &batch[*b].0);
+        (&fa.item, fa.scheduled, &fa.purpose).cmp(&(&fb.item, fb.scheduled, &fb.purpose))
+    });
+    let col = |f: &dyn Fn(&NewFiring) -> String| -> Vec<String> {
+        order.iter().map(|i| f(&batch[*i].0)).collect()
     };
-    let mut new = Vec::new();
-    for d in deliveries {
-        let n = sqlx::query(
+    let items = col(&|f| f.item.clone());
+    let kinds = col(&|f| f.kind.as_str().to_string());
+    let purposes = col(&|f| f.purpose.clone());
+    let scheduled: Vec<DateTime<Utc>> = order.iter().map(|i| batch[*i].0.scheduled).collect();
+    let deadlines: Vec<Option<DateTime<Utc>>> =
+        order.iter().map(|i| batch[*i].0.deadline).collect();
+    let caps: Vec<Option<i64>> = order
+        .iter()
+        .map(|i| batch[*i].0.snooze_cap.map(|c| c.num_seconds()))
+        .collect();
+    let inserted: Vec<(i64, String, DateTime<Utc>, String)> = sqlx::query_as(
+        "INSERT INTO firings (item, kind, purpose, scheduled, recorded, outcome, deadline, snooze_cap)
+         SELECT item, kind, purpose, scheduled, now(), $5, deadline, cap
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], $6::timestamptz[], $7::bigint[])
+              WITH ORDINALITY AS b(item, kind, purpose, scheduled, deadline, cap, n)
+         ORDER BY n
+         ON CONFLICT (plan, item, scheduled, purpose) DO NOTHING
+         RETURNING id, item, scheduled, purpose",
+    )
+    .bind(&items)
+    .bind(&kinds)
+    .bind(&purposes)
+    .bind(&scheduled)
+    .bind(outcome)
+    .bind(&deadlines)
+    .bind(&caps)
+    .fetch_all(&mut **tx)
+    .await?;
+    // Keyed at the database's precision (microseconds), as it returns them.
+    let key = |item: &str, at: DateTime<Utc>, purpose: &str| {
+        (item.to_string(), at.timestamp_micros(), purpose.to_string())
+    };
+    let new_firings: std::collections::HashSet<_> = inserted
+        .iter()
+        .map(|(_, i, at, p)| key(i, *at, p))
+        .collect();
+    let ids: std::collections::HashMap<_, i64> = sqlx::query_as::<_, (i64, String, DateTime<Utc>, String)>(
+        "SELECT f.id, f.item, f.scheduled, f.purpose FROM firings f
+         JOIN UNNEST($1::text[], $2::timestamptz[], $3::text[]) AS b(item, scheduled, purpose)
+           ON f.plan = '' AND f.item = b.item AND f.scheduled = b.scheduled AND f.purpose = b.purpose",
+    )
+    .bind(&items)
+    .bind(&scheduled)
+    .bind(&purposes)
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .map(|(id, i, at, p)| (key(&i, at, &p), id))
+    .collect();
+    // Deliveries, in id order.
+    let mut rows: Vec<(&NewFiring, &NewDelivery, i64)> = Vec::new();
+    for (f, ds) in batch {
+        let Some(id) = ids.get(&key(&f.item, f.scheduled, &f.purpose)) else {
+            continue;
+        };
+        rows.extend(ds.iter().map(|d| (f, d, *id)));
+    }
+    rows.sort_by(|a, b| a.1.id.cmp(&b.1.id));
+    let new: Vec<String> = if rows.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_scalar(
             "INSERT INTO deliveries (id, firing, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, late, created, updated)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, now(), now())
-             ON CONFLICT (id) DO NOTHING",
+             SELECT id, firing, item, kind, purpose, scheduled, recipient, channel, idx, 'pending', due, late, now(), now()
+             FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::int[], $10::timestamptz[], $11::bool[])
+                  WITH ORDINALITY AS b(id, firing, item, kind, purpose, scheduled, recipient, channel, idx, due, late, n)
+             ORDER BY n
+             ON CONFLICT (id) DO NOTHING RETURNING id",
         )
-        .bind(&d.id)
-        .bind(firing_id)
-        .bind(&firing.item)
-        .bind(firing.kind.as_str())
-        .bind(&firing.purpose)
-        .bind(firing.scheduled)
-        .bind(&d.recipient)
-        .bind(&d.channel)
-        .bind(d.channel_index as i32)
-        .bind(d.due)
-        .bind(d.late)
-        .execute(&mut **tx)
+        .bind(rows.iter().map(|r| r.1.id.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.0.item.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.0.kind.as_str().to_string()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.0.purpose.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.0.scheduled).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.1.recipient.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.1.channel.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.1.channel_index as i32).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.1.due).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.1.late).collect::<Vec<_>>())
+        .fetch_all(&mut **tx)
         .await?
-        .rows_affected();
-        if n == 1 {
-            new.push(d.id.clone());
+    };
+    // Steps, only for the firings recorded here for the first time.
+    let mut steps: Vec<(i64, &crate::store::NewWatch)> = Vec::new();
+    for (f, _) in batch {
+        let k = key(&f.item, f.scheduled, &f.purpose);
+        if let (true, Some(id)) = (new_firings.contains(&k), ids.get(&k)) {
+            steps.extend(f.watches.iter().map(|w| (*id, w)));
         }
     }
-    if inserted.is_some() {
-        for w in &firing.watches {
-            sqlx::query(
-                "INSERT INTO watches (firing, action, step, recipient, due, state) VALUES ($1, $2, $3, $4, $5, 'pending')
-                 ON CONFLICT (firing, action, step) DO NOTHING",
-            )
-            .bind(firing_id)
-            .bind(w.action.as_str())
-            .bind(w.step as i32)
-            .bind(&w.recipient)
-            .bind(w.due)
-            .execute(&mut **tx)
-            .await?;
-        }
+    if !steps.is_empty() {
+        sqlx::query(
+            "INSERT INTO watches (firing, action, step, recipient, due, state)
+             SELECT firing, action, step, recipient, due, 'pending'
+             FROM UNNEST($1::bigint[], $2::text[], $3::int[], $4::text[], $5::timestamptz[]) AS b(firing, action, step, recipient, due)
+             ON CONFLICT (firing, action, step) DO NOTHING",
+        )
+        .bind(steps.iter().map(|s| s.0).collect::<Vec<_>>())
+        .bind(steps.iter().map(|s| s.1.action.as_str().to_string()).collect::<Vec<_>>())
+        .bind(steps.iter().map(|s| s.1.step as i32).collect::<Vec<_>>())
+        .bind(steps.iter().map(|s| s.1.recipient.clone()).collect::<Vec<_>>())
+        .bind(steps.iter().map(|s| s.1.due).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(new)
 }

@@ -24,10 +24,7 @@ impl Queue for PgLedger {
     ) -> Result<Vec<String>, StoreError> {
         self.run(async {
             let mut tx = self.pool.begin().await?;
-            let mut new = Vec::new();
-            for (firing, deliveries) in batch {
-                new.extend(insert_firing(&mut tx, firing, deliveries, "dispatched").await?);
-            }
+            let new = insert_firings(&mut tx, batch, "dispatched").await?;
             tx.commit().await?;
             Ok(new)
         })
@@ -64,9 +61,9 @@ impl Queue for PgLedger {
         let channels = self.run(async {
             sqlx::query_scalar::<_, String>(
                 "WITH RECURSIVE ch(c) AS (
-                    SELECT (SELECT MIN(channel) FROM deliveries WHERE state = 'pending' AND due <= now())
+                    SELECT (SELECT MIN(channel) FROM deliveries WHERE state = 'pending')
                     UNION ALL
-                    SELECT (SELECT MIN(channel) FROM deliveries WHERE state = 'pending' AND due <= now() AND channel > ch.c)
+                    SELECT (SELECT MIN(channel) FROM deliveries WHERE state = 'pending' AND channel > ch.c)
                     FROM ch WHERE ch.c IS NOT NULL
                 ) SELECT c FROM ch WHERE c IS NOT NULL",
             )
@@ -146,9 +143,26 @@ impl Queue for PgLedger {
                 .map(|r| Ok((r.try_get("id")?, r.try_get("claim")?)))
                 .collect()
         })?;
-        Ok(held
+        let missing: Vec<&Fence> = held
             .iter()
             .filter(|f| !renewed.iter().any(|(id, c)| *id == f.id && *c == f.claim))
+            .collect();
+        if missing.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Not renewed because it finished under this very claim meanwhile: not lost.
+        let ids: Vec<String> = missing.iter().map(|f| f.id.clone()).collect();
+        let finished: Vec<(String, i64)> = self.run(async {
+            sqlx::query_as(
+                "SELECT id, claim FROM deliveries WHERE id = ANY($1) AND state <> 'pending'",
+            )
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await
+        })?;
+        Ok(missing
+            .into_iter()
+            .filter(|f| !finished.iter().any(|(id, c)| *id == f.id && *c == f.claim))
             .cloned()
             .collect())
     }
@@ -199,27 +213,34 @@ impl Queue for PgLedger {
     }
 
     fn mark_sent_all(&self, marks: &[SentMark]) -> Result<Vec<bool>, StoreError> {
-        self.run(async {
-            let mut tx = self.pool.begin().await?;
-            let mut done = vec![false; marks.len()];
-            // In id order, as `renew` locks them (no lock cycles between the two).
-            let mut order: Vec<usize> = (0..marks.len()).collect();
-            order.sort_by(|a, b| marks[*a].fence.id.cmp(&marks[*b].fence.id));
-            for i in order {
-                let m = &marks[i];
-                let n = sqlx::query(MARK_SENT)
-                    .bind(&m.fence.id)
-                    .bind(m.fence.claim)
-                    .bind(&self.owner)
-                    .bind(m.gateway_id.as_deref())
-                    .bind(m.at)
-                    .execute(&mut *tx)
-                    .await?;
-                done[i] = n.rows_affected() == 1;
-            }
-            tx.commit().await?;
-            Ok(done)
-        })
+        // One statement; rows locked in id order, as `renew` locks them (no lock cycles).
+        let done: Vec<(String, i64)> = self.run(async {
+            sqlx::query_as(
+                "WITH m AS (
+                    SELECT d.id, m.claim, m.gateway_id, m.at FROM deliveries d
+                    JOIN UNNEST($1::text[], $2::bigint[], $3::text[], $4::timestamptz[]) AS m(id, claim, gateway_id, at)
+                      ON d.id = m.id AND d.claim = m.claim
+                    WHERE d.lease_owner = $5 AND d.state = 'pending'
+                    ORDER BY d.id FOR UPDATE OF d
+                 )
+                 UPDATE deliveries d SET state = 'sent', attempts = d.attempts + 1, gateway_id = m.gateway_id,
+                        sent_at = m.at, updated = now(), claimed = false
+                 FROM m WHERE d.id = m.id
+                 RETURNING d.id, d.claim",
+            )
+            .bind(marks.iter().map(|m| m.fence.id.clone()).collect::<Vec<_>>())
+            .bind(marks.iter().map(|m| m.fence.claim).collect::<Vec<_>>())
+            .bind(marks.iter().map(|m| m.gateway_id.clone()).collect::<Vec<_>>())
+            .bind(marks.iter().map(|m| m.at).collect::<Vec<_>>())
+            .bind(&self.owner)
+            .fetch_all(&self.pool)
+            .await
+        })?;
+        let done: std::collections::HashSet<(String, i64)> = done.into_iter().collect();
+        Ok(marks
+            .iter()
+            .map(|m| done.contains(&(m.fence.id.clone(), m.fence.claim)))
+            .collect())
     }
 
     fn mark_retry(

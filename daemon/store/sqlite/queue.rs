@@ -82,8 +82,14 @@ impl Queue for SqliteLedger {
             let mut stmt = tx.prepare_cached(&format!(
                 "UPDATE deliveries SET due = ?3 WHERE {FENCED} AND claimed = 1 AND due > ?4"
             ))?;
+            // Not renewed because it finished under this very claim meanwhile: not lost.
+            let mut finished = tx.prepare_cached(
+                "SELECT 1 FROM deliveries WHERE id = ?1 AND claim = ?2 AND state <> 'pending'",
+            )?;
             for f in held {
-                if stmt.execute(params![f.id, f.claim, ms(lease_until), ms(now)])? == 0 {
+                if stmt.execute(params![f.id, f.claim, ms(lease_until), ms(now)])? == 0
+                    && !finished.exists(params![f.id, f.claim])?
+                {
                     lost.push(f.clone());
                 }
             }
