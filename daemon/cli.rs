@@ -65,7 +65,7 @@ enum LedgerAction {
 enum Command {
     /// Validate a plan exactly as `run` loads it: plugins, a dry run of each used channel and its secrets (no network); exit 0 valid, 65 invalid, 66 unreadable.
     Check {
-        /// The support plan (TOML), e.g. /etc/kithd/plan.toml.
+        /// The support plan (TOML), e.g. /etc/kithd/plan.toml, or a directory of plans (each with `[person] id`), each checked on its own.
         plan: PathBuf,
         /// Directory of `.rhai` plugins; a file there overrides the bundled plugin of the same name (default: /etc/kithd/plugins as root, else ~/.config/kithd/plugins).
         #[arg(long, value_name = "DIR")]
@@ -76,7 +76,7 @@ enum Command {
     },
     /// List upcoming firings in time order, in local time.
     Preview {
-        /// The support plan (TOML).
+        /// The support plan (TOML), or a directory of plans (each previewed in turn; JSON lines carry `plan`).
         plan: PathBuf,
         /// Start: RFC 3339, or a local date-time in the person's zone (default: now).
         #[arg(long, value_name = "DATETIME")]

@@ -1,7 +1,8 @@
-//! `kithd check PLAN`: the load step that `run` uses (plan, plugins, a dry run of each
+//! `kithd check PLAN|DIR`: the load step that `run` uses (plan, plugins, a dry run of each
 //! used channel, and the secrets unless `--offline`), without touching the network. Prints
-//! every problem with file:line:column; exit 0 valid, 65 invalid, 66 unreadable. Must not
-//! send anything or write state.
+//! every problem with file:line:column; exit 0 valid, 65 invalid, 66 unreadable. A
+//! directory is every plan in it, each checked on its own (65 if any has problems). Must
+//! not send anything or write state.
 
 use std::io::Write;
 use std::path::Path;
@@ -18,6 +19,15 @@ pub(crate) fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> exit::Outcome {
+    if plan_path.is_dir() {
+        let plans = super::plans::load_dir(plan_path, plugin_dir, offline, true, now, err)?;
+        for p in &plans {
+            if let Ok(loaded) = &p.loaded {
+                ok_line(loaded, offline, out);
+            }
+        }
+        return Ok(super::plans::report_invalid(&plans, err));
+    }
     let store = SecretStore::from_env();
     let secrets = if offline {
         Secrets::Offline
@@ -25,6 +35,12 @@ pub(crate) fn run(
         Secrets::Check(&store)
     };
     let loaded = super::load(plan_path, plugin_dir, secrets, true, now, err)?;
+    ok_line(&loaded, offline, out);
+    Ok(exit::OK)
+}
+
+/// `FILE: ok (3 items, 1 contact, …)`.
+fn ok_line(loaded: &crate::load::Loaded, offline: bool, out: &mut dyn Write) {
     let plan = &loaded.snapshot.plan;
     let _ = writeln!(
         out,
@@ -40,7 +56,6 @@ pub(crate) fn run(
         plural(loaded.warnings.len()),
         if offline { "; secrets not checked" } else { "" },
     );
-    Ok(exit::OK)
 }
 
 fn plural(n: usize) -> &'static str {

@@ -9,6 +9,7 @@ pub(crate) mod init;
 pub(crate) mod ledger;
 pub(crate) mod manpages;
 pub(crate) mod pause;
+pub(crate) mod plans;
 pub(crate) mod preview;
 pub(crate) mod replay;
 pub(crate) mod report;

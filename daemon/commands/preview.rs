@@ -327,6 +327,9 @@ pub(crate) struct Args<'a> {
 }
 
 pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> exit::Outcome {
+    if args.plan.is_dir() {
+        return run_dir(args, out, err);
+    }
     // Secrets don't change what fires when: a preview works on any machine.
     let loaded = super::load(
         args.plan,
@@ -336,15 +339,55 @@ pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> exit:
         args.now,
         err,
     )?;
-    let plan = &loaded.snapshot.plan;
+    preview_plan(&args, &loaded.snapshot.plan, None, out)?;
+    Ok(exit::OK)
+}
+
+/// Every valid plan of a directory, one after another (text: under a heading naming the
+/// plan; JSON: each line with its `plan`); the invalid ones are reported (exit 65).
+fn run_dir(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> exit::Outcome {
+    let plans = super::plans::load_dir(args.plan, args.plugin_dir, true, false, args.now, err)?;
+    for p in &plans {
+        if let Ok(loaded) = &p.loaded {
+            let plan = &loaded.snapshot.plan;
+            if args.format == Format::Text
+                && writeln!(
+                    out,
+                    "# {} ({})",
+                    plan.id.as_deref().unwrap_or(""),
+                    p.path.display()
+                )
+                .is_err()
+            {
+                return Ok(exit::OK);
+            }
+            preview_plan(&args, plan, plan.id.as_deref(), out)?;
+        }
+    }
+    Ok(super::plans::report_invalid(&plans, err))
+}
+
+/// Streams one plan's firings; JSON lines carry `plan` when it is one of several.
+fn preview_plan(
+    args: &Args,
+    plan: &crate::plan::Plan,
+    id: Option<&str>,
+    out: &mut dyn Write,
+) -> Result<(), exit::Error> {
     let from = start(args.from, plan.person.timezone, args.now)?;
     // A closed pipe (`| head`) is not an error: stop quietly.
     stream(plan, from, args.horizon, |l| {
         let text = match args.format {
-            Format::Json => serde_json::to_string(&l).unwrap_or_default(),
+            Format::Json => match (serde_json::to_value(&l), id) {
+                (Ok(serde_json::Value::Object(mut m)), Some(id)) => {
+                    m.insert("plan".into(), id.into());
+                    serde_json::Value::Object(m).to_string()
+                }
+                (v, _) => v.map(|v| v.to_string()).unwrap_or_default(),
+            },
             Format::Text => text_line(&l),
         };
         writeln!(out, "{text}").is_ok()
     });
-    Ok(exit::OK)
+    Ok(())
 }

@@ -37,6 +37,8 @@ pub struct Plan {
     pub(crate) away: Vec<crate::vocab::Pause>,
     /// `[person] language`: a BCP 47 tag, `"en"` unless the plan says.
     pub language: String,
+    /// `[person] id`: required when the plan is one of a directory of plans.
+    pub id: Option<String>,
     /// The answer server, when the plan has `[server]`.
     pub server: Option<ServerConfig>,
     /// Pings to an outside monitor, when the plan has `[heartbeat]`.
@@ -337,6 +339,7 @@ impl Plan {
             never_contact,
             away: Vec::new(),
             language: crate::vocab::DEFAULT_LANGUAGE.to_string(),
+            id: None,
             server,
             heartbeat,
             items,

@@ -147,13 +147,23 @@ pub struct SecretError {
 #[derive(Debug, Clone, Default)]
 pub struct SecretStore {
     credentials_dir: Option<PathBuf>,
+    /// The plan these secrets are for, in a directory of plans: `PLAN/NAME` in the
+    /// credentials directory comes before the shared `NAME`.
+    plan: Option<String>,
 }
 
 impl SecretStore {
     pub fn from_env() -> Self {
         Self {
             credentials_dir: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
+            plan: None,
         }
+    }
+
+    /// The secrets of the plan with id `plan` (environment variables stay shared).
+    pub fn for_plan(mut self, plan: Option<&str>) -> Self {
+        self.plan = plan.map(str::to_string);
+        self
     }
 
     pub fn env_name(name: &str) -> String {
@@ -173,7 +183,8 @@ impl SecretStore {
             // `LoadCredential=kithd:/etc/kithd/credentials` loads a directory, naming each
             // file `kithd_FILE`; a single `LoadCredential=NAME:PATH` keeps NAME.
             if let Some(dir) = &self.credentials_dir {
-                for file in [name.to_string(), format!("kithd_{name}")] {
+                let own = self.plan.iter().map(|p| format!("{p}/{name}"));
+                for file in own.chain([name.to_string(), format!("kithd_{name}")]) {
                     if let Ok(v) = std::fs::read_to_string(dir.join(file)) {
                         return Ok(Secret(v.trim_end_matches(['\n', '\r']).to_string()));
                     }
@@ -210,6 +221,7 @@ mod tests {
         std::fs::write(dir.path().join("kithd_other"), "from-dir").unwrap();
         let store = SecretStore {
             credentials_dir: Some(dir.path().to_path_buf()),
+            plan: None,
         };
         let t = SecretText::literal("Bearer ").concat(SecretText::named("tok"));
         assert_eq!(t.resolve(&store).unwrap(), "Bearer from-cred");
@@ -217,5 +229,13 @@ mod tests {
         let e = store.get("missing_one").unwrap_err();
         assert_eq!(e.env, "KITHD_SECRET_MISSING_ONE");
         assert!(store.get("../etc/passwd").is_err());
+        // A plan's own secret comes before the shared one; another plan's is not seen.
+        std::fs::create_dir(dir.path().join("robin")).unwrap();
+        std::fs::write(dir.path().join("robin/tok"), "robin's").unwrap();
+        let robin = store.clone().for_plan(Some("robin"));
+        assert_eq!(robin.get("tok").unwrap().expose(), "robin's");
+        assert_eq!(robin.get("other").unwrap().expose(), "from-dir", "shared");
+        let sam = store.for_plan(Some("sam"));
+        assert_eq!(sam.get("tok").unwrap().expose(), "from-cred");
     }
 }

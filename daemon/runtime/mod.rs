@@ -55,6 +55,10 @@ pub struct Options {
 /// Runs the daemon until SIGTERM/SIGINT; returns the exit code.
 pub fn run(opts: Options) -> u8 {
     logging::init();
+    if opts.plan.is_dir() {
+        error!(plan = %opts.plan.display(), "`kithd run` takes one plan file: a directory of plans can be checked and previewed, not run yet. Run one instance per plan.");
+        return exit::CONFIG;
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -18,6 +18,7 @@ mod init;
 mod leases;
 mod ledger;
 mod lifecycle;
+mod plan_dirs;
 mod plugins_http;
 mod preview_golden;
 mod properties;

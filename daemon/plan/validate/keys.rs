@@ -39,6 +39,7 @@ pub(super) const ANSWER_KEYS: &[&str] = &[
 /// Placeholders an escalation or all-clear message may use: nothing about health.
 pub(super) const ESCALATION_FIELDS: &[&str] = &["person", "recipient", "time", "date"];
 pub(super) const PERSON_KEYS: &[&str] = &[
+    "id",
     "name",
     "timezone",
     "quiet_hours",

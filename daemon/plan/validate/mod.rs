@@ -48,6 +48,8 @@ struct Validator<'s> {
     max_snooze: PlanDuration,
     /// `[person] language`, a BCP 47 tag.
     language: String,
+    /// `[person] id`: the plan's id (required in a directory of plans).
+    plan_id: Option<String>,
     /// Parsed cron expressions, shared between items that use the same one.
     crons: HashMap<String, Arc<croner::Cron>>,
     /// Parsed item messages, shared between items with the same text.
@@ -107,6 +109,7 @@ impl<'s> Validator<'s> {
             has_server: false,
             max_snooze: PlanDuration::parse(DEFAULT_MAX_SNOOZE).expect("a valid default"),
             language: crate::vocab::DEFAULT_LANGUAGE.to_string(),
+            plan_id: None,
             crons: HashMap::new(),
             messages: HashMap::new(),
             recipient_lists: HashMap::new(),
@@ -455,6 +458,7 @@ impl<'s> Validator<'s> {
         );
         plan.away = away;
         plan.language = std::mem::take(&mut self.language);
+        plan.id = self.plan_id.take();
         Some(plan)
     }
 }

@@ -136,6 +136,7 @@ impl<'s> Validator<'s> {
         if let Some(l) = self.language(table) {
             self.language = l;
         }
+        self.plan_id = self.plan_id(table);
         self.recipient_common(table, SELF_ID, "[person]", &span, channels, None)
     }
 
@@ -153,6 +154,26 @@ impl<'s> Validator<'s> {
             return None;
         }
         Some(d)
+    }
+
+    /// `id`: the plan's id, which the ledger keys everything by when several plans share
+    /// it (so renaming the file changes nothing). Letters, digits, `-` and `_`.
+    fn plan_id(&mut self, table: &Table) -> Option<String> {
+        let (s, span) = self.string(table, "id")?;
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && !s.starts_with('-')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !ok {
+            self.error(
+                span,
+                format!("`id = \"{s}\"` can't be a plan id"),
+                Some("use letters, digits, `-` and `_` (at most 64), such as `\"robin\"`".into()),
+            );
+            return None;
+        }
+        Some(s)
     }
 
     /// `language`: a BCP 47 tag (`"en"`, `"de-AT"`), for the words SMS replies may use.

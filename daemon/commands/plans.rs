@@ -1,0 +1,126 @@
+//! A directory of plans, one person each: its `*.toml` files in name order, each loaded on
+//! its own (one bad plan never hides the others), each needing `[person] id`, unique in the
+//! directory (the ledger keys everything by it, so renaming a file changes nothing). Each
+//! plan's secrets are its own first (`ID/NAME` in the credentials directory). Must not
+//! run or send anything.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::Diagnostic;
+use crate::exit;
+use crate::load::{Failure, Loaded, Secrets};
+use crate::plugin::SecretStore;
+
+/// One plan of the directory: its file, and the plan or why it can't be used.
+pub(crate) struct DirPlan {
+    pub path: PathBuf,
+    pub loaded: Result<Loaded, exit::Error>,
+}
+
+/// The `*.toml` files directly in `dir`, sorted.
+fn plan_files(dir: &Path) -> Result<Vec<PathBuf>, exit::Error> {
+    let unreadable = |e: std::io::Error| {
+        exit::Error::Plan(Failure::Unreadable(format!(
+            "can't read the plan directory `{}`: {e}",
+            dir.display()
+        )))
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(unreadable)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(exit::Error::Plan(Failure::Unreadable(format!(
+            "`{}` holds no plans (`*.toml` files)",
+            dir.display()
+        ))));
+    }
+    Ok(files)
+}
+
+/// Loads every plan in `dir` (secrets checked unless `offline`), warnings to `err`.
+pub(crate) fn load_dir(
+    dir: &Path,
+    plugin_dir: &Path,
+    offline: bool,
+    show_warnings: bool,
+    now: chrono::DateTime<chrono::Utc>,
+    err: &mut dyn std::io::Write,
+) -> Result<Vec<DirPlan>, exit::Error> {
+    let mut plans = Vec::new();
+    let mut ids: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for path in plan_files(dir)? {
+        // First offline, to learn the plan's id and check it; then with its own secrets.
+        let loaded = super::load(&path, plugin_dir, Secrets::Offline, false, now, err)
+            .and_then(|l| {
+                let span = l.snapshot.plan.person.span.clone();
+                let problem = match &l.snapshot.plan.id {
+                    None => Some(
+                        Diagnostic::error(span, "a plan in a directory of plans needs an id")
+                            .with_hint("add `id = \"…\"` to [person]: the ledger keys everything by it, so renaming the file changes nothing"),
+                    ),
+                    Some(id) => ids.get(id).map(|other| {
+                        Diagnostic::error(
+                            span,
+                            format!("plan id `{id}` is taken by `{}`", other.display()),
+                        )
+                        .with_hint("each plan in the directory needs an id of its own")
+                    }),
+                };
+                match problem {
+                    Some(d) => Err(exit::Error::Plan(Failure::Invalid {
+                        source: l.source,
+                        diagnostics: vec![d],
+                    })),
+                    None => {
+                        let id = l.snapshot.plan.id.clone().unwrap_or_default();
+                        ids.insert(id, path.clone());
+                        Ok(l)
+                    }
+                }
+            })
+            .and_then(|l| {
+                if offline && !show_warnings {
+                    return Ok(l);
+                }
+                let store = SecretStore::from_env().for_plan(l.snapshot.plan.id.as_deref());
+                let secrets = if offline {
+                    Secrets::Offline
+                } else {
+                    Secrets::Check(&store)
+                };
+                super::load(&path, plugin_dir, secrets, show_warnings, now, err)
+            });
+        plans.push(DirPlan { path, loaded });
+    }
+    Ok(plans)
+}
+
+/// Prints the problems of the plans that can't be used to `err`; the exit code: 0, or 65
+/// when any plan has problems.
+pub(crate) fn report_invalid(plans: &[DirPlan], err: &mut dyn std::io::Write) -> u8 {
+    let bad: Vec<&DirPlan> = plans.iter().filter(|p| p.loaded.is_err()).collect();
+    for p in &bad {
+        if let Err(e) = &p.loaded {
+            let _ = write!(err, "{}", e.render());
+        }
+    }
+    if bad.is_empty() {
+        return exit::OK;
+    }
+    let _ = writeln!(
+        err,
+        "error: {} of {} plans have problems: {}",
+        bad.len(),
+        plans.len(),
+        bad.iter()
+            .map(|p| p.path.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    exit::DATAERR
+}
