@@ -21,39 +21,13 @@ use parts::*;
 
 struct Cluster {
     dir: String,
-    base: String,
-    psql: std::path::PathBuf,
 }
 
 impl Cluster {
-    fn start() -> Self {
-        let dir = format!("/tmp/kithd-pg-bench-{}", std::process::id());
+    fn script(args: &[&str]) -> String {
         let root = env!("CARGO_MANIFEST_DIR");
         let out = Command::new(format!("{root}/scripts/pg-cluster.sh"))
-            .args(["start", &dir, &std::process::id().to_string()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let psql = std::fs::read_dir("/usr/lib/postgresql")
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .map(|e| e.path().join("bin/psql"))
-            .find(|p| p.exists())
-            .unwrap();
-        Self {
-            dir,
-            base: String::from_utf8_lossy(&out.stdout).trim().to_string(),
-            psql,
-        }
-    }
-
-    fn sql(&self, db: &str, sql: &str) -> String {
-        let out = Command::new(&self.psql)
-            .args([&format!("{}/{db}", self.base), "-tAqc", sql])
+            .args(args)
             .output()
             .unwrap();
         assert!(
@@ -64,9 +38,18 @@ impl Cluster {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    fn start() -> Self {
+        let dir = format!("/tmp/kithd-pg-bench-{}", std::process::id());
+        Self::script(&["start", &dir, &std::process::id().to_string()]);
+        Self { dir }
+    }
+
+    fn sql(&self, db: &str, sql: &str) -> String {
+        Self::script(&["sql", &self.dir, db, sql])
+    }
+
     fn database(&self, name: &str) -> String {
-        self.sql("postgres", &format!("CREATE DATABASE {name}"));
-        format!("{}/{name}", self.base)
+        Self::script(&["createdb", &self.dir, name])
     }
 }
 

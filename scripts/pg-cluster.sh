@@ -8,6 +8,8 @@
 #                                   the cluster stops and DIR is removed when PID ends
 #   pg-cluster.sh restart DIR       an immediate stop (as a crash) and a start on the same port
 #   pg-cluster.sh stop DIR
+#   pg-cluster.sh createdb DIR NAME creates database NAME, prints its URL
+#   pg-cluster.sh sql DIR DB SQL    runs SQL in database DB, prints the rows (unaligned)
 set -euo pipefail
 cmd="$1" dir="$2"
 bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
@@ -50,8 +52,16 @@ restart)
 stop)
     as_pg "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null
     ;;
+createdb)
+    url="postgresql://postgres@127.0.0.1:$(cat "$dir/port")"
+    "$bin/psql" "$url/postgres" -qc "CREATE DATABASE \"$3\"" >/dev/null
+    echo "$url/$3"
+    ;;
+sql)
+    "$bin/psql" "postgresql://postgres@127.0.0.1:$(cat "$dir/port")/$3" -tAqc "$4"
+    ;;
 *)
-    echo "usage: pg-cluster.sh start|restart|stop DIR [PID]" >&2
+    echo "usage: pg-cluster.sh start|restart|stop DIR [PID] | createdb DIR NAME | sql DIR DB SQL" >&2
     exit 64
     ;;
 esac

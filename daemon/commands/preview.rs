@@ -367,6 +367,14 @@ fn run_dir(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> exit::Outcom
     Ok(super::plans::report_invalid(&plans, err))
 }
 
+/// A JSON line of one of several plans: `plan` first, then the line's own fields.
+#[derive(serde::Serialize)]
+struct OfPlan<'a, T: serde::Serialize> {
+    plan: &'a str,
+    #[serde(flatten)]
+    line: T,
+}
+
 /// Streams one plan's firings; JSON lines carry `plan` when it is one of several.
 fn preview_plan(
     args: &Args,
@@ -378,13 +386,11 @@ fn preview_plan(
     // A closed pipe (`| head`) is not an error: stop quietly.
     stream(plan, from, args.horizon, |l| {
         let text = match args.format {
-            Format::Json => match (serde_json::to_value(&l), id) {
-                (Ok(serde_json::Value::Object(mut m)), Some(id)) => {
-                    m.insert("plan".into(), id.into());
-                    serde_json::Value::Object(m).to_string()
-                }
-                (v, _) => v.map(|v| v.to_string()).unwrap_or_default(),
-            },
+            Format::Json => match id {
+                Some(plan) => serde_json::to_string(&OfPlan { plan, line: &l }),
+                None => serde_json::to_string(&l),
+            }
+            .unwrap_or_default(),
             Format::Text => text_line(&l),
         };
         writeln!(out, "{text}").is_ok()

@@ -8,7 +8,6 @@ use std::path::Path;
 
 use crate::answer::{own_secrets, parse_answer_in, parse_snooze_in, same_address};
 use crate::exit;
-use crate::plugin::SecretStore;
 use crate::plugin::inbound::{Inbound, InboundRequest, MAX_INBOUND_BODY};
 
 use super::send_test::Args;
@@ -19,25 +18,14 @@ pub(crate) fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> exit::Outcome {
-    let store = SecretStore::from_env();
-    let loaded = super::load(
-        args.plan,
-        args.plugin_dir,
-        crate::load::Secrets::Check(&store),
-        false,
-        args.now,
-        err,
-    )?;
+    let loaded = super::send_test::load(&args, err)?;
     let snap = &loaded.snapshot;
     let plan = &snap.plan;
-    let channel =
-        snap.channels
-            .channels
-            .get(args.channel)
-            .ok_or_else(|| exit::Error::NoChannel {
-                channel: args.channel.to_string(),
-                known: plan.channels.keys().cloned().collect(),
-            })?;
+    let channel = snap
+        .channels
+        .channels
+        .get(args.channel)
+        .ok_or_else(|| super::send_test::no_channel(&args, plan))?;
     if !channel.plugin.receives() {
         return Err(exit::Error::Replay(format!(
             "channel `{}` uses plugin `{}`, which takes no replies (it has no `fn inbound(request, settings)`)",

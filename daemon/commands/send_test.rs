@@ -22,22 +22,32 @@ pub(crate) struct Args<'a> {
     pub now: DateTime<Utc>,
 }
 
-pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> exit::Outcome {
+/// The plan, loaded as `run` loads it (secrets checked), for a channel of it.
+pub(super) fn load(args: &Args, err: &mut dyn Write) -> Result<crate::load::Loaded, exit::Error> {
     let store = SecretStore::from_env();
-    let loaded = super::load(
+    super::load(
         args.plan,
         args.plugin_dir,
         crate::load::Secrets::Check(&store),
         false,
         args.now,
         err,
-    )?;
-    let snap = &loaded.snapshot;
-    let plan = &snap.plan;
-    let no_channel = || exit::Error::NoChannel {
+    )
+}
+
+/// The error for a channel the plan doesn't have.
+pub(super) fn no_channel(args: &Args, plan: &crate::plan::Plan) -> exit::Error {
+    exit::Error::NoChannel {
         channel: args.channel.to_string(),
         known: plan.channels.keys().cloned().collect(),
-    };
+    }
+}
+
+pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> exit::Outcome {
+    let loaded = load(&args, err)?;
+    let snap = &loaded.snapshot;
+    let plan = &snap.plan;
+    let no_channel = || no_channel(&args, plan);
     let channel = plan.channels.get(args.channel).ok_or_else(no_channel)?;
     let recipient = plan
         .recipient(args.to)

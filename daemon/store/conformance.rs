@@ -13,46 +13,31 @@ use crate::vocab::{Pause, Purpose};
 
 /// A PostgreSQL URL for a new, empty database in this process's private cluster.
 pub(crate) fn pg_url() -> String {
-    static BASE: OnceLock<String> = OnceLock::new();
+    static DIR: OnceLock<String> = OnceLock::new();
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let root = env!("CARGO_MANIFEST_DIR");
-    let base = BASE.get_or_init(|| {
-        let dir = format!("/tmp/kithd-pg-unit-{}", std::process::id());
-        let out = std::process::Command::new(format!("{root}/scripts/pg-cluster.sh"))
-            .args(["start", &dir, &std::process::id().to_string()])
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg-cluster.sh");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(script)
+            .args(args)
             .output()
             .expect("scripts/pg-cluster.sh runs");
         assert!(
             out.status.success(),
-            "a PostgreSQL cluster for the tests: {}",
+            "pg-cluster.sh {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let dir = DIR.get_or_init(|| {
+        let dir = format!("/tmp/kithd-pg-unit-{}", std::process::id());
+        run(&["start", &dir, &std::process::id().to_string()]);
+        dir
     });
     let name = format!(
         "t{}",
         NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
     );
-    let psql = std::fs::read_dir("/usr/lib/postgresql")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().join("bin/psql"))
-        .find(|p| p.exists())
-        .expect("psql");
-    let out = std::process::Command::new(psql)
-        .args([
-            &format!("{base}/postgres"),
-            "-qc",
-            &format!("CREATE DATABASE {name}"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    format!("{base}/{name}")
+    run(&["createdb", dir, &name])
 }
 
 fn now() -> DateTime<Utc> {

@@ -10,6 +10,7 @@ mod conformance;
 mod copy;
 mod group;
 mod postgres;
+mod rules;
 mod schema;
 mod sqlite;
 mod state_dir;

@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 use crate::daemon::{Daemon, cron_at, signal};
 use crate::support::{kithd, root, text};
 
-/// A private cluster for one test: its directory, and the URL of its `postgres` database.
+/// A private cluster for one test, by its directory.
 pub struct Cluster {
     pub dir: String,
-    pub base: String,
 }
 
 impl Cluster {
@@ -25,30 +24,17 @@ impl Cluster {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", text(&out.stderr));
-        Self {
-            dir,
-            base: text(&out.stdout).trim().to_string(),
-        }
+        Self { dir }
     }
 
     /// A new, empty database's URL.
     pub fn database(&self, name: &str) -> String {
-        let psql = std::fs::read_dir("/usr/lib/postgresql")
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .map(|e| e.path().join("bin/psql"))
-            .find(|p| p.exists())
-            .unwrap();
-        let out = Command::new(psql)
-            .args([
-                &format!("{}/postgres", self.base),
-                "-qc",
-                &format!("CREATE DATABASE {name}"),
-            ])
+        let out = Command::new(root().join("scripts/pg-cluster.sh"))
+            .args(["createdb", &self.dir, name])
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", text(&out.stderr));
-        format!("{}/{name}", self.base)
+        text(&out.stdout).trim().to_string()
     }
 
     /// Stops the server at once (as a crash) and starts it again on the same port.

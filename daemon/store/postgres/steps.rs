@@ -3,11 +3,9 @@
 //! second sees the other: nobody is alerted about a person who has already answered.
 
 use super::*;
+use crate::store::rules;
 use crate::store::{AnswerResult, OpenFiring, SnoozeResult, Steps, Watch};
-use crate::vocab::{
-    ALL_CLEAR_KEY, ESCALATE_KEY_PREFIX, MAIN_KEY, Pause, Purpose, SELF_ID, StepAction,
-    all_clear_id, delivery_id,
-};
+use crate::vocab::{ESCALATE_KEY_PREFIX, MAIN_KEY, Pause, SELF_ID, StepAction};
 
 fn open_firing(row: &PgRow) -> Result<OpenFiring, sqlx::Error> {
     Ok(OpenFiring {
@@ -194,50 +192,34 @@ impl Steps for PgLedger {
             .bind(format!("{ESCALATE_KEY_PREFIX}%"))
             .fetch_all(&mut *tx)
             .await?;
-            let mut all_clear_to: Vec<(String, String)> = Vec::new();
-            for row in &alerts {
-                let (id, recipient, channel, state): (String, String, String, String) = (
-                    row.try_get("id")?,
-                    row.try_get("recipient")?,
-                    row.try_get("channel")?,
-                    row.try_get("state")?,
-                );
-                match state.as_str() {
-                    "pending" => {
-                        sqlx::query(
-                            "UPDATE deliveries SET state = 'cancelled', last_error = 'answered before it was sent', claimed = false, updated = now()
-                             WHERE id = $1 AND state = 'pending'",
-                        )
-                        .bind(&id)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    "sent" if !all_clear_to.iter().any(|(r, _)| *r == recipient) => {
-                        all_clear_to.push((recipient, channel))
-                    }
-                    _ => {}
-                }
+            let alerts: Vec<rules::Alert> = alerts
+                .iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get("id")?,
+                        r.try_get("recipient")?,
+                        r.try_get("channel")?,
+                        r.try_get("state")?,
+                    ))
+                })
+                .collect::<Result<_, sqlx::Error>>()?;
+            let after = rules::after_answer(firing, &alerts, now);
+            for id in &after.cancel {
+                sqlx::query(
+                    "UPDATE deliveries SET state = 'cancelled', last_error = 'answered before it was sent', claimed = false, updated = now()
+                     WHERE id = $1 AND state = 'pending'",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
             }
-            if !all_clear_to.is_empty() {
-                let all_clear =
-                    NewFiring::new(&firing.item, firing.kind, ALL_CLEAR_KEY.into(), firing.scheduled);
-                let deliveries: Vec<NewDelivery> = all_clear_to
-                    .iter()
-                    .map(|(recipient, channel)| NewDelivery {
-                        id: all_clear_id(&firing.item, firing.scheduled, recipient, channel),
-                        recipient: recipient.clone(),
-                        channel: channel.clone(),
-                        channel_index: 0,
-                        due: now,
-                        late: false,
-                    })
-                    .collect();
-                insert_firing(&mut tx, &all_clear, &deliveries, "dispatched").await?;
+            if let Some((all_clear, deliveries)) = &after.all_clear {
+                insert_firing(&mut tx, all_clear, deliveries, "dispatched").await?;
             }
             tx.commit().await?;
             Ok(AnswerResult::Recorded {
                 late,
-                all_clear_to: all_clear_to.into_iter().map(|(r, _)| r).collect(),
+                all_clear_to: after.told,
             })
         })
     }
@@ -266,11 +248,10 @@ impl Steps for PgLedger {
                 .await?;
                 (r.try_get("used")?, r.try_get("n")?)
             };
-            let left = cap.unwrap_or(0) - used;
-            let secs = delay.num_seconds().min(left);
-            if secs <= 0 {
+            let Some(secs) = rules::snooze_allowance(cap, used, delay) else {
                 return Ok(SnoozeResult::CapReached);
-            }
+            };
+            let left = cap.unwrap_or(0) - used;
             let Some(row) = sqlx::query(
                 "SELECT channel, channel_index FROM deliveries
                  WHERE plan = '' AND item = $1 AND scheduled = $2 AND purpose = $3 AND recipient = $4
@@ -310,16 +291,8 @@ impl Steps for PgLedger {
             .execute(&mut *tx)
             .await?;
             let until = now + chrono::Duration::seconds(secs);
-            let purpose = Purpose::Snooze(n);
-            let again = NewFiring::new(&firing.item, firing.kind, purpose.ledger_key(), firing.scheduled);
-            let delivery = NewDelivery {
-                id: delivery_id(&firing.item, firing.scheduled, purpose, SELF_ID, &channel),
-                recipient: SELF_ID.into(),
-                channel,
-                channel_index: channel_index as u32,
-                due: until,
-                late: false,
-            };
+            let (again, delivery) =
+                rules::sent_again(firing, n, channel, channel_index as u32, until);
             insert_firing(&mut tx, &again, &[delivery], "dispatched").await?;
             tx.commit().await?;
             Ok(SnoozeResult::Snoozed {

@@ -18,10 +18,7 @@ use super::{
     NewFiring, OpenFiring, Queue, Reports, SentMark, SnoozeResult, State, Steps, StoreError, Watch,
 };
 use crate::clock::{Clock, SystemClock};
-use crate::vocab::{
-    ALL_CLEAR_KEY, ESCALATE_KEY_PREFIX, Kind, MAIN_KEY, Pause, Purpose, SELF_ID, all_clear_id,
-    delivery_id,
-};
+use crate::vocab::{ALL_CLEAR_KEY, ESCALATE_KEY_PREFIX, Kind, MAIN_KEY, Pause, SELF_ID};
 
 mod queue;
 mod reports;

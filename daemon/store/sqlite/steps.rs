@@ -1,6 +1,7 @@
 //! SQLite: escalation steps, answers and single-use answer links.
 
 use super::*;
+use crate::store::rules;
 
 impl Steps for SqliteLedger {
     fn due_watches(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Watch>, StoreError> {
@@ -167,45 +168,20 @@ impl Steps for SqliteLedger {
             )?;
             rows.collect::<Result<_, _>>()?
         };
-        let mut all_clear_to: Vec<(String, String)> = Vec::new();
-        for (id, recipient, channel, state) in alerts {
-            match state.as_str() {
-                "pending" => {
-                    tx.execute(
-                        "UPDATE deliveries SET state = 'cancelled', last_error = 'answered before it was sent', claimed = 0, updated = ?2 WHERE id = ?1 AND state = 'pending'",
-                        params![id, ms(now)],
-                    )?;
-                }
-                "sent" if !all_clear_to.iter().any(|(r, _)| *r == recipient) => {
-                    all_clear_to.push((recipient, channel))
-                }
-                _ => {}
-            }
+        let after = rules::after_answer(firing, &alerts, now);
+        for id in &after.cancel {
+            tx.execute(
+                "UPDATE deliveries SET state = 'cancelled', last_error = 'answered before it was sent', claimed = 0, updated = ?2 WHERE id = ?1 AND state = 'pending'",
+                params![id, ms(now)],
+            )?;
         }
-        if !all_clear_to.is_empty() {
-            let all_clear = NewFiring::new(
-                &firing.item,
-                firing.kind,
-                ALL_CLEAR_KEY.into(),
-                firing.scheduled,
-            );
-            let deliveries: Vec<NewDelivery> = all_clear_to
-                .iter()
-                .map(|(recipient, channel)| NewDelivery {
-                    id: all_clear_id(&firing.item, firing.scheduled, recipient, channel),
-                    recipient: recipient.clone(),
-                    channel: channel.clone(),
-                    channel_index: 0,
-                    due: now,
-                    late: false,
-                })
-                .collect();
-            insert_firing(&tx, &all_clear, &deliveries, "dispatched", ms(now))?;
+        if let Some((all_clear, deliveries)) = &after.all_clear {
+            insert_firing(&tx, all_clear, deliveries, "dispatched", ms(now))?;
         }
         tx.commit()?;
         Ok(AnswerResult::Recorded {
             late,
-            all_clear_to: all_clear_to.into_iter().map(|(r, _)| r).collect(),
+            all_clear_to: after.told,
         })
     }
 
@@ -228,11 +204,10 @@ impl Steps for SqliteLedger {
             params![firing.id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let left = cap.unwrap_or(0) - used;
-        let secs = delay.num_seconds().min(left);
-        if secs <= 0 {
+        let Some(secs) = rules::snooze_allowance(cap, used, delay) else {
             return Ok(SnoozeResult::CapReached);
-        }
+        };
+        let left = cap.unwrap_or(0) - used;
         // Where the reminder went: the person's own delivery of this firing.
         let Some((channel, channel_index)): Option<(String, i64)> = tx
             .query_row(
@@ -261,21 +236,7 @@ impl Steps for SqliteLedger {
             params![firing.id, shift],
         )?;
         let until = now + chrono::Duration::seconds(secs);
-        let purpose = Purpose::Snooze(n);
-        let again = NewFiring::new(
-            &firing.item,
-            firing.kind,
-            purpose.ledger_key(),
-            firing.scheduled,
-        );
-        let delivery = NewDelivery {
-            id: delivery_id(&firing.item, firing.scheduled, purpose, SELF_ID, &channel),
-            recipient: SELF_ID.into(),
-            channel,
-            channel_index: channel_index as u32,
-            due: until,
-            late: false,
-        };
+        let (again, delivery) = rules::sent_again(firing, n, channel, channel_index as u32, until);
         insert_firing(&tx, &again, &[delivery], "dispatched", ms(now))?;
         tx.commit()?;
         Ok(SnoozeResult::Snoozed {
