@@ -52,6 +52,25 @@ fn a_directory_of_plans_is_checked_plan_by_plan() {
         .stdout_has("plans/lee.toml: ok")
         .stderr_has("3 of 5 plans have problems")
         .run();
+    // The same person's number in two plans: an SMS reply couldn't tell which it answers.
+    // (A contact's number may appear in many plans.)
+    let q = Project::empty();
+    let with_phone = |id: &str, phone: &str| {
+        plan(Some(id), id).replace(
+            "name = \"P\"\n",
+            &format!("name = \"P\"\nphone = \"{phone}\"\n"),
+        )
+    };
+    q.file("plans/a.toml", &with_phone("a", "+49 151 0000001"));
+    q.file("plans/b.toml", &with_phone("b", "+491510000001"));
+    q.file("plans/c.toml", &with_phone("c", "+491510000009"));
+    q.kithd(&["check", "plans", "--plugins", "plugins", "--offline"])
+        .status(65)
+        .stdout_has("plans/a.toml: ok")
+        .stdout_has("plans/c.toml: ok")
+        .stderr_has("the person's `phone` is also the person's in `plans/a.toml`")
+        .stderr_has("1 of 3 plans have problems")
+        .run();
     // Previews: every valid plan, each line naming its plan; the others reported.
     let out = p
         .kithd(&[
