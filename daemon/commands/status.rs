@@ -68,6 +68,29 @@ pub(crate) fn run(state: &StateDir, now: DateTime<Utc>, out: &mut dyn Write) -> 
                 " (no kithd is running on this state directory)"
             }
         );
+        if let Some(shared) = ledger.shared_state()? {
+            let leader = match &shared.leader {
+                Some((term, _)) => format!(
+                    "maintenance led by {} since {}",
+                    term.owner,
+                    crate::published::local(term.elected_at, zone)
+                ),
+                None => {
+                    "no instance leads maintenance now (none is running, or one is starting)".into()
+                }
+            };
+            let sending = if shared.sending.is_empty() {
+                "no instance is sending now".to_string()
+            } else {
+                shared
+                    .sending
+                    .iter()
+                    .map(|(who, n)| format!("{who} sending {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let _ = writeln!(out, "Shared ledger: {leader}; {sending}\n");
+        }
         for p in ledger.pauses(now)? {
             let what = if p.items.is_empty() && p.kinds.is_empty() {
                 "everything".to_string()

@@ -589,6 +589,19 @@ pub(crate) trait Reports: Send + Sync {
     fn journal(&self, since: DateTime<Utc>) -> Result<Vec<JournalEntry>, StoreError>;
     /// (escalation alerts sent, all-clears sent) since `since`.
     fn escalation_counts(&self, since: DateTime<Utc>) -> Result<(u64, u64), StoreError>;
+    /// A shared ledger: who leads maintenance, and which instances hold claims now.
+    fn shared_state(&self) -> Result<Option<SharedState>, StoreError> {
+        Ok(None)
+    }
+}
+
+/// What `status` says about the instances sharing a ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SharedState {
+    /// The maintenance leader's term, and until when it holds without renewal.
+    pub leader: Option<(Term, DateTime<Utc>)>,
+    /// Instances holding live claims now, with how many each.
+    pub sending: Vec<(String, u64)>,
 }
 
 /// Everything kithd needs of a ledger.

@@ -149,6 +149,17 @@ async fn three_instances_survive_a_kill_a_stall_and_a_database_restart() {
     // Mid-storm: one instance is killed, another stalls past its lease and comes back,
     // and the database restarts.
     wait_arrivals(&sink, 100, Duration::from_secs(30)).await;
+    let status = text(
+        &kithd(
+            dir.path(),
+            &["status", "--state-dir", "state", "--ledger", &url],
+        )
+        .stdout,
+    );
+    assert!(
+        status.contains("Shared ledger: maintenance led by"),
+        "{status}"
+    );
     killed.kill9();
     wait_arrivals(&sink, 180, Duration::from_secs(30)).await;
     signal(stalled.pid(), "STOP");
@@ -334,6 +345,14 @@ async fn a_one_machine_ledger_moves_to_postgresql_whole() {
     );
     assert!(before.2.contains("Paused: mood until"), "{}", before.2);
     assert!(after.2.contains("Paused: mood until"), "{}", after.2);
+    assert!(
+        after
+            .2
+            .contains("Shared ledger: no instance leads maintenance now")
+            && after.2.contains("no instance is sending now"),
+        "{}",
+        after.2
+    );
     // Into a database that already holds a ledger: refused, nothing changed.
     dir.kithd(&["ledger", "copy", "--from", "sqlite:state", "--to", &url])
         .status(73)

@@ -1,7 +1,7 @@
 //! PostgreSQL: what status, history, report and health read.
 
 use super::*;
-use crate::store::{HealthFacts, HistoryFilter, JournalEntry, Missed, Reports};
+use crate::store::{HealthFacts, HistoryFilter, JournalEntry, Missed, Reports, SharedState, Term};
 use crate::vocab::{ALL_CLEAR_KEY, ESCALATE_KEY_PREFIX, MAIN_KEY};
 
 impl Reports for PgLedger {
@@ -158,6 +158,28 @@ impl Reports for PgLedger {
             let alerts = count(format!("{ESCALATE_KEY_PREFIX}%")).await?;
             let clears = count(ALL_CLEAR_KEY.to_string()).await?;
             Ok((alerts as u64, clears as u64))
+        })
+    }
+
+    fn shared_state(&self) -> Result<Option<SharedState>, StoreError> {
+        self.run(async {
+            let leader = sqlx::query_as::<_, (String, DateTime<Utc>, DateTime<Utc>)>(
+                "SELECT owner, elected_at, expires FROM leader WHERE name = 'maintenance' AND expires > now()",
+            )
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|(owner, elected_at, expires)| (Term { owner, elected_at }, expires));
+            let sending = sqlx::query_as::<_, (String, i64)>(
+                "SELECT lease_owner, COUNT(*) FROM deliveries
+                 WHERE state = 'pending' AND claimed AND due > now() AND lease_owner IS NOT NULL
+                 GROUP BY lease_owner ORDER BY lease_owner",
+            )
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|(o, n)| (o, n as u64))
+            .collect();
+            Ok(Some(SharedState { leader, sending }))
         })
     }
 }
