@@ -38,6 +38,9 @@ pub enum Secrets<'a> {
     Check(&'a SecretStore),
     /// Skip only the secrets (checking a plan on another machine, or a preview).
     Offline,
+    /// A plan in a directory of plans: it needs `[person] id`, and (when `check`) every
+    /// secret it needs, looked up as its own (`ID/NAME`) before the shared one.
+    InDirectory { check: bool },
 }
 
 /// What to load.
@@ -260,8 +263,18 @@ pub fn load_source(
     }
     let links = match check_secrets {
         Secrets::Check(store) => secrets(&plan, store, &mut diags),
-        Secrets::Offline => None,
+        Secrets::Offline | Secrets::InDirectory { check: false } => None,
+        Secrets::InDirectory { check: true } => {
+            let own = SecretStore::from_env().for_plan(plan.id.as_deref());
+            secrets(&plan, &own, &mut diags)
+        }
     };
+    if matches!(check_secrets, Secrets::InDirectory { .. }) && plan.id.is_none() {
+        diags.push(
+            Diagnostic::error(plan.person.span.clone(), "a plan in a directory of plans needs an id")
+                .with_hint("add `id = \"…\"` to [person]: the ledger keys everything by it, so renaming the file changes nothing"),
+        );
+    }
     dated_warnings(&plan, now, &mut diags);
     diags.sort_by_key(|d| (d.span.start, d.severity));
     match channels {

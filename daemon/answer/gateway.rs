@@ -291,21 +291,31 @@ pub(crate) fn own_secrets(grant: &Grant) -> HashMap<String, String> {
 
 /// What the plugin answers the gateway (an empty 200 when it says nothing).
 async fn respond(replies: &Replies, gw: &Gateway, reply: Option<String>) -> Response {
+    answer_gateway(
+        plugin_answer(replies, gw, reply)
+            .await
+            .unwrap_or_else(GatewayReply::empty),
+    )
+}
+
+/// The plugin's `inbound_response` (off the async workers): `None` when it has none, says
+/// `()` or fails (logged).
+async fn plugin_answer(
+    replies: &Replies,
+    gw: &Gateway,
+    reply: Option<String>,
+) -> Option<GatewayReply> {
     let (registry, gw) = (replies.registry.clone(), gw.clone());
     let r = tokio::task::spawn_blocking(move || {
         gw.plugin
             .inbound_response(&registry.sandbox, reply.as_deref(), &gw.settings)
     })
-    .await;
-    match r {
-        Ok(Ok(Some(r))) => answer_gateway(r),
-        Ok(Ok(None)) => answer_gateway(GatewayReply::empty()),
-        Ok(Err(e)) => {
-            warn!(plugin = %e.file, error = %e.message, "The channel's `inbound_response` failed.");
-            answer_gateway(GatewayReply::empty())
-        }
-        Err(_) => answer_gateway(GatewayReply::empty()),
-    }
+    .await
+    .ok()?;
+    r.unwrap_or_else(|e| {
+        warn!(plugin = %e.file, error = %e.message, "The channel's `inbound_response` failed.");
+        None
+    })
 }
 
 /// Answers the gateway with `reply` inline when the plugin can; otherwise answers an
@@ -321,15 +331,7 @@ async fn respond_or_send(
     let Some(text) = reply else {
         return respond(replies, gw, None).await;
     };
-    let inline = {
-        let (registry, gw, text) = (replies.registry.clone(), gw.clone(), text.clone());
-        tokio::task::spawn_blocking(move || {
-            gw.plugin
-                .inbound_response(&registry.sandbox, Some(&text), &gw.settings)
-        })
-        .await
-    };
-    if let Ok(Ok(Some(r))) = inline {
+    if let Some(r) = plugin_answer(replies, gw, Some(text.clone())).await {
         return answer_gateway(r);
     }
     let now = state.clock.now();

@@ -26,6 +26,11 @@ pub(crate) fn run(
                 ok_line(loaded, offline, out);
             }
         }
+        // What `check` accepts, `run` must: say plainly that it can't take a directory yet.
+        let _ = writeln!(
+            err,
+            "note: `kithd run` takes one plan file for now: run each of these plans with its own instance"
+        );
         return Ok(super::plans::report_invalid(&plans, err));
     }
     let store = SecretStore::from_env();

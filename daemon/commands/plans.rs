@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use crate::diagnostic::Diagnostic;
 use crate::exit;
 use crate::load::{Failure, Loaded, Secrets};
-use crate::plugin::SecretStore;
 
 /// One plan of the directory: its file, and the plan or why it can't be used.
 pub(crate) struct DirPlan {
@@ -56,68 +55,45 @@ pub(crate) fn load_dir(
     // The person's phone picks the plan an SMS reply answers: one plan per number.
     let mut phones: BTreeMap<String, PathBuf> = BTreeMap::new();
     for path in plan_files(dir)? {
-        // First offline, to learn the plan's id and check it; then with its own secrets.
-        let loaded = super::load(&path, plugin_dir, Secrets::Offline, false, now, err)
-            .and_then(|l| {
-                let span = l.snapshot.plan.person.span.clone();
-                let phone = l.snapshot.plan.person.addresses.get("phone").map(|p| {
-                    p.chars().filter(char::is_ascii_digit).collect::<String>()
-                });
-                let phone_taken = phone
-                    .as_ref()
-                    .filter(|p| !p.is_empty())
-                    .and_then(|p| phones.get(p));
-                let problem = match &l.snapshot.plan.id {
-                    None => Some(
-                        Diagnostic::error(span, "a plan in a directory of plans needs an id")
-                            .with_hint("add `id = \"…\"` to [person]: the ledger keys everything by it, so renaming the file changes nothing"),
-                    ),
-                    Some(id) => ids
-                        .get(id)
-                        .map(|other| {
-                            Diagnostic::error(
-                                span.clone(),
-                                format!("plan id `{id}` is taken by `{}`", other.display()),
-                            )
-                            .with_hint("each plan in the directory needs an id of its own")
-                        })
-                        .or_else(|| {
-                            phone_taken.map(|other| {
-                                Diagnostic::error(
-                                    span,
-                                    format!("the person's `phone` is also the person's in `{}`", other.display()),
-                                )
-                                .with_hint("an SMS reply is matched to its plan by the sender's number, so each person's number belongs to one plan (contacts may appear in many)")
-                            })
-                        }),
-                };
-                match problem {
-                    Some(d) => Err(exit::Error::Plan(Failure::Invalid {
-                        source: l.source,
-                        diagnostics: vec![d],
-                    })),
-                    None => {
-                        let id = l.snapshot.plan.id.clone().unwrap_or_default();
-                        ids.insert(id, path.clone());
-                        if let Some(p) = phone.filter(|p| !p.is_empty()) {
-                            phones.insert(p, path.clone());
-                        }
-                        Ok(l)
-                    }
-                }
-            })
-            .and_then(|l| {
-                if offline && !show_warnings {
-                    return Ok(l);
-                }
-                let store = SecretStore::from_env().for_plan(l.snapshot.plan.id.as_deref());
-                let secrets = if offline {
-                    Secrets::Offline
-                } else {
-                    Secrets::Check(&store)
-                };
-                super::load(&path, plugin_dir, secrets, show_warnings, now, err)
-            });
+        let secrets = Secrets::InDirectory { check: !offline };
+        let loaded = super::load(&path, plugin_dir, secrets, show_warnings, now, err).and_then(|l| {
+            let plan = &l.snapshot.plan;
+            let id = plan.id.clone().unwrap_or_default();
+            let phone = plan
+                .person
+                .addresses
+                .get("phone")
+                .map(|p| p.chars().filter(char::is_ascii_digit).collect::<String>())
+                .filter(|p| !p.is_empty());
+            let problem = match (ids.get(&id), phone.as_ref().and_then(|p| phones.get(p))) {
+                (Some(other), _) => Some(
+                    Diagnostic::error(
+                        plan.person.span.clone(),
+                        format!("plan id `{id}` is taken by `{}`", other.display()),
+                    )
+                    .with_hint("each plan in the directory needs an id of its own"),
+                ),
+                (None, Some(other)) => Some(
+                    Diagnostic::error(
+                        plan.person.span.clone(),
+                        format!("the person's `phone` is also the person's in `{}`", other.display()),
+                    )
+                    .with_hint("an SMS reply is matched to its plan by the sender's number, so each person's number belongs to one plan (contacts may appear in many)"),
+                ),
+                (None, None) => None,
+            };
+            if let Some(d) = problem {
+                return Err(exit::Error::Plan(Failure::Invalid {
+                    source: l.source,
+                    diagnostics: vec![d],
+                }));
+            }
+            ids.insert(id, path.clone());
+            if let Some(p) = phone {
+                phones.insert(p, path.clone());
+            }
+            Ok(l)
+        });
         plans.push(DirPlan { path, loaded });
     }
     Ok(plans)

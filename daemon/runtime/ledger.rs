@@ -35,12 +35,13 @@ pub(super) fn lease(shared: bool) -> chrono::Duration {
 }
 
 /// Opens the ledger `opts` name: the state directory's SQLite file (taking its lock), or
-/// the shared PostgreSQL database (connecting and migrating off the async workers).
-pub(super) async fn open_ledger(opts: &Options) -> Result<Arc<dyn Ledger>, StoreError> {
+/// the shared PostgreSQL database (connecting and migrating off the async workers). The
+/// flag says whether it is shared.
+pub(super) async fn open_ledger(opts: &Options) -> Result<(Arc<dyn Ledger>, bool), StoreError> {
     match Place::parse(opts.ledger.as_deref(), &opts.state_dir)? {
         Place::Sqlite(dir) => {
             let l = SqliteLedger::open(&dir)?.with_clock(opts.clock.clone());
-            Ok(Arc::new(l))
+            Ok((Arc::new(l), false))
         }
         Place::Postgres(url) => {
             // The state directory still holds what the daemon publishes for `status`.
@@ -49,7 +50,7 @@ pub(super) async fn open_ledger(opts: &Options) -> Result<Arc<dyn Ledger>, Store
                 .await
                 .map_err(|e| StoreError::Call(e.to_string()))??;
             info!("Using the shared PostgreSQL ledger.");
-            Ok(Arc::new(l))
+            Ok((Arc::new(l), true))
         }
     }
 }

@@ -147,12 +147,8 @@ impl Daemon {
             warn!("{w}");
         }
         drop((source, warnings));
-        let shared = matches!(
-            crate::store::Place::parse(opts.ledger.as_deref(), &opts.state_dir),
-            Ok(crate::store::Place::Postgres(_))
-        );
-        let ledger = match open_ledger(&opts).await {
-            Ok(l) => AsyncLedger::new(l),
+        let (ledger, shared) = match open_ledger(&opts).await {
+            Ok((l, shared)) => (AsyncLedger::new(l), shared),
             Err(e) => {
                 let e = exit::Error::StateDir(e);
                 return not_starting(e, "The delivery ledger can't be opened; not starting.");

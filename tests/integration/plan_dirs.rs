@@ -37,6 +37,7 @@ fn a_directory_of_plans_is_checked_plan_by_plan() {
         .stderr_has("a plan in a directory of plans needs an id")
         .stderr_has("plan id `robin` is taken by")
         .stderr_has("4 of 5 plans have problems")
+        .stderr_has("`kithd run` takes one plan file for now")
         .run();
     let stderr = crate::support::text(&out.stderr);
     assert!(

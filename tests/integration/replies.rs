@@ -328,34 +328,21 @@ async fn gateway_replies_are_verified_matched_and_taken_once() {
     assert_eq!(r.status(), 200);
     // Unsigned Vonage replies are taken where no `signature_secret` is set (a GET here, as
     // Vonage may send): "skipped" answers the other dose.
-    let r = http
-        .get(format!("{base}/inbound/vopen"))
-        .query(&[
-            ("msisdn", "4915100000001"),
-            ("to", "kithd"),
-            ("messageId", "V-101"),
-            ("text", "SKIPPED"),
-            ("type", "text"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    // A text it doesn't understand gets the choices back through Vonage's SMS API, once.
-    for id in ["V-102", "V-103"] {
-        let r = http
-            .get(format!("{base}/inbound/vopen"))
+    let vonage_get = |id: &'static str, text: &'static str| {
+        http.get(format!("{base}/inbound/vopen"))
             .query(&[
                 ("msisdn", "4915100000001"),
                 ("to", "kithd"),
                 ("messageId", id),
-                ("text", "what is this"),
+                ("text", text),
                 ("type", "text"),
             ])
             .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+    };
+    assert_eq!(vonage_get("V-101", "SKIPPED").await.unwrap().status(), 200);
+    // A text it doesn't understand gets the choices back through Vonage's SMS API, once.
+    for id in ["V-102", "V-103"] {
+        assert_eq!(vonage_get(id, "what is this").await.unwrap().status(), 200);
     }
     d.wait_log("the choices were sent lately", Duration::from_secs(5));
     assert_eq!(
