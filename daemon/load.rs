@@ -241,7 +241,7 @@ pub fn load_source(
             });
         }
     };
-    let plan = loaded.plan;
+    let mut plan = loaded.plan;
     let mut diags = loaded.warnings;
     let channels = match ChannelSet::prepare(&registry, &plan) {
         Ok(c) => Some(c),
@@ -269,6 +269,9 @@ pub fn load_source(
             secrets(&plan, &own, &mut diags)
         }
     };
+    if matches!(check_secrets, Secrets::InDirectory { .. }) {
+        plan.scope = plan.id.clone();
+    }
     if matches!(check_secrets, Secrets::InDirectory { .. }) && plan.id.is_none() {
         diags.push(
             Diagnostic::error(plan.person.span.clone(), "a plan in a directory of plans needs an id")

@@ -60,7 +60,14 @@ pub(crate) fn records(
             continue;
         };
         deliveries.push(NewDelivery {
-            id: delivery_id(&item.id, at, purpose, &recipient.id, channel),
+            id: delivery_id(
+                plan.scope.as_deref(),
+                &item.id,
+                at,
+                purpose,
+                &recipient.id,
+                channel,
+            ),
             recipient: recipient.id.clone(),
             channel: channel.clone(),
             channel_index: 0,
@@ -95,7 +102,14 @@ pub(crate) fn step_records(
     };
     let firing = NewFiring::new(&item.id, item.kind, purpose.ledger_key(), scheduled);
     let delivery = NewDelivery {
-        id: delivery_id(&item.id, scheduled, purpose, &r.id, channel),
+        id: delivery_id(
+            plan.scope.as_deref(),
+            &item.id,
+            scheduled,
+            purpose,
+            &r.id,
+            channel,
+        ),
         recipient: r.id.clone(),
         channel: channel.clone(),
         channel_index: 0,

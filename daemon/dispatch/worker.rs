@@ -373,7 +373,14 @@ impl Dispatcher {
                 let purpose =
                     Purpose::from_ledger_key(&d.purpose, remind_before).unwrap_or(Purpose::Main);
                 let nd = NewDelivery {
-                    id: delivery_id(&d.item, d.scheduled, purpose, &r.id, channel),
+                    id: delivery_id(
+                        plan.scope.as_deref(),
+                        &d.item,
+                        d.scheduled,
+                        purpose,
+                        &r.id,
+                        channel,
+                    ),
                     recipient: r.id.clone(),
                     channel: channel.clone(),
                     channel_index: next_index as u32,

@@ -39,6 +39,10 @@ pub struct Plan {
     pub language: String,
     /// `[person] id`: required when the plan is one of a directory of plans.
     pub id: Option<String>,
+    /// The plan's id as its ledger keys it: set only when the plan runs as one of a
+    /// directory of plans (delivery ids then include it). A plan run on its own keeps the
+    /// ids it always had, with or without `[person] id`.
+    pub scope: Option<String>,
     /// The answer server, when the plan has `[server]`.
     pub server: Option<ServerConfig>,
     /// Pings to an outside monitor, when the plan has `[heartbeat]`.
@@ -340,6 +344,7 @@ impl Plan {
             away: Vec::new(),
             language: crate::vocab::DEFAULT_LANGUAGE.to_string(),
             id: None,
+            scope: None,
             server,
             heartbeat,
             items,

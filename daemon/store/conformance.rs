@@ -341,9 +341,9 @@ fn answers_cancel_steps_and_queue_all_clears(l: &dyn Ledger) {
         .collect();
     pending.sort();
     let mut want = vec![
-        crate::vocab::all_clear_id("checkin", at, "sam", "c"),
-        crate::vocab::delivery_id("checkin", at, Purpose::Snooze(1), "self", "c"),
-        crate::vocab::delivery_id("checkin", at, Purpose::Snooze(2), "self", "c"),
+        crate::vocab::all_clear_id(None, "checkin", at, "sam", "c"),
+        crate::vocab::delivery_id(None, "checkin", at, Purpose::Snooze(1), "self", "c"),
+        crate::vocab::delivery_id(None, "checkin", at, Purpose::Snooze(2), "self", "c"),
     ];
     want.sort();
     assert_eq!(pending, want);

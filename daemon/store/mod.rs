@@ -6,7 +6,7 @@ mod async_face;
 #[cfg(test)]
 mod claim_model;
 #[cfg(test)]
-mod conformance;
+pub(crate) mod conformance;
 mod copy;
 mod group;
 mod place;

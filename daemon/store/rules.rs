@@ -22,6 +22,7 @@ pub(crate) struct AfterAnswer {
 }
 
 pub(crate) fn after_answer(
+    plan: Option<&str>,
     firing: &OpenFiring,
     alerts: &[Alert],
     now: DateTime<Utc>,
@@ -41,7 +42,7 @@ pub(crate) fn after_answer(
         let deliveries = reached
             .iter()
             .map(|(recipient, channel)| NewDelivery {
-                id: all_clear_id(&firing.item, firing.scheduled, recipient, channel),
+                id: all_clear_id(plan, &firing.item, firing.scheduled, recipient, channel),
                 recipient: recipient.clone(),
                 channel: channel.clone(),
                 channel_index: 0,
@@ -81,6 +82,7 @@ pub(crate) fn snooze_allowance(
 /// The reminder the `n`th snooze sends again at `until`, to the person on the channel (and
 /// its place in their list) it first went by.
 pub(crate) fn sent_again(
+    plan: Option<&str>,
     firing: &OpenFiring,
     n: u32,
     channel: String,
@@ -95,7 +97,14 @@ pub(crate) fn sent_again(
         firing.scheduled,
     );
     let delivery = NewDelivery {
-        id: delivery_id(&firing.item, firing.scheduled, purpose, SELF_ID, &channel),
+        id: delivery_id(
+            plan,
+            &firing.item,
+            firing.scheduled,
+            purpose,
+            SELF_ID,
+            &channel,
+        ),
         recipient: SELF_ID.into(),
         channel,
         channel_index,

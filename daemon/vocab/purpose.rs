@@ -75,20 +75,13 @@ impl Purpose {
 /// The stable id of one delivery: derived from item, scheduled instant, purpose, recipient
 /// and channel, so a retry or a restart produces the same id (the webhook
 /// Idempotency-Key). It is a hash, so it reveals nothing of the plan to a gateway.
+///
+/// `plan` is the plan's id when it runs as one of a directory of plans (`Plan::scope`):
+/// it is hashed first, as `@PLAN` (an item id can't contain `@`, so no multi-plan id
+/// equals a single-plan one), and two plans with the same item ids never share a delivery
+/// id. With `None` (a plan run on its own) the id is what it always was, so existing
+/// ledgers and gateways keep theirs.
 pub(crate) fn delivery_id(
-    item: &str,
-    scheduled: DateTime<Utc>,
-    purpose: Purpose,
-    recipient: &str,
-    channel: &str,
-) -> String {
-    delivery_id_in(None, item, scheduled, purpose, recipient, channel)
-}
-
-/// `delivery_id` in a ledger that holds several plans: the plan's id is hashed first, as
-/// `@PLAN` (an item id can't contain `@`, so no multi-plan id equals a single-plan one).
-/// With no plan it is exactly `delivery_id`, so existing single-plan ledgers keep theirs.
-pub(crate) fn delivery_id_in(
     plan: Option<&str>,
     item: &str,
     scheduled: DateTime<Utc>,
@@ -117,12 +110,13 @@ pub(crate) fn delivery_id_in(
 
 /// The id of the all-clear to `recipient` on `channel` after an answer to `item`'s firing.
 pub(crate) fn all_clear_id(
+    plan: Option<&str>,
     item: &str,
     scheduled: DateTime<Utc>,
     recipient: &str,
     channel: &str,
 ) -> String {
-    delivery_id(item, scheduled, Purpose::AllClear, recipient, channel)
+    delivery_id(plan, item, scheduled, Purpose::AllClear, recipient, channel)
 }
 
 #[cfg(test)]
@@ -148,7 +142,7 @@ mod tests {
         ];
         let ids: Vec<String> = cases
             .iter()
-            .map(|(p, r, c)| delivery_id("mood", at, *p, r, c))
+            .map(|(p, r, c)| delivery_id(None, "mood", at, *p, r, c))
             .collect();
         assert_eq!(
             ids,
@@ -160,20 +154,26 @@ mod tests {
                 "d_f56779f489e4289b4df96b3a",
             ]
         );
-        assert_eq!(all_clear_id("mood", at, "sam", "sms"), ids[4]);
+        assert_eq!(all_clear_id(None, "mood", at, "sam", "sms"), ids[4]);
         // Room for a plan id: none is the single-plan id; two plans never share one.
         let (p, r, c) = cases[0];
-        assert_eq!(delivery_id_in(None, "mood", at, p, r, c), ids[0]);
-        let robin = delivery_id_in(Some("robin"), "mood", at, p, r, c);
-        let sky = delivery_id_in(Some("sky"), "mood", at, p, r, c);
+        assert_eq!(delivery_id(None, "mood", at, p, r, c), ids[0]);
+        let robin = delivery_id(Some("robin"), "mood", at, p, r, c);
+        let sky = delivery_id(Some("sky"), "mood", at, p, r, c);
         assert!(robin != ids[0] && sky != ids[0] && robin != sky);
         // Every part counts.
         let main = &ids[0];
-        assert_ne!(*main, delivery_id("mood", at, Purpose::Main, "self", "sms"));
-        assert_ne!(*main, delivery_id("mood", at, Purpose::Main, "sam", "ntfy"));
         assert_ne!(
             *main,
-            delivery_id("meds", at, Purpose::Main, "self", "ntfy")
+            delivery_id(None, "mood", at, Purpose::Main, "self", "sms")
+        );
+        assert_ne!(
+            *main,
+            delivery_id(None, "mood", at, Purpose::Main, "sam", "ntfy")
+        );
+        assert_ne!(
+            *main,
+            delivery_id(None, "meds", at, Purpose::Main, "self", "ntfy")
         );
     }
 

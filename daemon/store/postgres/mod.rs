@@ -48,15 +48,32 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// A handle on one database: each plan of a directory has one (`for_plan`), sharing the
+/// pool, the runtime and the owner name, its queries keyed by its plan id.
+#[derive(Clone)]
 pub(crate) struct PgLedger {
     pub(in crate::store) pool: PgPool,
-    /// Drives the pool's connections; every call blocks on it. Shut down in the
-    /// background on drop (the last handle may go on an async worker).
-    rt: Option<tokio::runtime::Runtime>,
+    /// Drives the pool's connections; every call blocks on it.
+    rt: std::sync::Arc<Driver>,
     /// This instance's name in leases: host, process and a random part.
     owner: String,
     /// Where the ledger is, with any password left out, for errors.
     shown: String,
+    /// The plan id of a directory's plan: the `plan` column of its rows, and part of the
+    /// delivery ids it makes. `None` for a plan run on its own (`''` in the column).
+    pub(in crate::store) scope: Option<String>,
+}
+
+/// The ledger's runtime, shut down in the background when the last handle goes (it may go
+/// on an async worker, where blocking is not allowed).
+struct Driver(Option<tokio::runtime::Runtime>);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// A URL as errors may show it: without its password.
@@ -111,11 +128,12 @@ fn delivery(row: &PgRow) -> Result<Delivery, sqlx::Error> {
 /// the deliveries that were new. See `insert_firings`.
 async fn insert_firing(
     tx: &mut Transaction<'_, Postgres>,
+    plan: &str,
     firing: &NewFiring,
     deliveries: &[NewDelivery],
     outcome: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
-    insert_firings(tx, &[(firing.clone(), deliveries.to_vec())], outcome).await
+    insert_firings(tx, plan, &[(firing.clone(), deliveries.to_vec())], outcome).await
 }
 
 /// Records a batch of firings once each, with their deliveries and (for firings new here)
@@ -125,6 +143,7 @@ async fn insert_firing(
 /// deadlocking, and the later ones add nothing.
 async fn insert_firings(
     tx: &mut Transaction<'_, Postgres>,
+    plan: &str,
     batch: &[(NewFiring, Vec<NewDelivery>)],
     outcome: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
@@ -150,8 +169,8 @@ async fn insert_firings(
         .map(|i| batch[*i].0.snooze_cap.map(|c| c.num_seconds()))
         .collect();
     let inserted: Vec<(i64, String, DateTime<Utc>, String)> = sqlx::query_as(
-        "INSERT INTO firings (item, kind, purpose, scheduled, recorded, outcome, deadline, snooze_cap)
-         SELECT item, kind, purpose, scheduled, now(), $5, deadline, cap
+        "INSERT INTO firings (plan, item, kind, purpose, scheduled, recorded, outcome, deadline, snooze_cap)
+         SELECT $8, item, kind, purpose, scheduled, now(), $5, deadline, cap
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], $6::timestamptz[], $7::bigint[])
               WITH ORDINALITY AS b(item, kind, purpose, scheduled, deadline, cap, n)
          ORDER BY n
@@ -165,6 +184,7 @@ async fn insert_firings(
     .bind(outcome)
     .bind(&deadlines)
     .bind(&caps)
+    .bind(plan)
     .fetch_all(&mut **tx)
     .await?;
     // Keyed at the database's precision (microseconds), as it returns them.
@@ -178,11 +198,12 @@ async fn insert_firings(
     let ids: std::collections::HashMap<_, i64> = sqlx::query_as::<_, (i64, String, DateTime<Utc>, String)>(
         "SELECT f.id, f.item, f.scheduled, f.purpose FROM firings f
          JOIN UNNEST($1::text[], $2::timestamptz[], $3::text[]) AS b(item, scheduled, purpose)
-           ON f.plan = '' AND f.item = b.item AND f.scheduled = b.scheduled AND f.purpose = b.purpose",
+           ON f.plan = $4 AND f.item = b.item AND f.scheduled = b.scheduled AND f.purpose = b.purpose",
     )
     .bind(&items)
     .bind(&scheduled)
     .bind(&purposes)
+    .bind(plan)
     .fetch_all(&mut **tx)
     .await?
     .into_iter()
@@ -201,8 +222,8 @@ async fn insert_firings(
         Vec::new()
     } else {
         sqlx::query_scalar(
-            "INSERT INTO deliveries (id, firing, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, late, created, updated)
-             SELECT id, firing, item, kind, purpose, scheduled, recipient, channel, idx, 'pending', due, late, now(), now()
+            "INSERT INTO deliveries (id, plan, firing, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, late, created, updated)
+             SELECT id, $12, firing, item, kind, purpose, scheduled, recipient, channel, idx, 'pending', due, late, now(), now()
              FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::int[], $10::timestamptz[], $11::bool[])
                   WITH ORDINALITY AS b(id, firing, item, kind, purpose, scheduled, recipient, channel, idx, due, late, n)
              ORDER BY n
@@ -219,6 +240,7 @@ async fn insert_firings(
         .bind(rows.iter().map(|r| r.1.channel_index as i32).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.1.due).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.1.late).collect::<Vec<_>>())
+        .bind(plan)
         .fetch_all(&mut **tx)
         .await?
     };
@@ -232,8 +254,8 @@ async fn insert_firings(
     }
     if !steps.is_empty() {
         sqlx::query(
-            "INSERT INTO watches (firing, action, step, recipient, due, state)
-             SELECT firing, action, step, recipient, due, 'pending'
+            "INSERT INTO watches (plan, firing, action, step, recipient, due, state)
+             SELECT $6, firing, action, step, recipient, due, 'pending'
              FROM UNNEST($1::bigint[], $2::text[], $3::int[], $4::text[], $5::timestamptz[]) AS b(firing, action, step, recipient, due)
              ON CONFLICT (firing, action, step) DO NOTHING",
         )
@@ -242,6 +264,7 @@ async fn insert_firings(
         .bind(steps.iter().map(|s| s.1.step as i32).collect::<Vec<_>>())
         .bind(steps.iter().map(|s| s.1.recipient.clone()).collect::<Vec<_>>())
         .bind(steps.iter().map(|s| s.1.due).collect::<Vec<_>>())
+        .bind(plan)
         .execute(&mut **tx)
         .await?;
     }
@@ -306,9 +329,10 @@ impl PgLedger {
         );
         Ok(Self {
             pool,
-            rt: Some(rt),
+            rt: std::sync::Arc::new(Driver(Some(rt))),
             owner,
             shown,
+            scope: None,
         })
     }
 
@@ -318,17 +342,10 @@ impl PgLedger {
     ) -> Result<T, StoreError> {
         let rt = self
             .rt
+            .0
             .as_ref()
             .expect("the runtime lives as long as the ledger");
         Ok(rt.block_on(f)?)
-    }
-}
-
-impl Drop for PgLedger {
-    fn drop(&mut self) {
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
-        }
     }
 }
 
@@ -336,6 +353,20 @@ impl PgLedger {
     /// Where it is, without a password.
     pub(crate) fn shown(&self) -> &str {
         &self.shown
+    }
+
+    /// A handle on the same database for the plan `id` of a directory of plans (`None`: a
+    /// plan run on its own). Everything it records and reads is that plan's.
+    pub(crate) fn for_plan(&self, id: Option<&str>) -> Self {
+        Self {
+            scope: id.map(str::to_string),
+            ..self.clone()
+        }
+    }
+
+    /// The value of the `plan` column for this handle's rows.
+    pub(in crate::store) fn plan(&self) -> &str {
+        self.scope.as_deref().unwrap_or("")
     }
 }
 
@@ -355,6 +386,9 @@ const FENCED: &str = "id = $1 AND claim = $2 AND lease_owner = $3 AND state = 'p
 fn millis(d: chrono::Duration) -> f64 {
     d.num_milliseconds().max(0) as f64 / 1000.0
 }
+
+#[cfg(test)]
+mod scope_tests;
 
 #[cfg(test)]
 mod tests {

@@ -24,7 +24,7 @@ impl Queue for PgLedger {
     ) -> Result<Vec<String>, StoreError> {
         self.run(async {
             let mut tx = self.pool.begin().await?;
-            let new = insert_firings(&mut tx, batch, "dispatched").await?;
+            let new = insert_firings(&mut tx, self.plan(), batch, "dispatched").await?;
             tx.commit().await?;
             Ok(new)
         })
@@ -33,7 +33,7 @@ impl Queue for PgLedger {
     fn record_missed(&self, firing: &NewFiring) -> Result<(), StoreError> {
         self.run(async {
             let mut tx = self.pool.begin().await?;
-            insert_firing(&mut tx, firing, &[], "missed").await?;
+            insert_firing(&mut tx, self.plan(), firing, &[], "missed").await?;
             tx.commit().await
         })
     }
@@ -41,8 +41,9 @@ impl Queue for PgLedger {
     fn last_scheduled(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
         self.run(async {
             let rows = sqlx::query(
-                "SELECT item, MAX(scheduled) AS last FROM firings WHERE plan = '' GROUP BY item",
+                "SELECT item, MAX(scheduled) AS last FROM firings WHERE plan = $1 GROUP BY item",
             )
+            .bind(self.plan())
             .fetch_all(&self.pool)
             .await?;
             rows.iter()
@@ -61,12 +62,13 @@ impl Queue for PgLedger {
         let channels = self.run(async {
             sqlx::query_scalar::<_, String>(
                 "WITH RECURSIVE ch(c) AS (
-                    SELECT (SELECT MIN(channel) FROM deliveries WHERE state = 'pending')
+                    SELECT (SELECT MIN(channel) FROM deliveries WHERE state = 'pending' AND plan = $1)
                     UNION ALL
-                    SELECT (SELECT MIN(channel) FROM deliveries WHERE state = 'pending' AND channel > ch.c)
+                    SELECT (SELECT MIN(channel) FROM deliveries WHERE state = 'pending' AND plan = $1 AND channel > ch.c)
                     FROM ch WHERE ch.c IS NOT NULL
                 ) SELECT c FROM ch WHERE c IS NOT NULL",
             )
+            .bind(self.plan())
             .fetch_all(&self.pool)
             .await
         })?;
@@ -83,7 +85,7 @@ impl Queue for PgLedger {
                 sqlx::query(&format!(
                     "WITH c AS (
                         SELECT id FROM deliveries
-                        WHERE state = 'pending' AND channel = $1 AND due <= now()
+                        WHERE state = 'pending' AND plan = $5 AND channel = $1 AND due <= now()
                         ORDER BY due, id LIMIT $2 FOR UPDATE SKIP LOCKED
                     )
                     UPDATE deliveries d SET due = now() + make_interval(secs => $3), claimed = true,
@@ -100,6 +102,7 @@ impl Queue for PgLedger {
                 .bind(free as i64)
                 .bind(lease)
                 .bind(&self.owner)
+                .bind(self.plan())
                 .fetch_all(&self.pool)
                 .await
             })?;
@@ -185,9 +188,10 @@ impl Queue for PgLedger {
     fn next_due(&self, except_channels: &[String]) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.run(async {
             sqlx::query_scalar(
-                "SELECT MIN(due) FROM deliveries WHERE state = 'pending' AND NOT (channel = ANY($1))",
+                "SELECT MIN(due) FROM deliveries WHERE state = 'pending' AND plan = $2 AND NOT (channel = ANY($1))",
             )
             .bind(except_channels)
+            .bind(self.plan())
             .fetch_one(&self.pool)
             .await
         })

@@ -13,10 +13,11 @@ impl Reports for PgLedger {
         };
         self.run(async {
             let rows = sqlx::query(&format!(
-                "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = $1 ORDER BY {order} LIMIT $2"
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = $1 AND plan = $3 ORDER BY {order} LIMIT $2"
             ))
             .bind(state.as_str())
             .bind(limit as i64)
+            .bind(self.plan())
             .fetch_all(&self.pool)
             .await?;
             rows.iter().map(delivery).collect()
@@ -27,12 +28,13 @@ impl Reports for PgLedger {
         self.run(async {
             let rows = sqlx::query(&format!(
                 "SELECT {DELIVERY_COLUMNS} FROM deliveries
-                 WHERE plan = '' AND ($1::timestamptz IS NULL OR scheduled >= $1) AND ($2::text IS NULL OR item = $2)
+                 WHERE plan = $4 AND ($1::timestamptz IS NULL OR scheduled >= $1) AND ($2::text IS NULL OR item = $2)
                  ORDER BY scheduled, created, id LIMIT $3"
             ))
             .bind(f.since)
             .bind(f.item.as_deref())
             .bind(f.limit.map(|l| l as i64))
+            .bind(self.plan())
             .fetch_all(&self.pool)
             .await?;
             rows.iter().map(delivery).collect()
@@ -43,12 +45,13 @@ impl Reports for PgLedger {
         self.run(async {
             let rows = sqlx::query(
                 "SELECT item, kind, purpose, scheduled, outcome FROM firings
-                 WHERE plan = '' AND outcome IN ('missed', 'paused') AND ($1::timestamptz IS NULL OR scheduled >= $1)
+                 WHERE plan = $3 AND outcome IN ('missed', 'paused') AND ($1::timestamptz IS NULL OR scheduled >= $1)
                    AND ($2::text IS NULL OR item = $2)
                  ORDER BY scheduled",
             )
             .bind(f.since)
             .bind(f.item.as_deref())
+            .bind(self.plan())
             .fetch_all(&self.pool)
             .await?;
             rows.iter()
@@ -68,18 +71,20 @@ impl Reports for PgLedger {
     fn health(&self, since: DateTime<Utc>) -> Result<HealthFacts, StoreError> {
         self.run(async {
             let dead_letters: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM deliveries WHERE state = 'dead' AND updated >= $1",
+                "SELECT COUNT(*) FROM deliveries WHERE state = 'dead' AND updated >= $1 AND plan = $2",
             )
             .bind(since)
+            .bind(self.plan())
             .fetch_one(&self.pool)
             .await?;
             // Each channel's latest finished attempt.
             let failing_channels: Vec<String> = sqlx::query_scalar(
                 "SELECT channel FROM (
                     SELECT DISTINCT ON (channel) channel, state FROM deliveries
-                    WHERE state IN ('sent', 'failed', 'dead') ORDER BY channel, updated DESC
+                    WHERE state IN ('sent', 'failed', 'dead') AND plan = $1 ORDER BY channel, updated DESC
                  ) latest WHERE state <> 'sent' ORDER BY channel",
             )
+            .bind(self.plan())
             .fetch_all(&self.pool)
             .await?;
             Ok(HealthFacts {
@@ -93,8 +98,9 @@ impl Reports for PgLedger {
         self.run(async {
             let rows = sqlx::query(
                 "SELECT DISTINCT ON (channel) channel, updated, last_error FROM deliveries
-                 WHERE last_error IS NOT NULL ORDER BY channel, updated DESC",
+                 WHERE last_error IS NOT NULL AND plan = $1 ORDER BY channel, updated DESC",
             )
+            .bind(self.plan())
             .fetch_all(&self.pool)
             .await?;
             rows.iter()
@@ -117,13 +123,14 @@ impl Reports for PgLedger {
                 "SELECT f.item, f.kind, f.scheduled, f.outcome, a.value, COALESCE(a.late, false) AS late, a.via, a.answered, a.note,
                         (SELECT COUNT(*) FROM snoozes s WHERE s.firing = f.id) AS snoozes
                  FROM firings f LEFT JOIN answers a ON a.firing = f.id
-                 WHERE f.plan = '' AND f.purpose = $2 AND f.kind IN ($3, $4) AND f.scheduled >= $1
+                 WHERE f.plan = $5 AND f.purpose = $2 AND f.kind IN ($3, $4) AND f.scheduled >= $1
                  ORDER BY f.scheduled, f.item",
             )
             .bind(since)
             .bind(MAIN_KEY)
             .bind(Kind::Checkin.as_str())
             .bind(Kind::Medication.as_str())
+            .bind(self.plan())
             .fetch_all(&self.pool)
             .await?;
             rows.iter()
@@ -149,10 +156,11 @@ impl Reports for PgLedger {
         self.run(async {
             let count = |like: String| {
                 sqlx::query_scalar::<_, i64>(
-                    "SELECT COUNT(*) FROM deliveries WHERE plan = '' AND state = 'sent' AND purpose LIKE $1 AND scheduled >= $2",
+                    "SELECT COUNT(*) FROM deliveries WHERE plan = $3 AND state = 'sent' AND purpose LIKE $1 AND scheduled >= $2",
                 )
                 .bind(like)
                 .bind(since)
+                .bind(self.plan())
                 .fetch_one(&self.pool)
             };
             let alerts = count(format!("{ESCALATE_KEY_PREFIX}%")).await?;

@@ -103,6 +103,15 @@ const MIGRATIONS: &[(&str, &str)] = &[
         expires TIMESTAMPTZ NOT NULL
     );",
     ),
+    (
+        "many plans: claims and steps looked up per plan",
+        "DROP INDEX deliveries_pending;
+    CREATE INDEX deliveries_pending ON deliveries (plan, channel, due, id) WHERE state = 'pending';
+    ALTER TABLE watches ADD COLUMN plan TEXT NOT NULL DEFAULT '';
+    UPDATE watches w SET plan = f.plan FROM firings f WHERE f.id = w.firing AND f.plan <> '';
+    DROP INDEX watches_pending;
+    CREATE INDEX watches_pending ON watches (plan, due, id) WHERE state = 'pending';",
+    ),
 ];
 
 /// The migrator: sqlx keeps the applied versions (with checksums) in `_sqlx_migrations`

@@ -24,10 +24,11 @@ impl Steps for PgLedger {
             let rows = sqlx::query(
                 "SELECT w.id, f.item, f.kind, f.scheduled, w.action, w.step, w.recipient, w.due
                  FROM watches w JOIN firings f ON f.id = w.firing
-                 WHERE w.state = 'pending' AND w.due <= $1 ORDER BY w.due, w.id LIMIT $2",
+                 WHERE w.state = 'pending' AND w.plan = $3 AND w.due <= $1 ORDER BY w.due, w.id LIMIT $2",
             )
             .bind(now)
             .bind(limit as i64)
+            .bind(self.plan())
             .fetch_all(&self.pool)
             .await?;
             rows.iter()
@@ -50,7 +51,8 @@ impl Steps for PgLedger {
 
     fn next_watch_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.run(async {
-            sqlx::query_scalar("SELECT MIN(due) FROM watches WHERE state = 'pending'")
+            sqlx::query_scalar("SELECT MIN(due) FROM watches WHERE state = 'pending' AND plan = $1")
+                .bind(self.plan())
                 .fetch_one(&self.pool)
                 .await
         })
@@ -77,7 +79,7 @@ impl Steps for PgLedger {
                 return Ok(false);
             }
             let (firing, deliveries) = step;
-            insert_firing(&mut tx, firing, deliveries, "dispatched").await?;
+            insert_firing(&mut tx, self.plan(), firing, deliveries, "dispatched").await?;
             sqlx::query("UPDATE watches SET state = 'done' WHERE id = $1")
                 .bind(id)
                 .execute(&mut *tx)
@@ -109,7 +111,7 @@ impl Steps for PgLedger {
         self.run(async {
             let row = sqlx::query(
                 "SELECT f.id, f.item, f.kind, f.scheduled, f.deadline, false AS answered FROM firings f
-                 WHERE f.plan = '' AND f.purpose = $4 AND f.outcome = 'dispatched' AND f.scheduled <= $1
+                 WHERE f.plan = $5 AND f.purpose = $4 AND f.outcome = 'dispatched' AND f.scheduled <= $1
                    AND ($2::text IS NULL OR f.item = $2) AND f.kind = ANY($3)
                    AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.firing = f.id)
                  ORDER BY f.scheduled DESC, f.id DESC LIMIT 1",
@@ -118,6 +120,7 @@ impl Steps for PgLedger {
             .bind(item)
             .bind(&kinds)
             .bind(MAIN_KEY)
+            .bind(self.plan())
             .fetch_optional(&self.pool)
             .await?;
             row.as_ref().map(open_firing).transpose()
@@ -133,11 +136,12 @@ impl Steps for PgLedger {
             let row = sqlx::query(
                 "SELECT f.id, f.item, f.kind, f.scheduled, f.deadline,
                         EXISTS (SELECT 1 FROM answers a WHERE a.firing = f.id) AS answered
-                 FROM firings f WHERE f.plan = '' AND f.item = $1 AND f.scheduled = $2 AND f.purpose = $3",
+                 FROM firings f WHERE f.plan = $4 AND f.item = $1 AND f.scheduled = $2 AND f.purpose = $3",
             )
             .bind(item)
             .bind(scheduled)
             .bind(MAIN_KEY)
+            .bind(self.plan())
             .fetch_optional(&self.pool)
             .await?;
             row.as_ref().map(open_firing).transpose()
@@ -161,8 +165,8 @@ impl Steps for PgLedger {
                 .await?;
             let late = firing.deadline.is_some_and(|d| now > d);
             let inserted = sqlx::query(
-                "INSERT INTO answers (firing, item, kind, scheduled, value, note, via, answered, late)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (firing) DO NOTHING",
+                "INSERT INTO answers (firing, item, kind, scheduled, value, note, via, answered, late, plan)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (firing) DO NOTHING",
             )
             .bind(firing.id)
             .bind(&firing.item)
@@ -173,6 +177,7 @@ impl Steps for PgLedger {
             .bind(via)
             .bind(now)
             .bind(late)
+            .bind(self.plan())
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -185,11 +190,12 @@ impl Steps for PgLedger {
                 .await?;
             let alerts = sqlx::query(
                 "SELECT id, recipient, channel, state FROM deliveries
-                 WHERE plan = '' AND item = $1 AND scheduled = $2 AND purpose LIKE $3 ORDER BY purpose, created",
+                 WHERE plan = $4 AND item = $1 AND scheduled = $2 AND purpose LIKE $3 ORDER BY purpose, created",
             )
             .bind(&firing.item)
             .bind(firing.scheduled)
             .bind(format!("{ESCALATE_KEY_PREFIX}%"))
+            .bind(self.plan())
             .fetch_all(&mut *tx)
             .await?;
             let alerts: Vec<rules::Alert> = alerts
@@ -203,7 +209,7 @@ impl Steps for PgLedger {
                     ))
                 })
                 .collect::<Result<_, sqlx::Error>>()?;
-            let after = rules::after_answer(firing, &alerts, now);
+            let after = rules::after_answer(self.scope.as_deref(), firing, &alerts, now);
             for id in &after.cancel {
                 sqlx::query(
                     "UPDATE deliveries SET state = 'cancelled', last_error = 'answered before it was sent', claimed = false, updated = now()
@@ -214,7 +220,7 @@ impl Steps for PgLedger {
                 .await?;
             }
             if let Some((all_clear, deliveries)) = &after.all_clear {
-                insert_firing(&mut tx, all_clear, deliveries, "dispatched").await?;
+                insert_firing(&mut tx, self.plan(), all_clear, deliveries, "dispatched").await?;
             }
             tx.commit().await?;
             Ok(AnswerResult::Recorded {
@@ -254,13 +260,14 @@ impl Steps for PgLedger {
             let left = cap.unwrap_or(0) - used;
             let Some(row) = sqlx::query(
                 "SELECT channel, channel_index FROM deliveries
-                 WHERE plan = '' AND item = $1 AND scheduled = $2 AND purpose = $3 AND recipient = $4
+                 WHERE plan = $5 AND item = $1 AND scheduled = $2 AND purpose = $3 AND recipient = $4
                  ORDER BY channel_index DESC LIMIT 1",
             )
             .bind(&firing.item)
             .bind(firing.scheduled)
             .bind(MAIN_KEY)
             .bind(SELF_ID)
+            .bind(self.plan())
             .fetch_optional(&mut *tx)
             .await?
             else {
@@ -292,8 +299,8 @@ impl Steps for PgLedger {
             .await?;
             let until = now + chrono::Duration::seconds(secs);
             let (again, delivery) =
-                rules::sent_again(firing, n, channel, channel_index as u32, until);
-            insert_firing(&mut tx, &again, &[delivery], "dispatched").await?;
+                rules::sent_again(self.scope.as_deref(), firing, n, channel, channel_index as u32, until);
+            insert_firing(&mut tx, self.plan(), &again, &[delivery], "dispatched").await?;
             tx.commit().await?;
             Ok(SnoozeResult::Snoozed {
                 until,
@@ -306,23 +313,28 @@ impl Steps for PgLedger {
     fn add_pause(&self, pause: &Pause, now: DateTime<Utc>) -> Result<(), StoreError> {
         let text = serde_json::to_string(pause).map_err(|e| StoreError::Call(e.to_string()))?;
         self.run(async {
-            sqlx::query("INSERT INTO pauses (pause, until_at, created) VALUES ($1, $2, $3)")
-                .bind(&text)
-                .bind(pause.until)
-                .bind(now)
-                .execute(&self.pool)
-                .await
-                .map(|_| ())
+            sqlx::query(
+                "INSERT INTO pauses (pause, until_at, created, plan) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&text)
+            .bind(pause.until)
+            .bind(now)
+            .bind(self.plan())
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
         })
     }
 
     fn end_pauses(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         self.run(async {
-            let n =
-                sqlx::query("UPDATE pauses SET ended = $1 WHERE ended IS NULL AND until_at > $1")
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?;
+            let n = sqlx::query(
+                "UPDATE pauses SET ended = $1 WHERE ended IS NULL AND until_at > $1 AND plan = $2",
+            )
+            .bind(now)
+            .bind(self.plan())
+            .execute(&self.pool)
+            .await?;
             Ok(n.rows_affected() as usize)
         })
     }
@@ -330,9 +342,10 @@ impl Steps for PgLedger {
     fn pauses(&self, now: DateTime<Utc>) -> Result<Vec<Pause>, StoreError> {
         let texts: Vec<String> = self.run(async {
             sqlx::query_scalar(
-                "SELECT pause FROM pauses WHERE plan = '' AND ended IS NULL AND until_at > $1 ORDER BY id",
+                "SELECT pause FROM pauses WHERE plan = $2 AND ended IS NULL AND until_at > $1 ORDER BY id",
             )
             .bind(now)
+            .bind(self.plan())
             .fetch_all(&self.pool)
             .await
         })?;
@@ -346,7 +359,7 @@ impl Steps for PgLedger {
     fn record_paused(&self, firing: &NewFiring) -> Result<(), StoreError> {
         self.run(async {
             let mut tx = self.pool.begin().await?;
-            insert_firing(&mut tx, firing, &[], "paused").await?;
+            insert_firing(&mut tx, self.plan(), firing, &[], "paused").await?;
             tx.commit().await
         })
     }

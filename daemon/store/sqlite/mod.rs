@@ -57,6 +57,9 @@ pub(crate) struct SqliteLedger {
     clock: Arc<dyn Clock>,
     path: PathBuf,
     _lock: Option<File>,
+    /// The plan's id when it is one of a directory of plans (each has a ledger file of
+    /// its own, and its delivery ids include the id).
+    pub(in crate::store) scope: Option<String>,
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -216,6 +219,7 @@ impl SqliteLedger {
             clock: Arc::new(SystemClock),
             path,
             _lock: lock,
+            scope: None,
         };
         ledger.prepare(writable)?;
         Ok(ledger)
@@ -293,6 +297,13 @@ impl SqliteLedger {
             });
         }
         Ok(ledger)
+    }
+
+    /// The ledger of the plan `id` of a directory of plans: the delivery ids it makes
+    /// (all-clears, snoozes) include the id, as the plan's own do.
+    pub(crate) fn for_plan(mut self, id: Option<&str>) -> Self {
+        self.scope = id.map(str::to_string);
+        self
     }
 
     /// Reads time from `clock` instead of the system clock.

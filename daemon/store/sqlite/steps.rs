@@ -168,7 +168,7 @@ impl Steps for SqliteLedger {
             )?;
             rows.collect::<Result<_, _>>()?
         };
-        let after = rules::after_answer(firing, &alerts, now);
+        let after = rules::after_answer(self.scope.as_deref(), firing, &alerts, now);
         for id in &after.cancel {
             tx.execute(
                 "UPDATE deliveries SET state = 'cancelled', last_error = 'answered before it was sent', claimed = 0, updated = ?2 WHERE id = ?1 AND state = 'pending'",
@@ -236,7 +236,14 @@ impl Steps for SqliteLedger {
             params![firing.id, shift],
         )?;
         let until = now + chrono::Duration::seconds(secs);
-        let (again, delivery) = rules::sent_again(firing, n, channel, channel_index as u32, until);
+        let (again, delivery) = rules::sent_again(
+            self.scope.as_deref(),
+            firing,
+            n,
+            channel,
+            channel_index as u32,
+            until,
+        );
         insert_firing(&tx, &again, &[delivery], "dispatched", ms(now))?;
         tx.commit()?;
         Ok(SnoozeResult::Snoozed {
