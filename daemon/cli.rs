@@ -33,6 +33,17 @@ struct Cli {
         hide_env_values = true
     )]
     ledger: Option<String>,
+    /// The plan (its `[person] id`) of a daemon that runs a directory of plans: status,
+    /// history, ack, snooze, pause, resume and report read and answer that plan's ledger.
+    #[arg(long = "plan", global = true, value_name = "ID", value_parser = plan_id)]
+    plan_id: Option<String>,
+}
+
+fn plan_id(s: &str) -> Result<String, String> {
+    match crate::vocab::is_plan_id(s) {
+        true => Ok(s.to_string()),
+        false => Err("a plan id is letters, digits, `-` and `_` (its `[person] id`)".into()),
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -307,7 +318,12 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
     let ledger = cli.ledger;
-    let place = |given: Option<PathBuf>| commands::state_dir(given).with_ledger(ledger.clone());
+    let plan_id = cli.plan_id;
+    let place = |given: Option<PathBuf>| {
+        commands::state_dir(given)
+            .with_ledger(ledger.clone())
+            .with_plan(plan_id.clone())
+    };
     let outcome = match cli.command {
         Command::Check {
             plan,

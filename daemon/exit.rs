@@ -54,6 +54,12 @@ pub(crate) enum Error {
     /// The ledger failed while in use.
     #[error("{0}")]
     Ledger(#[from] StoreError),
+    /// A state directory of a daemon that runs a directory of plans, and no `--plan`.
+    #[error("`{}` holds the ledgers of a daemon that runs a directory of plans: give `--plan ID` (one of: {})", dir.display(), plans.join(", "))]
+    PlanNeeded {
+        dir: std::path::PathBuf,
+        plans: Vec<String>,
+    },
     /// An option's value can't be read.
     #[error("can't read `{}{value}`: give {expected}", if option.is_empty() { String::new() } else { format!("--{option} ") })]
     BadOption {
@@ -161,7 +167,7 @@ impl Error {
                 _ => IOERR,
             },
             Error::Ledger(_) => IOERR,
-            Error::BadOption { .. } | Error::WrongAnswer { .. } => USAGE,
+            Error::BadOption { .. } | Error::WrongAnswer { .. } | Error::PlanNeeded { .. } => USAGE,
             Error::NothingOpen(_)
             | Error::AlreadyAnswered(_)
             | Error::UnknownItem { .. }

@@ -261,6 +261,9 @@ pub fn load_source(
             reply_warnings(&plan, &registry, channels, &mut diags);
         }
     }
+    if matches!(check_secrets, Secrets::InDirectory { .. }) {
+        plan.scope = plan.id.clone();
+    }
     let links = match check_secrets {
         Secrets::Check(store) => secrets(&plan, store, &mut diags),
         Secrets::Offline | Secrets::InDirectory { check: false } => None,
@@ -269,9 +272,10 @@ pub fn load_source(
             secrets(&plan, &own, &mut diags)
         }
     };
-    if matches!(check_secrets, Secrets::InDirectory { .. }) {
-        plan.scope = plan.id.clone();
-    }
+    let links = match &plan.scope {
+        Some(id) => links.map(|l| l.in_plan(Some(id))),
+        None => links,
+    };
     if matches!(check_secrets, Secrets::InDirectory { .. }) && plan.id.is_none() {
         diags.push(
             Diagnostic::error(plan.person.span.clone(), "a plan in a directory of plans needs an id")

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -48,6 +48,8 @@ pub(crate) struct Replies {
     pub person: BTreeMap<String, String>,
     /// Each contact's id and address fields.
     pub contacts: Vec<(String, BTreeMap<String, String>)>,
+    /// The plan's id when it is one of a directory of plans: its secrets are its own first.
+    pub scope: Option<String>,
 }
 
 /// How often one sender is told the choices.
@@ -88,20 +90,15 @@ fn answer_gateway(r: GatewayReply) -> Response {
         .into_response()
 }
 
-pub(super) async fn inbound_channel(
-    State(state): State<Arc<AnswerState>>,
-    Path(channel): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let keys = state.keys();
-    let replies = keys.replies.clone();
-    let Some(gw) = replies.gateways.get(&channel).cloned() else {
-        return plain(StatusCode::NOT_FOUND, "not found");
-    };
-    let request = InboundRequest::new(
+/// The raw request as the channel's plugin reads it.
+pub(super) fn request(
+    replies: &Replies,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> InboundRequest {
+    InboundRequest::new(
         method.as_str(),
         &replies.public_url,
         uri.path(),
@@ -115,12 +112,23 @@ pub(super) async fn inbound_channel(
                 )
             })
             .collect(),
-        String::from_utf8_lossy(&body).into_owned(),
-    );
+        String::from_utf8_lossy(body).into_owned(),
+    )
+}
+
+/// The channel's plugin reads (and verifies) the request, off the async workers, with the
+/// channel's own secrets; a failure is the response to give.
+pub(super) async fn read(
+    replies: &Replies,
+    gw: &Gateway,
+    channel: &str,
+    request: InboundRequest,
+) -> Result<Inbound, Response> {
     let read = {
         let (registry, gw) = (replies.registry.clone(), gw.clone());
+        let scope = replies.scope.clone();
         tokio::task::spawn_blocking(move || {
-            let secrets = own_secrets(&gw.grant);
+            let secrets = own_secrets(&gw.grant, scope.as_deref());
             let read = gw
                 .plugin
                 .inbound(&registry.sandbox, &request, &gw.settings, secrets);
@@ -128,24 +136,41 @@ pub(super) async fn inbound_channel(
         })
         .await
     };
-    let read = match read {
-        Ok(Ok(r)) => r,
+    let failed = || {
+        plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the channel's plugin failed",
+        )
+    };
+    match read {
+        Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => {
             warn!(channel = %channel, error = %e, "The channel's `inbound` failed.");
-            return plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the channel's plugin failed",
-            );
+            Err(failed())
         }
-        Err(_) => {
-            return plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the channel's plugin failed",
-            );
-        }
-    };
+        Err(_) => Err(failed()),
+    }
+}
+
+/// Whether `from` is the person's address on `gw`'s channel.
+pub(super) fn is_person(replies: &Replies, gw: &Gateway, from: &str) -> bool {
+    let field = gw.address.clone().unwrap_or_else(|| "phone".into());
+    replies
+        .person
+        .get(&field)
+        .is_some_and(|p| same_address(&field, p, from))
+}
+
+/// What an inbound request read by the channel's plugin leads to, in one plan.
+pub(super) async fn take(
+    state: &AnswerState,
+    replies: &Replies,
+    gw: &Gateway,
+    channel: &str,
+    read: Inbound,
+) -> Response {
     let (from, text, id, received) = match read {
-        Inbound::Nothing => return respond(&replies, &gw, None).await,
+        Inbound::Nothing => return respond(replies, gw, None).await,
         Inbound::Reject { reason, status } => {
             warn!(channel = %channel, reason = %reason, "Refused an inbound request.");
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
@@ -159,11 +184,7 @@ pub(super) async fn inbound_channel(
         } => (from, text, id, received),
     };
     let field = gw.address.clone().unwrap_or_else(|| "phone".into());
-    let person = replies
-        .person
-        .get(&field)
-        .is_some_and(|p| same_address(&field, p, &from));
-    if !person {
+    if !is_person(replies, gw, &from) {
         match replies.contacts.iter().find(|(_, a)| {
             a.get(&field)
                 .is_some_and(|c| same_address(&field, c, &from))
@@ -175,7 +196,7 @@ pub(super) async fn inbound_channel(
                 info!(channel = %channel, from = %redacted(&from), "A reply from an unknown sender was ignored.")
             }
         }
-        return respond(&replies, &gw, None).await;
+        return respond(replies, gw, None).await;
     }
     // A gateway resends when it got no answer, and a captured request can be replayed: a
     // message id is taken once.
@@ -186,7 +207,7 @@ pub(super) async fn inbound_channel(
             Ok(true) => {}
             Ok(false) => {
                 info!(channel = %channel, "A repeated gateway message was acknowledged and not recorded.");
-                return respond(&replies, &gw, None).await;
+                return respond(replies, gw, None).await;
             }
             Err(e) => {
                 warn!(channel = %channel, error = %e, "Could not check a gateway message id.");
@@ -196,15 +217,15 @@ pub(super) async fn inbound_channel(
     }
     let now = state.clock.now();
     let at = received.map_or(now, |r| r.min(now));
-    let recorded = take_reply(&state, &replies, &channel, &text, at).await;
+    let recorded = take_reply(state, replies, channel, &text, at).await;
     match recorded {
-        Taken::Done => respond(&replies, &gw, None).await,
+        Taken::Done => respond(replies, gw, None).await,
         Taken::NotUnderstood => {
-            let reply = tell_choices(&state, &channel, &from, now).then(|| choices_reply(&[]));
+            let reply = tell_choices(state, channel, &from, now).then(|| choices_reply(&[]));
             if reply.is_none() {
                 info!(channel = %channel, "A reply was not understood; the choices were sent lately.");
             }
-            respond_or_send(&state, &replies, &gw, &channel, reply, &from).await
+            respond_or_send(state, replies, gw, channel, reply, &from).await
         }
         Taken::Failed => {
             if let Some(n) = nonce {
@@ -280,8 +301,8 @@ fn tell_choices(state: &AnswerState, channel: &str, from: &str, now: DateTime<Ut
 
 /// The channel's own secrets, resolved for `verify_signature`; unset ones are left out
 /// (verifying with them then fails, naming the secret).
-pub(crate) fn own_secrets(grant: &Grant) -> HashMap<String, String> {
-    let store = SecretStore::from_env();
+pub(crate) fn own_secrets(grant: &Grant, plan: Option<&str>) -> HashMap<String, String> {
+    let store = SecretStore::from_env().for_plan(plan);
     grant
         .secrets
         .iter()

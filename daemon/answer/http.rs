@@ -5,11 +5,9 @@
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::{DefaultBodyLimit, Form, Path, State};
+use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -54,6 +52,26 @@ pub(crate) struct Keys {
 }
 
 impl AnswerState {
+    /// One plan's answers: its ledger, keys, and the daemon to wake after an answer.
+    pub(crate) fn new(
+        ledger: AsyncLedger,
+        clock: Arc<dyn Clock>,
+        keys: Keys,
+        wake: Arc<Notify>,
+    ) -> Self {
+        let secrets =
+            crate::plugin::SecretStore::from_env().for_plan(keys.replies.scope.as_deref());
+        Self {
+            host: crate::plugin::host::Host::new(secrets, Default::default())
+                .with_clock(clock.clone()),
+            ledger,
+            clock,
+            keys: std::sync::RwLock::new(Arc::new(keys)),
+            wake,
+            told: Default::default(),
+        }
+    }
+
     pub(crate) fn keys(&self) -> Arc<Keys> {
         self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -65,23 +83,6 @@ impl AnswerState {
         keys.links = keys.links.succeeding(&current.links, now);
         *current = Arc::new(keys);
     }
-}
-
-pub(crate) fn router(state: Arc<AnswerState>) -> Router {
-    Router::new()
-        .route("/a/{token}", get(show).post(record))
-        .route("/inbound", post(inbound))
-        .route(
-            "/inbound/{channel}",
-            get(super::gateway::inbound_channel)
-                .post(super::gateway::inbound_channel)
-                .layer(DefaultBodyLimit::max(
-                    crate::plugin::inbound::MAX_INBOUND_BODY,
-                )),
-        )
-        .fallback(|| async { page(StatusCode::NOT_FOUND, "Not found", "There is nothing here.") })
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(state)
 }
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
@@ -102,7 +103,11 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     r
 }
 
-fn invalid() -> Response {
+pub(super) fn not_found() -> Response {
+    page(StatusCode::NOT_FOUND, "Not found", "There is nothing here.")
+}
+
+pub(super) fn invalid() -> Response {
     page(
         StatusCode::NOT_FOUND,
         "Link not valid",
@@ -123,7 +128,10 @@ async fn lookup(state: &AnswerState, token: &str) -> Option<(super::token::Claim
     Some((claims, firing))
 }
 
-async fn show(State(state): State<Arc<AnswerState>>, Path(token): Path<String>) -> Response {
+pub(super) async fn show(
+    State(state): State<Arc<AnswerState>>,
+    Path(token): Path<String>,
+) -> Response {
     let Some((_, firing)) = lookup(&state, &token).await else {
         return invalid();
     };
@@ -164,7 +172,7 @@ async fn show(State(state): State<Arc<AnswerState>>, Path(token): Path<String>) 
 }
 
 #[derive(serde::Deserialize)]
-struct Choice {
+pub(super) struct Choice {
     value: String,
 }
 
@@ -188,7 +196,7 @@ pub(super) async fn record_answer(
     Ok(result)
 }
 
-async fn record(
+pub(super) async fn record(
     State(state): State<Arc<AnswerState>>,
     Path(token): Path<String>,
     Form(choice): Form<Choice>,
@@ -277,8 +285,8 @@ pub(super) async fn snooze(
 }
 
 #[derive(serde::Deserialize)]
-struct Inbound {
-    from: String,
+pub(super) struct Inbound {
+    pub(super) from: String,
     text: String,
 }
 
@@ -294,7 +302,7 @@ fn same_secret(given: &str, expected: &str) -> bool {
     bool::from(mac(given).ct_eq(&mac(expected)))
 }
 
-async fn inbound(
+pub(super) async fn inbound(
     State(state): State<Arc<AnswerState>>,
     headers: HeaderMap,
     body: String,

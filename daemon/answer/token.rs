@@ -21,6 +21,10 @@ pub struct Claims {
     pub e: i64,
     /// Random nonce (single use).
     pub n: String,
+    /// The plan's id, when it is one of a directory of plans (one answer server serves
+    /// them all; the plan's own key verifies the link).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +46,8 @@ pub struct LinkSigner {
     /// Keys replaced by a reload, each accepted (never used to sign) until the instant
     /// its last link expires.
     previous: Vec<(Vec<u8>, DateTime<Utc>)>,
+    /// The plan the links answer, in a directory of plans.
+    plan: Option<String>,
 }
 
 impl std::fmt::Debug for LinkSigner {
@@ -67,7 +73,27 @@ impl LinkSigner {
             public_url: public_url.trim_end_matches('/').to_string(),
             ttl,
             previous: Vec::new(),
+            plan: None,
         })
+    }
+
+    /// Links that name the plan `id` of a directory of plans.
+    #[must_use]
+    pub fn in_plan(mut self, id: Option<&str>) -> Self {
+        self.plan = id.map(str::to_string);
+        self
+    }
+
+    /// The plan a token says it answers, read before its signature is checked (only to
+    /// pick the plan whose key checks it): `None` for a single plan's links or garbage.
+    pub fn plan_of(token: &str) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct Plan {
+            p: Option<String>,
+        }
+        let payload = token.get(..1024.min(token.len()))?.split_once('.')?.0;
+        let bytes = B64.decode(payload).ok()?;
+        serde_json::from_slice::<Plan>(&bytes).ok()?.p
     }
 
     /// Also accepts (never signs with) links signed with `key`, such as the key before a
@@ -118,6 +144,7 @@ impl LinkSigner {
             r: recipient.to_string(),
             e: (now + self.ttl).timestamp(),
             n: hex::encode(rand::random::<[u8; 12]>()),
+            p: self.plan.clone(),
         };
         self.sign(&serde_json::to_vec(&claims).unwrap_or_default())
     }
@@ -159,6 +186,10 @@ impl LinkSigner {
         }
         let bytes = B64.decode(payload).map_err(|_| TokenError::Malformed)?;
         let claims: Claims = serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)?;
+        // Another plan's link, even one signed with the same key, answers nothing here.
+        if claims.p != self.plan {
+            return Err(TokenError::BadSignature);
+        }
         if now.timestamp() > claims.e {
             return Err(TokenError::Expired);
         }

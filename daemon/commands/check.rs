@@ -20,18 +20,13 @@ pub(crate) fn run(
     err: &mut dyn Write,
 ) -> exit::Outcome {
     if plan_path.is_dir() {
-        let plans = super::plans::load_dir(plan_path, plugin_dir, offline, true, now, err)?;
+        let plans = crate::plan_dir::load_dir(plan_path, plugin_dir, offline, true, now, err)?;
         for p in &plans {
             if let Ok(loaded) = &p.loaded {
                 ok_line(loaded, offline, out);
             }
         }
-        // What `check` accepts, `run` must: say plainly that it can't take a directory yet.
-        let _ = writeln!(
-            err,
-            "note: `kithd run` takes one plan file for now: run each of these plans with its own instance"
-        );
-        return Ok(super::plans::report_invalid(&plans, err));
+        return Ok(crate::plan_dir::report_invalid(&plans, err));
     }
     let store = SecretStore::from_env();
     let secrets = if offline {

@@ -9,7 +9,6 @@ pub(crate) mod init;
 pub(crate) mod ledger;
 pub(crate) mod manpages;
 pub(crate) mod pause;
-pub(crate) mod plans;
 pub(crate) mod preview;
 pub(crate) mod replay;
 pub(crate) mod report;
@@ -64,6 +63,10 @@ pub(crate) struct StateDir {
     pub chosen_by: &'static str,
     /// `--ledger`/`KITHD_LEDGER`, when given.
     pub ledger: Option<String>,
+    /// `--plan`: one plan of a daemon that runs a directory of plans (its ledger and what
+    /// it publishes are under `plans/ID/` in the state directory, or its rows of a shared
+    /// database).
+    pub plan: Option<String>,
 }
 
 /// The state directory for every command, `run` included: `--state-dir`, else
@@ -75,6 +78,7 @@ pub(crate) fn state_dir(given: Option<PathBuf>) -> StateDir {
         path,
         chosen_by,
         ledger: None,
+        plan: None,
     };
     if let Some(p) = given {
         return pick(p, "given with --state-dir");
@@ -115,10 +119,41 @@ impl StateDir {
         self
     }
 
+    /// One plan of a directory's daemon (`--plan`).
+    pub(crate) fn with_plan(mut self, plan: Option<String>) -> Self {
+        if let Some(id) = &plan {
+            self.path = self.path.join("plans").join(id);
+        }
+        self.plan = plan;
+        self
+    }
+
     /// Where the ledger is.
     pub(crate) fn place(&self) -> Result<crate::store::Place, crate::exit::Error> {
-        crate::store::Place::parse(self.ledger.as_deref(), &self.path)
-            .map_err(|e| self.open_error(e))
+        use crate::store::Place;
+        let place =
+            Place::parse(self.ledger.as_deref(), &self.path).map_err(|e| self.open_error(e))?;
+        Ok(match (place, &self.plan, &self.ledger) {
+            // `--ledger sqlite:DIR` names the daemon's state directory, which holds a
+            // directory of plans' ledgers under `plans/ID/`.
+            (Place::Sqlite(dir), Some(id), Some(_)) => Place::Sqlite(dir.join("plans").join(id)),
+            (Place::Sqlite(dir), None, _) => {
+                let plans = dir.join("plans");
+                if !dir.join("kithd.db").exists() && plans.is_dir() {
+                    let mut ids: Vec<String> = std::fs::read_dir(&plans)
+                        .map(|r| {
+                            r.filter_map(|e| e.ok())
+                                .map(|e| e.file_name().to_string_lossy().into_owned())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    ids.sort();
+                    return Err(crate::exit::Error::PlanNeeded { dir, plans: ids });
+                }
+                Place::Sqlite(dir)
+            }
+            (place, _, _) => place,
+        })
     }
 
     /// Whether the ledger is shared (PostgreSQL): no lock file says whether a daemon runs.
@@ -129,14 +164,14 @@ impl StateDir {
     /// Opens the ledger read-only (`status`, `history`, `report`).
     pub(crate) fn read_only(&self) -> Result<Box<dyn crate::store::Ledger>, crate::exit::Error> {
         self.place()?
-            .open_client(true)
+            .open_client(true, self.plan.as_deref())
             .map_err(|e| self.open_error(e))
     }
 
     /// Opens the ledger for an answer while the daemon runs (`ack`).
     pub(crate) fn client(&self) -> Result<Box<dyn crate::store::Ledger>, crate::exit::Error> {
         self.place()?
-            .open_client(false)
+            .open_client(false, self.plan.as_deref())
             .map_err(|e| self.open_error(e))
     }
 

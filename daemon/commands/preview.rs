@@ -346,7 +346,7 @@ pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> exit:
 /// Every valid plan of a directory, one after another (text: under a heading naming the
 /// plan; JSON: each line with its `plan`); the invalid ones are reported (exit 65).
 fn run_dir(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> exit::Outcome {
-    let plans = super::plans::load_dir(args.plan, args.plugin_dir, true, false, args.now, err)?;
+    let plans = crate::plan_dir::load_dir(args.plan, args.plugin_dir, true, false, args.now, err)?;
     for p in &plans {
         if let Ok(loaded) = &p.loaded {
             let plan = &loaded.snapshot.plan;
@@ -364,7 +364,7 @@ fn run_dir(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> exit::Outcom
             preview_plan(&args, plan, plan.id.as_deref(), out)?;
         }
     }
-    Ok(super::plans::report_invalid(&plans, err))
+    Ok(crate::plan_dir::report_invalid(&plans, err))
 }
 
 /// A JSON line of one of several plans: `plan` first, then the line's own fields.

@@ -57,7 +57,7 @@ pub(crate) fn run(
             sandbox,
             &request,
             &channel.settings,
-            own_secrets(&channel.grant),
+            own_secrets(&channel.grant, None),
         )
         .map_err(|e| exit::Error::Replay(format!("`inbound` failed: {e}")))?;
     let reply = match read {

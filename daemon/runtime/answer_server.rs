@@ -12,12 +12,12 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tracing::info;
 
-use crate::answer::http::{AnswerState, Keys, router};
+use crate::answer::front::{Front, router};
+use crate::answer::http::{AnswerState, Keys};
 use crate::answer::{Gateway, Replies};
 use crate::clock::Clock;
 use crate::dispatch::worker::Snapshot;
 use crate::plugin::SecretStore;
-use crate::plugin::host::{Host, Timeouts};
 use crate::store::AsyncLedger;
 
 pub(crate) struct AnswerServer {
@@ -25,8 +25,16 @@ pub(crate) struct AnswerServer {
     pub listen: SocketAddr,
     /// Where it listens.
     pub bound: SocketAddr,
-    state: Arc<AnswerState>,
+    /// Its desks: one (`""`) for a plan run on its own, one per plan of a directory.
+    pub front: Arc<Front>,
     task: JoinHandle<()>,
+}
+
+/// Where a daemon's answers are taken: a server of its own (a plan run on its own), or a
+/// desk at the server every plan of a directory shares.
+pub(crate) enum Slot {
+    Own(Option<AnswerServer>),
+    Shared { front: Arc<Front>, plan: String },
 }
 
 /// The keys a snapshot's answer server checks against, if it has `[server]`.
@@ -50,6 +58,7 @@ pub(crate) fn keys_for(snapshot: &Snapshot) -> Option<Keys> {
             })
             .collect(),
         public_url: plan.server.as_ref()?.public_url.clone(),
+        scope: plan.scope.clone(),
         language: plan.language.clone(),
         person: plan.person.addresses.clone(),
         contacts: plan
@@ -61,6 +70,7 @@ pub(crate) fn keys_for(snapshot: &Snapshot) -> Option<Keys> {
     Some(Keys {
         links: snapshot.links.clone()?,
         inbound_token: SecretStore::from_env()
+            .for_plan(plan.scope.as_deref())
             .get(crate::load::INBOUND_TOKEN)
             .ok()
             .map(|s| s.expose().to_string()),
@@ -70,34 +80,18 @@ pub(crate) fn keys_for(snapshot: &Snapshot) -> Option<Keys> {
 }
 
 impl AnswerServer {
-    /// Binds `listen` and serves; fails only when it can't bind.
-    pub(crate) async fn start(
-        listen: SocketAddr,
-        keys: Keys,
-        ledger: AsyncLedger,
-        clock: Arc<dyn Clock>,
-        wake: Arc<Notify>,
-    ) -> std::io::Result<Self> {
+    /// Binds `listen` and serves `front`; fails only when it can't bind.
+    pub(crate) async fn start(listen: SocketAddr, front: Arc<Front>) -> std::io::Result<Self> {
         let listener = TcpListener::bind(listen).await?;
         let bound = listener.local_addr()?;
-        let clock_for_host = clock.clone();
-        let state = Arc::new(AnswerState {
-            ledger,
-            clock,
-            keys: std::sync::RwLock::new(Arc::new(keys)),
-            wake,
-            host: Host::new(SecretStore::from_env(), Timeouts::default())
-                .with_clock(clock_for_host),
-            told: Default::default(),
-        });
-        let app = router(state.clone());
+        let app = router(front.clone());
         let limits = crate::answer::serve::Limits::from_environment();
         info!(listen = %bound, max_connections = limits.max_connections, "Answer server listening.");
         let task = tokio::spawn(crate::answer::serve::serve(listener, app, limits));
         Ok(Self {
             listen,
             bound,
-            state,
+            front,
             task,
         })
     }
@@ -108,26 +102,37 @@ impl AnswerServer {
     }
 }
 
-/// Applies a reloaded snapshot's `[server]` to `current`. On error nothing changed.
+/// Applies a (re)loaded snapshot's `[server]` to `slot`. On error nothing changed.
 pub(crate) async fn reconcile(
-    current: &mut Option<AnswerServer>,
+    slot: &mut Slot,
     snapshot: &Snapshot,
     ledger: AsyncLedger,
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
 ) -> Result<(), String> {
     let now = clock.now();
+    let keys = keys_for(snapshot);
+    let current = match slot {
+        Slot::Own(current) => current,
+        Slot::Shared { front, plan } => {
+            // The shared server follows the directory, not one plan's `[server]`.
+            set_desk(front, plan, keys, ledger, clock, wake, now);
+            return Ok(());
+        }
+    };
     let wanted = snapshot.plan.server.as_ref().map(|s| s.listen);
-    match (current.as_ref(), wanted, keys_for(snapshot)) {
+    match (current.as_ref(), wanted, keys) {
         (Some(server), Some(listen), Some(keys)) if server.listen == listen => {
-            server.state.replace_keys(keys, now);
+            set_desk(&server.front, "", Some(keys), ledger, clock, wake, now);
             Ok(())
         }
-        (_, Some(listen), Some(mut keys)) => {
+        (_, Some(listen), Some(keys)) => {
+            let front = Arc::new(Front::default());
             if let Some(old) = current.as_ref() {
-                keys.links = keys.links.succeeding(&old.state.keys().links, now);
+                front.set("", old.front.desk(""));
             }
-            let server = AnswerServer::start(listen, keys, ledger, clock, wake)
+            set_desk(&front, "", Some(keys), ledger, clock, wake, now);
+            let server = AnswerServer::start(listen, front)
                 .await
                 .map_err(|e| format!("the answer server can't listen on {listen}: {e}"))?;
             if let Some(old) = current.replace(server) {
@@ -141,5 +146,26 @@ pub(crate) async fn reconcile(
             }
             Ok(())
         }
+    }
+}
+
+/// Gives `plan` its desk with `keys` (links signed with a replaced key stay valid until
+/// they expire), or closes it when the plan has no `[server]`.
+fn set_desk(
+    front: &Front,
+    plan: &str,
+    keys: Option<Keys>,
+    ledger: AsyncLedger,
+    clock: Arc<dyn Clock>,
+    wake: Arc<Notify>,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    match (front.desk(plan), keys) {
+        (Some(desk), Some(keys)) => desk.replace_keys(keys, now),
+        (None, Some(keys)) => {
+            let desk = AnswerState::new(ledger, clock, keys, wake);
+            front.set(plan, Some(Arc::new(desk)));
+        }
+        (_, None) => front.set(plan, None),
     }
 }

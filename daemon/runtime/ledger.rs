@@ -9,7 +9,7 @@ use std::time::Duration;
 use tracing::{error, info, warn};
 
 use super::{Daemon, Options, catch_up};
-use crate::store::{Ledger, PgLedger, Place, SqliteLedger, StoreError};
+use crate::store::{AsyncLedger, Ledger, PgLedger, Place, SqliteLedger, StoreError, Term};
 
 /// A claimed delivery comes back if its lease is neither renewed nor ended by an outcome
 /// within this long. The daemon renews the leases it holds every third of this.
@@ -96,52 +96,57 @@ impl Daemon {
     }
 
     /// On a shared ledger: stands for the maintenance leadership and, while it holds it,
-    /// maintains (releasing claims whose instance stopped, pruning old nonces, saying when
-    /// deliveries were dead-lettered). A failure here is logged; sending goes on.
+    /// maintains. See `maintain_round`.
     pub(super) async fn maintain(&mut self) {
-        let round = self
-            .ledger
-            .call(move |l| match l.elect(LEADER_TTL)? {
-                Some(term) => {
-                    let done = l.maintain(&term)?;
-                    Ok(Some((term, done)))
-                }
-                None => Ok(None),
-            })
-            .await;
-        match round {
-            Ok(Some((term, done))) => {
-                if self.term.as_ref() != Some(&term) {
-                    info!(since = %term.elected_at.to_rfc3339(), "This instance now leads maintenance of the shared ledger.");
-                }
-                if done.rescued > 0 {
-                    warn!(
-                        deliveries = done.rescued,
-                        "Released deliveries whose instance stopped mid-send; they are sent again, marked uncertain."
-                    );
-                }
-                if done.pruned > 0 {
-                    info!(
-                        nonces = done.pruned,
-                        "Pruned used answer-link and gateway-message nonces."
-                    );
-                }
-                if done.dead_lettered > 0 {
-                    error!(
-                        deliveries = done.dead_lettered,
-                        "Deliveries were dead-lettered: every channel failed (see `kithd status`)."
-                    );
-                }
-                self.term = Some(term);
+        maintain_round(&self.ledger, &mut self.term).await;
+    }
+}
+
+/// One round of maintenance of a shared ledger: stands for the leadership and, while it
+/// holds it, releases claims whose instance stopped, prunes old nonces and says when
+/// deliveries were dead-lettered. A failure here is logged; sending goes on.
+pub(super) async fn maintain_round(ledger: &AsyncLedger, held: &mut Option<Term>) {
+    let round = ledger
+        .call(move |l| match l.elect(LEADER_TTL)? {
+            Some(term) => {
+                let done = l.maintain(&term)?;
+                Ok(Some((term, done)))
             }
-            Ok(None) => {
-                if self.term.take().is_some() {
-                    info!("Another instance leads maintenance of the shared ledger now.");
-                }
+            None => Ok(None),
+        })
+        .await;
+    match round {
+        Ok(Some((term, done))) => {
+            if held.as_ref() != Some(&term) {
+                info!(since = %term.elected_at.to_rfc3339(), "This instance now leads maintenance of the shared ledger.");
             }
-            Err(e) => {
-                warn!(error = %e, "Maintenance of the shared ledger failed; sending goes on.")
+            if done.rescued > 0 {
+                warn!(
+                    deliveries = done.rescued,
+                    "Released deliveries whose instance stopped mid-send; they are sent again, marked uncertain."
+                );
             }
+            if done.pruned > 0 {
+                info!(
+                    nonces = done.pruned,
+                    "Pruned used answer-link and gateway-message nonces."
+                );
+            }
+            if done.dead_lettered > 0 {
+                error!(
+                    deliveries = done.dead_lettered,
+                    "Deliveries were dead-lettered: every channel failed (see `kithd status`)."
+                );
+            }
+            *held = Some(term);
+        }
+        Ok(None) => {
+            if held.take().is_some() {
+                info!("Another instance leads maintenance of the shared ledger now.");
+            }
+        }
+        Err(e) => {
+            warn!(error = %e, "Maintenance of the shared ledger failed; sending goes on.")
         }
     }
 }

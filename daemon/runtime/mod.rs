@@ -5,12 +5,14 @@
 mod answer_server;
 mod assess;
 mod catch_up;
+mod directory;
 pub mod due_heap;
 mod heartbeat;
 mod ledger;
 pub(crate) mod logging;
 mod notify;
 mod reload;
+mod start;
 mod steps;
 
 use std::path::PathBuf;
@@ -26,12 +28,9 @@ use crate::dispatch::fire::records;
 use crate::dispatch::worker::Dispatcher;
 use crate::exit;
 use crate::plan::Item;
-use crate::plugin::SecretStore;
-use crate::plugin::host::{Host, Timeouts};
 use crate::store::{AsyncLedger, StoreError};
 use crate::vocab::paused;
 use due_heap::{HeapScheduler, Scheduler};
-use ledger::{lease, open_ledger};
 use notify::Notifier;
 
 /// The longest single sleep: the loop re-reads the wall clock at least this often, so a
@@ -40,6 +39,7 @@ const MAX_SLEEP: Duration = Duration::from_secs(15);
 /// Health is judged again at most this often after deliveries finish.
 const ASSESS_EVERY: Duration = Duration::from_secs(1);
 
+#[derive(Clone)]
 pub struct Options {
     pub plan: PathBuf,
     pub plugin_dir: PathBuf,
@@ -50,29 +50,6 @@ pub struct Options {
     pub shutdown_grace: Duration,
     /// Where the daemon reads the time (the system clock outside tests).
     pub clock: Arc<dyn Clock>,
-}
-
-/// Runs the daemon until SIGTERM/SIGINT; returns the exit code.
-pub fn run(opts: Options) -> u8 {
-    logging::init();
-    if opts.plan.is_dir() {
-        error!(plan = %opts.plan.display(), "`kithd run` takes one plan file: a directory of plans can be checked and previewed, not run yet. Run one instance per plan.");
-        return exit::CONFIG;
-    }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(source) => {
-            let e = exit::Error::Setup {
-                what: "could not start the async runtime",
-                source,
-            };
-            return not_starting(e, "Could not start the async runtime.");
-        }
-    };
-    rt.block_on(Daemon::start(opts))
 }
 
 struct Daemon {
@@ -87,8 +64,6 @@ struct Daemon {
     /// Woken by the answer server after an answer (an all-clear may be due now).
     wake: Arc<tokio::sync::Notify>,
     lease: chrono::Duration,
-    /// Whether the ledger is shared with other instances (PostgreSQL).
-    shared: bool,
     /// The maintenance leadership this instance holds on a shared ledger.
     term: Option<crate::store::Term>,
     /// Problems of the last refused reload, until a reload succeeds.
@@ -99,8 +74,16 @@ struct Daemon {
     /// Deliveries finished since the last judgement.
     health_due: bool,
     pinger: Option<heartbeat::Pinger>,
-    answer: Option<answer_server::AnswerServer>,
+    answer: answer_server::Slot,
+    /// A plan of a directory: the supervisor's orders (instead of signals), and where its
+    /// status goes (instead of systemd).
+    lane: Option<directory::Lane>,
+    /// Whether this daemon stands for the maintenance leadership of a shared ledger (in a
+    /// directory, the supervisor does, once for every plan).
+    maintains: bool,
 }
+
+pub use start::run;
 
 /// Logs a load failure's problems, one line each, at their own level.
 fn log_problems(failure: &crate::load::Failure) {
@@ -120,141 +103,6 @@ fn not_starting(e: exit::Error, why: &str) -> u8 {
 }
 
 impl Daemon {
-    async fn start(opts: Options) -> u8 {
-        let started = std::time::Instant::now();
-        let store = SecretStore::from_env();
-        let loaded = match crate::load::load(&crate::load::Options {
-            plan: &opts.plan,
-            plugin_dir: &opts.plugin_dir,
-            secrets: crate::load::Secrets::Check(&store),
-            now: opts.clock.now(),
-        }) {
-            Ok(l) => l,
-            Err(failure) => {
-                log_problems(&failure);
-                error!(plan = %opts.plan.display(), "The plan can't be loaded (`kithd check` shows the same problems); not starting.");
-                return exit::Error::NotStarting(failure).code();
-            }
-        };
-        // The plan's text is needed only for the warnings' carets: it goes now, not when
-        // the daemon stops (a large plan's text is tens of megabytes).
-        let crate::load::Loaded {
-            snapshot,
-            source,
-            warnings,
-        } = loaded;
-        for w in crate::load::one_lines(&source, &warnings) {
-            warn!("{w}");
-        }
-        drop((source, warnings));
-        let (ledger, shared) = match open_ledger(&opts).await {
-            Ok((l, shared)) => (AsyncLedger::new(l), shared),
-            Err(e) => {
-                let e = exit::Error::StateDir(e);
-                return not_starting(e, "The delivery ledger can't be opened; not starting.");
-            }
-        };
-        let clock = opts.clock.clone();
-        let now = clock.now();
-        let released = match ledger.call(move |l| l.release_claims(now)).await {
-            Ok(n) => n,
-            Err(e) => {
-                let e = exit::Error::StateDir(e);
-                return not_starting(e, "The delivery ledger can't be written; not starting.");
-            }
-        };
-        if released > 0 {
-            warn!(
-                deliveries = released,
-                "Deliveries were in flight when kithd last stopped; sending them again."
-            );
-        }
-        let plan = snapshot.plan.clone();
-        let caught_up = ledger
-            .call(move |l| catch_up::catch_up(&plan, l, now))
-            .await;
-        if let Err(e) = caught_up {
-            let e = exit::Error::StateDir(e);
-            return not_starting(e, "The delivery ledger can't be written; not starting.");
-        }
-        let mut scheduler = HeapScheduler::with_capacity(snapshot.plan.items.len());
-        for item in &snapshot.plan.items {
-            scheduler.upsert(item, now);
-        }
-        let host = Host::new(
-            SecretStore::from_env(),
-            Timeouts {
-                connect: Duration::from_secs(10),
-                total: Duration::from_secs(120),
-            },
-        )
-        .with_clock(clock.clone());
-        let items = snapshot.plan.items.len();
-        let wake = Arc::new(tokio::sync::Notify::new());
-        let mut answer = None;
-        if let Err(e) = answer_server::reconcile(
-            &mut answer,
-            &snapshot,
-            ledger.clone(),
-            clock.clone(),
-            wake.clone(),
-        )
-        .await
-        {
-            let e = exit::Error::AnswerServer(e);
-            return not_starting(e, "The answer server can't start; not starting.");
-        }
-        let pinger = snapshot.plan.heartbeat.as_ref().map(heartbeat::Pinger::new);
-        let dispatcher = match Dispatcher::new(
-            ledger.blocking().clone(),
-            clock.clone(),
-            host,
-            Arc::new(snapshot),
-        ) {
-            Ok(d) => Arc::new(d),
-            Err(source) => {
-                let e = exit::Error::Setup {
-                    what: "could not start a thread",
-                    source,
-                };
-                return not_starting(e, "Could not start the ledger writer thread; not starting.");
-            }
-        };
-        let mut daemon = Daemon {
-            opts,
-            clock,
-            ledger,
-            dispatcher,
-            scheduler,
-            tasks: JoinSet::new(),
-            notifier: Notifier::from_env(),
-            last_status: String::new(),
-            wake,
-            lease: lease(shared),
-            shared,
-            term: None,
-            reload_refused: None,
-            health: Default::default(),
-            assessed_at: None,
-            health_due: false,
-            pinger,
-            answer,
-        };
-        // A previous run's reasons are not this run's.
-        let _ = crate::health::publish_own(&daemon.opts.state_dir, &[]);
-        if let Err(e) = daemon.assess(true).await {
-            let e = exit::Error::StateDir(e);
-            return not_starting(e, "The delivery ledger can't be read; not starting.");
-        }
-        let status = daemon.status_text();
-        daemon.notifier.ready(&status);
-        daemon.last_status = status;
-        daemon.publish_next();
-        daemon.publish_zone();
-        info!(items, startup_ms = started.elapsed().as_millis() as u64, plan = %daemon.opts.plan.display(), "Ready.");
-        daemon.main_loop().await
-    }
-
     fn status_text(&mut self) -> String {
         let next = self.next_text();
         if self.health.is_degraded() {
@@ -415,6 +263,13 @@ impl Daemon {
         }
     }
 
+    /// Where the status goes besides systemd: a plan of a directory tells the supervisor.
+    fn tell_status(&self, status: &str) {
+        if let Some(lane) = &self.lane {
+            lane.board.set(&lane.id, status);
+        }
+    }
+
     async fn main_loop(&mut self) -> u8 {
         let (mut hup, mut term, mut int) = match (
             signal(SignalKind::hangup()),
@@ -468,6 +323,7 @@ impl Daemon {
             let status = self.status_text();
             if status != self.last_status {
                 self.notifier.status(&status);
+                self.tell_status(&status);
                 self.last_status = status;
                 self.publish_next();
             }
@@ -482,9 +338,18 @@ impl Daemon {
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
                 _ = self.wake.notified() => {}
-                _ = hup.recv() => self.reload().await,
-                _ = term.recv() => break,
-                _ = int.recv() => break,
+                _ = hup.recv(), if self.lane.is_none() => self.reload().await,
+                _ = term.recv(), if self.lane.is_none() => break,
+                _ = int.recv(), if self.lane.is_none() => break,
+                order = directory::next_order(&mut self.lane) => match order {
+                    directory::Order::Reload(snapshot) => self.apply_reload(*snapshot).await,
+                    directory::Order::Refused(problems) => self.refuse_reload(problems).await,
+                    directory::Order::Stop => break,
+                    directory::Order::Retire => {
+                        self.shutdown().await;
+                        return self.retire().await;
+                    }
+                },
                 _ = watchdog.tick(), if watchdog_every.is_some() => self.notifier.watchdog(),
                 // The first tick is at once: a ping at start.
                 _ = beat.tick(), if self.pinger.is_some() => {
@@ -497,7 +362,7 @@ impl Daemon {
                         p.ping(self.health.is_degraded().then(|| self.health.summary()));
                     }
                 }
-                _ = maintain.tick(), if self.shared => self.maintain().await,
+                _ = maintain.tick(), if self.maintains => self.maintain().await,
                 _ = renew.tick() => {
                     if let Err(e) = self.renew_leases().await
                 && let Some(code) = self.survive(e).await

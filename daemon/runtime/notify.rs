@@ -21,6 +21,14 @@ impl Notifier {
         }
     }
 
+    /// Tells systemd nothing (a plan of a directory: the supervisor speaks for it).
+    pub(crate) fn silent() -> Self {
+        Self {
+            enabled: false,
+            watchdog: None,
+        }
+    }
+
     /// How often to ping the watchdog (half its timeout), when `WatchdogSec=` is set.
     pub(crate) fn watchdog_interval(&self) -> Option<Duration> {
         self.watchdog.map(|w| w / 2)

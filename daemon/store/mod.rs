@@ -439,6 +439,10 @@ pub(crate) trait Queue: Send + Sync {
         next: Option<&NewDelivery>,
     ) -> Result<bool, StoreError>;
     fn cancel(&self, fence: &Fence, reason: &str) -> Result<bool, StoreError>;
+    /// The plan left its directory: its pending deliveries (except those another
+    /// instance is sending under a live lease) and its pending steps are cancelled, with
+    /// `reason` recorded. How many deliveries and steps.
+    fn retire(&self, reason: &str) -> Result<(usize, usize), StoreError>;
     /// Shared ledgers: stands for (or keeps) the maintenance leadership for `ttl`; the
     /// term held after, if any. A ledger only one daemon uses has no leader.
     fn elect(&self, _ttl: chrono::Duration) -> Result<Option<Term>, StoreError> {

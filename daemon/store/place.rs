@@ -42,12 +42,19 @@ impl Place {
         })
     }
 
-    /// Opens the ledger for a command that reads or answers while the daemon runs.
-    pub(crate) fn open_client(&self, read_only: bool) -> Result<Box<dyn Ledger>, StoreError> {
+    /// Opens the ledger for a command that reads or answers while the daemon runs; `plan`
+    /// is one plan of a directory's daemon.
+    pub(crate) fn open_client(
+        &self,
+        read_only: bool,
+        plan: Option<&str>,
+    ) -> Result<Box<dyn Ledger>, StoreError> {
         Ok(match self {
-            Place::Sqlite(dir) if read_only => Box::new(SqliteLedger::open_read_only(dir)?),
-            Place::Sqlite(dir) => Box::new(SqliteLedger::open_client(dir)?),
-            Place::Postgres(url) => Box::new(PgLedger::open(url)?),
+            Place::Sqlite(dir) if read_only => {
+                Box::new(SqliteLedger::open_read_only(dir)?.for_plan(plan))
+            }
+            Place::Sqlite(dir) => Box::new(SqliteLedger::open_client(dir)?.for_plan(plan)),
+            Place::Postgres(url) => Box::new(PgLedger::open(url)?.for_plan(plan)),
         })
     }
 }

@@ -178,6 +178,17 @@ impl UnknownWord {
     }
 }
 
+/// Whether `s` can be a plan id (`[person] id`, `--plan`): letters, digits, `-` and `_`,
+/// at most 64, not starting with `-`. It names a directory under the state directory, so
+/// it can never be `..` or hold a `/`.
+pub(crate) fn is_plan_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && !s.starts_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

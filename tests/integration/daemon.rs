@@ -35,6 +35,15 @@ impl Daemon {
 
     /// As `start`, optionally under libfaketime starting at `fake_start` (UTC).
     pub fn start_with(dir: &Path, extra_env: &[(&str, &str)], fake_start: Option<&str>) -> Self {
+        Self::spawn(dir, "plan.toml", extra_env, fake_start)
+    }
+
+    /// `kithd run PLAN …` with PLAN a plan file or a directory of plans, in `dir`.
+    pub fn start_plan(dir: &Path, plan: &str, extra_env: &[(&str, &str)]) -> Self {
+        Self::spawn(dir, plan, extra_env, None)
+    }
+
+    fn spawn(dir: &Path, plan: &str, extra_env: &[(&str, &str)], fake_start: Option<&str>) -> Self {
         let n = std::fs::read_dir(dir).unwrap().count();
         let stderr = dir.join(format!("stderr-{n}.log"));
         let stdout = dir.join(format!("stdout-{n}.log"));
@@ -42,7 +51,7 @@ impl Daemon {
             dir,
             &[
                 "run",
-                "plan.toml",
+                plan,
                 "--state-dir",
                 "state",
                 "--plugins",

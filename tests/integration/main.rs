@@ -19,6 +19,7 @@ mod leases;
 mod ledger;
 mod lifecycle;
 mod plan_dirs;
+mod plan_dirs_run;
 mod plugins_http;
 mod preview_golden;
 mod properties;

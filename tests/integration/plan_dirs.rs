@@ -37,7 +37,6 @@ fn a_directory_of_plans_is_checked_plan_by_plan() {
         .stderr_has("a plan in a directory of plans needs an id")
         .stderr_has("plan id `robin` is taken by")
         .stderr_has("4 of 5 plans have problems")
-        .stderr_has("`kithd run` takes one plan file for now")
         .run();
     let stderr = crate::support::text(&out.stderr);
     assert!(
@@ -109,17 +108,5 @@ fn a_directory_of_plans_is_checked_plan_by_plan() {
         "1",
     ])
     .stdout_has("# robin (plans/robin.toml)")
-    .run();
-    // `run` takes one plan file, and says so.
-    p.kithd(&[
-        "run",
-        "plans",
-        "--plugins",
-        "plugins",
-        "--state-dir",
-        "state",
-    ])
-    .status(78)
-    .stderr_has("takes one plan file")
     .run();
 }

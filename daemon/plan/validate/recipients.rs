@@ -160,12 +160,7 @@ impl<'s> Validator<'s> {
     /// it (so renaming the file changes nothing). Letters, digits, `-` and `_`.
     fn plan_id(&mut self, table: &Table) -> Option<String> {
         let (s, span) = self.string(table, "id")?;
-        let ok = !s.is_empty()
-            && s.len() <= 64
-            && !s.starts_with('-')
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if !ok {
+        if !crate::vocab::is_plan_id(&s) {
             self.error(
                 span,
                 format!("`id = \"{s}\"` can't be a plan id"),

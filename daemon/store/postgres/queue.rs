@@ -185,6 +185,33 @@ impl Queue for PgLedger {
         })
     }
 
+    fn retire(&self, reason: &str) -> Result<(usize, usize), StoreError> {
+        self.run(async {
+            let mut tx = self.pool.begin().await?;
+            let deliveries = sqlx::query(
+                "UPDATE deliveries SET state = 'cancelled', last_error = $2, updated = now(), claimed = false
+                 WHERE id IN (SELECT id FROM deliveries WHERE plan = $1 AND state = 'pending'
+                                AND NOT (claimed AND due > now() AND lease_owner <> $3)
+                              ORDER BY id FOR UPDATE SKIP LOCKED)",
+            )
+            .bind(self.plan())
+            .bind(reason)
+            .bind(&self.owner)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let steps = sqlx::query(
+                "UPDATE watches SET state = 'cancelled' WHERE plan = $1 AND state = 'pending'",
+            )
+            .bind(self.plan())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            Ok((deliveries as usize, steps as usize))
+        })
+    }
+
     fn next_due(&self, except_channels: &[String]) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.run(async {
             sqlx::query_scalar(

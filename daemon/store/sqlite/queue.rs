@@ -105,6 +105,22 @@ impl Queue for SqliteLedger {
         )?)
     }
 
+    fn retire(&self, reason: &str) -> Result<(usize, usize), StoreError> {
+        // One daemon per SQLite ledger, and it has stopped: nothing is in flight elsewhere.
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let deliveries = tx.execute(
+            "UPDATE deliveries SET state = 'cancelled', last_error = ?1, updated = ?2, claimed = 0 WHERE state = 'pending'",
+            params![reason, self.now_ms()],
+        )?;
+        let steps = tx.execute(
+            "UPDATE watches SET state = 'cancelled' WHERE state = 'pending'",
+            [],
+        )?;
+        tx.commit()?;
+        Ok((deliveries, steps))
+    }
+
     fn next_due(&self, except_channels: &[String]) -> Result<Option<DateTime<Utc>>, StoreError> {
         let conn = self.conn();
         let mut next: Option<i64> = None;

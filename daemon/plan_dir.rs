@@ -1,8 +1,9 @@
 //! A directory of plans, one person each: its `*.toml` files in name order, each loaded on
 //! its own (one bad plan never hides the others), each needing `[person] id`, unique in the
-//! directory (the ledger keys everything by it, so renaming a file changes nothing). Each
-//! plan's secrets are its own first (`ID/NAME` in the credentials directory). Must not
-//! run or send anything.
+//! directory (the ledger keys everything by it, so renaming a file changes nothing), and
+//! agreeing on `[server]` (one answer server serves them all). Each plan's secrets are its
+//! own first (`ID/NAME` in the credentials directory). Used by `check`, `preview` and
+//! `run`; must not run or send anything.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,9 +55,20 @@ pub(crate) fn load_dir(
     let mut ids: BTreeMap<String, PathBuf> = BTreeMap::new();
     // The person's phone picks the plan an SMS reply answers: one plan per number.
     let mut phones: BTreeMap<String, PathBuf> = BTreeMap::new();
+    // The first plan's `[server]`: where the one answer server listens, and its URL.
+    let mut first_server: Option<(std::net::SocketAddr, String, PathBuf)> = None;
     for path in plan_files(dir)? {
         let secrets = Secrets::InDirectory { check: !offline };
-        let loaded = super::load(&path, plugin_dir, secrets, show_warnings, now, err).and_then(|l| {
+        let opts = crate::load::Options {
+            plan: &path,
+            plugin_dir,
+            secrets,
+            now,
+        };
+        let loaded = crate::load::load(&opts).map_err(exit::Error::Plan).and_then(|l| {
+            if show_warnings && !l.warnings.is_empty() {
+                let _ = writeln!(err, "{}", l.source.render_all(&l.warnings));
+            }
             let plan = &l.snapshot.plan;
             let id = plan.id.clone().unwrap_or_default();
             let phone = plan
@@ -65,7 +77,20 @@ pub(crate) fn load_dir(
                 .get("phone")
                 .map(|p| p.chars().filter(char::is_ascii_digit).collect::<String>())
                 .filter(|p| !p.is_empty());
+            let server = plan.server.as_ref().map(|s| (s.span.clone(), s.listen, s.public_url.clone()));
+            let differs = match (&server, &first_server) {
+                (Some((_, listen, url)), Some((l, u, _))) => (listen, url) != (l, u),
+                _ => false,
+            };
             let problem = match (ids.get(&id), phone.as_ref().and_then(|p| phones.get(p))) {
+                _ if differs => {
+                    let (l, u, other) = first_server.as_ref().expect("differs from it");
+                    let span = server.as_ref().map(|s| s.0.clone()).unwrap_or_default();
+                    Some(
+                        Diagnostic::error(span, format!("`[server]` differs from `{}`'s", other.display()))
+                            .with_hint(format!("one answer server serves every plan in the directory: give each plan with `[server]` listen = \"{l}\" and public_url = \"{u}\"")),
+                    )
+                }
                 (Some(other), _) => Some(
                     Diagnostic::error(
                         plan.person.span.clone(),
@@ -89,6 +114,9 @@ pub(crate) fn load_dir(
                 }));
             }
             ids.insert(id, path.clone());
+            if let (Some((_, listen, url)), None) = (server, &first_server) {
+                first_server = Some((listen, url, path.clone()));
+            }
             if let Some(p) = phone {
                 phones.insert(p, path.clone());
             }

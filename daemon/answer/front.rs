@@ -1,0 +1,162 @@
+//! The answer server's front door: one server for every plan the daemon runs. Each plan
+//! has a desk (its ledger, keys and daemon); a request goes to the desk it belongs to: an
+//! answer link by the plan it names (checked with that plan's key), a reply by the person
+//! whose number sent it. A single plan has one desk, under `""`. Must not read answers or
+//! touch the ledger itself (that is `http` and `gateway`).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Form, Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use super::gateway;
+use super::http::{AnswerState, Choice, MAX_BODY, invalid};
+use super::token::LinkSigner;
+
+/// The desks, by plan id (`""` for a plan run on its own); swapped whole on change.
+#[derive(Default)]
+pub(crate) struct Front {
+    desks: RwLock<Arc<BTreeMap<String, Arc<AnswerState>>>>,
+}
+
+impl Front {
+    pub(crate) fn desks(&self) -> Arc<BTreeMap<String, Arc<AnswerState>>> {
+        self.desks.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn desk(&self, plan: &str) -> Option<Arc<AnswerState>> {
+        self.desks().get(plan).cloned()
+    }
+
+    /// Opens (or replaces) a plan's desk, or closes it with `None`.
+    pub(crate) fn set(&self, plan: &str, desk: Option<Arc<AnswerState>>) {
+        let mut desks = self.desks.write().unwrap_or_else(|p| p.into_inner());
+        let mut next = (**desks).clone();
+        match desk {
+            Some(d) => next.insert(plan.to_string(), d),
+            None => next.remove(plan),
+        };
+        *desks = Arc::new(next);
+    }
+}
+
+pub(crate) fn router(front: Arc<Front>) -> Router {
+    Router::new()
+        .route("/a/{token}", get(show).post(record))
+        .route("/inbound", post(inbound))
+        .route(
+            "/inbound/{channel}",
+            get(inbound_channel)
+                .post(inbound_channel)
+                .layer(DefaultBodyLimit::max(
+                    crate::plugin::inbound::MAX_INBOUND_BODY,
+                )),
+        )
+        .fallback(|| async { super::http::not_found() })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(front)
+}
+
+/// The desk of the plan an answer link names.
+fn desk_of(front: &Front, token: &str) -> Option<Arc<AnswerState>> {
+    front.desk(&LinkSigner::plan_of(token).unwrap_or_default())
+}
+
+async fn show(State(front): State<Arc<Front>>, Path(token): Path<String>) -> Response {
+    match desk_of(&front, &token) {
+        Some(desk) => super::http::show(State(desk), Path(token)).await,
+        None => invalid(),
+    }
+}
+
+async fn record(
+    State(front): State<Arc<Front>>,
+    Path(token): Path<String>,
+    form: Form<Choice>,
+) -> Response {
+    match desk_of(&front, &token) {
+        Some(desk) => super::http::record(State(desk), Path(token), form).await,
+        None => invalid(),
+    }
+}
+
+/// `/inbound`: the desk whose person has the sender's number; with none, the first desk
+/// answers (after checking the bearer token, so nobody learns who is known without it).
+async fn inbound(State(front): State<Arc<Front>>, headers: HeaderMap, body: String) -> Response {
+    let desks = front.desks();
+    let from = serde_json::from_str::<super::http::Inbound>(&body)
+        .ok()
+        .map(|m| m.from);
+    let mine = from.and_then(|from| {
+        desks.values().find(|d| {
+            d.keys()
+                .replies
+                .person
+                .get("phone")
+                .is_some_and(|p| gateway::same_address("phone", p, &from))
+        })
+    });
+    match mine.or_else(|| desks.values().next()) {
+        Some(desk) => super::http::inbound(State(desk.clone()), headers, body).await,
+        None => super::http::not_found(),
+    }
+}
+
+/// Desks tried in turn to read a gateway's request, when plans differ in the gateway's
+/// secrets; plans sharing one account (the usual case) are read by the first.
+const READ_TRIES: usize = 8;
+
+/// `/inbound/{channel}`: the request is read (and its signature checked) by a plan with
+/// that channel, then taken by the plan whose person sent it.
+async fn inbound_channel(
+    State(front): State<Arc<Front>>,
+    Path(channel): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let desks = front.desks();
+    let with_channel: Vec<(Arc<AnswerState>, Arc<gateway::Replies>, gateway::Gateway)> = desks
+        .values()
+        .filter_map(|d| {
+            let replies = d.keys().replies.clone();
+            let gw = replies.gateways.get(&channel)?.clone();
+            Some((d.clone(), replies, gw))
+        })
+        .collect();
+    let mut refused = None;
+    for (desk, replies, gw) in with_channel.iter().take(READ_TRIES) {
+        let request = gateway::request(replies, &method, &uri, &headers, &body);
+        let read = match gateway::read(replies, gw, &channel, request).await {
+            Ok(r) => r,
+            Err(response) => return response,
+        };
+        let from = match &read {
+            crate::plugin::inbound::Inbound::Reject { .. } => {
+                refused = Some((desk, replies, gw, read));
+                continue;
+            }
+            crate::plugin::inbound::Inbound::Message { from, .. } => from.clone(),
+            crate::plugin::inbound::Inbound::Nothing => {
+                return gateway::take(desk, replies, gw, &channel, read).await;
+            }
+        };
+        // Taken by the plan whose person sent it; else the reading plan logs whose it was.
+        let (desk, replies, gw) = with_channel
+            .iter()
+            .find(|(_, r, g)| gateway::is_person(r, g, &from))
+            .map(|(d, r, g)| (d, r, g))
+            .unwrap_or((desk, replies, gw));
+        return gateway::take(desk, replies, gw, &channel, read).await;
+    }
+    match refused {
+        Some((desk, replies, gw, read)) => gateway::take(desk, replies, gw, &channel, read).await,
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
