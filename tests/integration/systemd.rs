@@ -1,4 +1,4 @@
-//! The shipped units pass `systemd-analyze verify` with empty stderr, the man pages their
+//! The shipped units (one plan, a directory of plans, the user's) pass `systemd-analyze verify` with empty stderr, the man pages their
 //! `Documentation=` names present (as the package installs them), and the system unit's
 //! offline security exposure is at most 2.0.
 
@@ -23,14 +23,24 @@ fn unit_copy(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let unit = std::fs::read_to_string(root().join("systemd").join(name))
         .unwrap()
         .replace("/usr/bin/kithd", bin());
-    let path = dir.path().join("kithd.service");
+    // Named as installed (the user unit installs as kithd.service).
+    let path = dir.path().join(name.replace("kithd-user", "kithd"));
     std::fs::write(&path, unit).unwrap();
     (dir, path)
 }
 
 #[test]
 fn system_unit_verifies_cleanly_and_is_hardened() {
-    let (dir, path) = unit_copy("kithd.service");
+    system_unit("kithd.service");
+}
+
+#[test]
+fn directory_unit_verifies_cleanly_and_is_hardened() {
+    system_unit("kithd-plans.service");
+}
+
+fn system_unit(name: &str) {
+    let (dir, path) = unit_copy(name);
     let out = Command::new("systemd-analyze")
         .arg("verify")
         .arg(&path)
