@@ -27,6 +27,7 @@ mod replies;
 mod runtime;
 mod server_reload;
 mod shared_ledger;
+mod shared_plans;
 mod smtp;
 mod state_dir;
 mod systemd;

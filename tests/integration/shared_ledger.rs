@@ -57,7 +57,7 @@ impl Drop for Cluster {
 }
 
 /// Arrivals at the sink by delivery id.
-async fn arrivals(server: &wiremock::MockServer) -> HashMap<String, usize> {
+pub async fn arrivals(server: &wiremock::MockServer) -> HashMap<String, usize> {
     let mut seen = HashMap::new();
     for r in server.received_requests().await.unwrap() {
         let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
@@ -68,7 +68,7 @@ async fn arrivals(server: &wiremock::MockServer) -> HashMap<String, usize> {
     seen
 }
 
-async fn wait_arrivals(server: &wiremock::MockServer, n: usize, within: Duration) {
+pub async fn wait_arrivals(server: &wiremock::MockServer, n: usize, within: Duration) {
     let t = Instant::now();
     while arrivals(server).await.len() < n {
         assert!(
