@@ -50,14 +50,17 @@ async fn a_directory_of_plans_runs_side_by_side() {
     // Lee is in quiet hours now: the check-in waits, pending, until they end.
     let now = Utc::now();
     let quiet = format!(
-        "quiet_hours = \"{}-{}\"\n",
+        "phone = \"+4915100000002\"\nquiet_hours = \"{}-{}\"\n",
         (now - chrono::Duration::hours(1)).format("%H:%M"),
         (now + chrono::Duration::hours(2)).format("%H:%M")
     );
     let waits = format!("{}respect_quiet_hours = true\n", mood(&cron));
     p.file("plans/lee.toml", &plan("lee", &sink.uri(), &quiet, &waits));
     p.file("plans/broken.toml", "[person\nname = ");
-    let env = [("KITHD_SECRET_ANSWER_KEY", KEY)];
+    let env = [
+        ("KITHD_SECRET_ANSWER_KEY", KEY),
+        ("KITHD_SECRET_INBOUND_TOKEN", "inbound-secret-for-the-directory-test"),
+    ];
     let d = Daemon::start_plan(p.path(), "plans", &env);
     d.wait_log("Ready.", Duration::from_secs(20));
     let logs = d.logs();
@@ -132,6 +135,16 @@ async fn a_directory_of_plans_runs_side_by_side() {
     };
     assert_eq!(answered("robin"), Some(1));
     assert_eq!(answered("lee"), Some(0));
+    // A reply through `/inbound` goes to the plan whose person sent it.
+    let reply = reqwest::Client::new()
+        .post(format!("{base}/inbound"))
+        .bearer_auth("inbound-secret-for-the-directory-test")
+        .json(&serde_json::json!({"from": "+49 151 00000002", "text": "3"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    assert_eq!((answered("robin"), answered("lee")), (Some(1), Some(1)));
     p.kithd(&["status", "--state-dir", "state", "--plan", "robin"])
         .stdout_has("Health: healthy")
         .stdout_has("Pending or retrying (0)")

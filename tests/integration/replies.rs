@@ -420,3 +420,93 @@ async fn gateway_replies_are_verified_matched_and_taken_once() {
     .stdout_has("refused (403)")
     .run();
 }
+
+/// A directory of plans behind one answer server: a reply is read by a plan whose channel
+/// verifies it (robin's shared Twilio token, or sky's own, `sky/twilio_token` in the
+/// credentials directory) and taken by the plan whose person sent it.
+#[tokio::test(flavor = "multi_thread")]
+async fn gateway_replies_find_their_plan_in_a_directory() {
+    const SKY: &str = "+4915100000007";
+    const SKY_TOKEN: &str = "sky-has-a-twilio-account-of-their-own";
+    let twilio = receiver().await;
+    let (_, cron) = cron_in(2);
+    let p = crate::builder::Project::empty();
+    let plan = |id: &str, phone: &str| {
+        format!(
+            "[person]\nid = \"{id}\"\nname = \"P\"\ntimezone = \"UTC\"\nphone = \"{phone}\"\nreach = [\"sms\"]\n\n\
+             [server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"{PUBLIC}\"\n\n\
+             [channels.sms]\nplugin = \"twilio\"\napi_base = \"{}\"\naccount_sid = \"AC123\"\nauth_token = {{ secret = \"twilio_token\" }}\nfrom = \"+15550000000\"\n\n\
+             [[checkin]]\nid = \"mood\"\ncron = \"{cron}\"\nmessage = \"How are you? Reply 1-5.\"\n",
+            twilio.uri()
+        )
+    };
+    p.file("plans/robin.toml", &plan("robin", PERSON));
+    p.file("plans/sky.toml", &plan("sky", SKY));
+    p.file("creds/sky/twilio_token", SKY_TOKEN);
+    let creds = p.path().join("creds");
+    let creds = creds.to_str().unwrap();
+    let mut env = env();
+    env.push(("CREDENTIALS_DIRECTORY", creds));
+    let d = Daemon::start_plan(p.path(), "plans", &env);
+    let sent = crate::daemon::wait_for_requests(
+        &twilio,
+        "/2010-04-01/Accounts/AC123/Messages.json",
+        2,
+        Duration::from_secs(15),
+    )
+    .await;
+    assert_eq!(sent, 2, "{}", d.logs());
+    let base = d.answer_base();
+    let url = format!("{PUBLIC}/inbound/sms");
+    let reply = |token: &str, from: &str, body: &str, sid: &str| {
+        let params = [
+            ("From", from),
+            ("To", "+15550000000"),
+            ("Body", body),
+            ("MessageSid", sid),
+        ];
+        let sig = twilio_signature(token, &url, &params);
+        reqwest::Client::new()
+            .post(format!("{base}/inbound/sms"))
+            .header("x-twilio-signature", sig)
+            .form(&params)
+            .send()
+    };
+    let answered = |id: &str| {
+        let out = p
+            .kithd(&[
+                "report",
+                "--state-dir",
+                "state",
+                "--plan",
+                id,
+                "--format",
+                "json",
+            ])
+            .run();
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        r["items"][0]["answered"].as_u64().unwrap()
+    };
+    // Sky's reply, signed with sky's own token: robin's channel refuses it, sky's takes it.
+    assert_eq!(
+        reply(SKY_TOKEN, SKY, "2", "SM1").await.unwrap().status(),
+        200
+    );
+    assert_eq!((answered("robin"), answered("sky")), (0, 1));
+    // Robin's, signed with the shared token.
+    assert_eq!(
+        reply(TWILIO_TOKEN, PERSON, "5", "SM2")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!((answered("robin"), answered("sky")), (1, 1));
+    // Signed with neither: refused.
+    let forged = reply("not-a-token-either-plan-has", SKY, "1", "SM3")
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let (code, _, logs) = d.stop();
+    assert_eq!(code, Some(0), "{logs}");
+}
