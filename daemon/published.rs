@@ -14,6 +14,27 @@ use crate::plan::Item;
 pub(crate) const NEXT_FILE: &str = "next.json";
 /// The file holding the person's time zone (an IANA name).
 pub(crate) const ZONE_FILE: &str = "zone";
+/// A daemon that runs a directory of plans: which plans run, and which files can't.
+pub(crate) const PLANS_FILE: &str = "plans.json";
+
+/// What a directory's daemon publishes: plan ids running, and plan files with problems
+/// (file name and how many problems). Never plan content.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Plans {
+    pub running: Vec<String>,
+    pub problems: Vec<(String, usize)>,
+}
+
+/// Writes the directory's plans (mode 0600, atomically) in the state directory.
+pub(crate) fn write_plans(state_dir: &Path, plans: &Plans) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec(plans).map_err(std::io::Error::other)?;
+    crate::store::write_state_file(state_dir, PLANS_FILE, &bytes)
+}
+
+/// The directory's plans as its daemon last published them, if one ever ran here.
+pub(crate) fn plans(state_dir: &Path) -> Option<Plans> {
+    serde_json::from_slice(&std::fs::read(state_dir.join(PLANS_FILE)).ok()?).ok()
+}
 
 /// One upcoming firing as published.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

@@ -16,6 +16,32 @@ use crate::store::{SqliteLedger, State};
 /// one line, exit 0 healthy, 1 degraded, 2 no running daemon or an unreadable ledger.
 pub(crate) fn check(state: &StateDir, now: DateTime<Utc>, out: &mut dyn Write) -> exit::Outcome {
     let state_dir = state.path.as_path();
+    if let Some(plans) = directory(state) {
+        return Ok(match plans.problems.is_empty() {
+            true => {
+                let _ = writeln!(
+                    out,
+                    "KITHD OK - {} plans running (`--plan ID` for each)",
+                    plans.running.len()
+                );
+                0
+            }
+            false => {
+                let _ = writeln!(
+                    out,
+                    "KITHD WARNING - {} plans running, not running (problems): {}",
+                    plans.running.len(),
+                    plans
+                        .problems
+                        .iter()
+                        .map(|(f, _)| f.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                1
+            }
+        });
+    }
     if !state.shared() && !SqliteLedger::daemon_running(state_dir) {
         let _ = writeln!(
             out,
@@ -45,8 +71,47 @@ pub(crate) fn check(state: &StateDir, now: DateTime<Utc>, out: &mut dyn Write) -
     })
 }
 
+/// What a directory's daemon published, when `state` is its state directory and no
+/// `--plan` was given.
+fn directory(state: &StateDir) -> Option<crate::published::Plans> {
+    match state.plan {
+        Some(_) => None,
+        None => crate::published::plans(&state.path),
+    }
+}
+
+/// `status` of a directory's daemon without `--plan`: which plans run, which can't.
+fn overview(plans: &crate::published::Plans, out: &mut dyn Write) -> exit::Outcome {
+    let _ = writeln!(out, "Plans running ({}):", plans.running.len());
+    for id in &plans.running {
+        let _ = writeln!(out, "  {id}");
+    }
+    if !plans.problems.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nNot running, with problems ({}; `kithd check` on the directory shows them):",
+            plans.problems.len()
+        );
+        for (file, n) in &plans.problems {
+            let _ = writeln!(
+                out,
+                "  {file}: {n} problem{}",
+                if *n == 1 { "" } else { "s" }
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nFor one plan's reminders and health: kithd status --plan ID"
+    );
+    Ok(exit::OK)
+}
+
 pub(crate) fn run(state: &StateDir, now: DateTime<Utc>, out: &mut dyn Write) -> exit::Outcome {
     let state_dir = state.path.as_path();
+    if let Some(plans) = directory(state) {
+        return overview(&plans, out);
+    }
     // Before the ledger is open: the check opens and closes the ledger file.
     let running = state.shared() || SqliteLedger::daemon_running(state_dir);
     let ledger = state.read_only()?;

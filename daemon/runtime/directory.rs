@@ -108,6 +108,12 @@ struct Supervisor {
     term: Option<crate::store::Term>,
 }
 
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 fn hash_file(path: &Path) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     std::fs::read(path).unwrap_or_default().hash(&mut h);
@@ -291,7 +297,23 @@ impl Supervisor {
             }
         }
         self.serve(listen).await;
+        self.publish();
         Ok(())
+    }
+
+    /// Which plans run and which files can't, for `kithd status`.
+    fn publish(&self) {
+        let plans = crate::published::Plans {
+            running: self.lanes.keys().cloned().collect(),
+            problems: self
+                .problems
+                .iter()
+                .map(|(path, n)| (file_name(path), *n))
+                .collect(),
+        };
+        if let Err(e) = crate::published::write_plans(&self.opts.state_dir, &plans) {
+            warn!(error = %e, "Could not publish the directory's plans for `kithd status`.");
+        }
     }
 
     /// Starts the shared answer server where the plans' `[server]` says (rebinding when
@@ -392,15 +414,7 @@ impl Supervisor {
             s.push_str(&format!(", {degraded} degraded"));
         }
         if !self.problems.is_empty() {
-            let files: Vec<String> = self
-                .problems
-                .keys()
-                .map(|p| {
-                    p.file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default()
-                })
-                .collect();
+            let files: Vec<String> = self.problems.keys().map(|p| file_name(p)).collect();
             s.push_str(&format!("; not running (problems): {}", files.join(", ")));
         }
         s.push('.');

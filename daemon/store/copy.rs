@@ -1,7 +1,9 @@
-//! Moving a one-machine install to a shared server: every row of a SQLite ledger copied
-//! into an empty PostgreSQL one, ids, states, answers, steps, snoozes, pauses and used
-//! link nonces included, in one PostgreSQL transaction (all or nothing). Must not change
-//! the SQLite file.
+//! Moving a one-machine install to a shared server: every row of a SQLite ledger (or of
+//! each plan's ledger, for a directory of plans) copied into an empty PostgreSQL one,
+//! states, answers, steps, snoozes, pauses and used link nonces included, keyed by the
+//! plan's id, in one PostgreSQL transaction (all or nothing). Delivery ids stay as they
+//! are; row numbers of later plans follow those of earlier ones. Must not change the
+//! SQLite files.
 
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::params;
@@ -38,14 +40,22 @@ enum V {
     B(bool),
 }
 
+/// Inserts each row, with `extra` (a plan's row-number offsets and its id) bound after it.
 async fn insert(
     tx: &mut Transaction<'_, Postgres>,
     sql: &str,
     rows: Vec<Vec<V>>,
+    extra: &[(Option<i64>, Option<&str>)],
 ) -> Result<usize, sqlx::Error> {
     let n = rows.len();
     for row in rows {
         let mut q = sqlx::query(sql);
+        for (offset, plan) in extra {
+            q = match (offset, plan) {
+                (Some(o), _) => q.bind(*o),
+                (None, p) => q.bind(p.unwrap_or("")),
+            };
+        }
         for v in row {
             q = match v {
                 V::I(i) => q.bind(i),
@@ -72,11 +82,66 @@ fn read(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Copies `src` into `dst`; `None` (nothing written) when `dst` holds firings already.
+/// One ledger's rows, read.
+struct Rows {
+    firings: Vec<Vec<V>>,
+    deliveries: Vec<Vec<V>>,
+    answers: Vec<Vec<V>>,
+    steps: Vec<Vec<V>>,
+    snoozes: Vec<Vec<V>>,
+    pauses: Vec<Vec<V>>,
+    nonces: Vec<Vec<V>>,
+}
+
+/// Copies every source (a plan's id, or `None` for a plan run on its own, and its
+/// ledger) into `dst`; `None` (nothing written) when `dst` holds firings already.
 pub(crate) fn sqlite_to_postgres(
-    src: &SqliteLedger,
+    sources: &[(Option<String>, SqliteLedger)],
     dst: &PgLedger,
 ) -> Result<Option<Copied>, StoreError> {
+    let read_all: Vec<(Option<String>, Rows)> = sources
+        .iter()
+        .map(|(plan, src)| Ok((plan.clone(), rows(src)?)))
+        .collect::<Result<_, StoreError>>()?;
+    dst.run(async move {
+        let mut tx = dst.pool.begin().await?;
+        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM firings")
+            .fetch_one(&mut *tx)
+            .await?;
+        if existing > 0 {
+            return Ok(None);
+        }
+        let mut copied = Copied::default();
+        for (plan, rows) in read_all {
+            let plan = plan.as_deref();
+            let next = |table: &'static str| format!("SELECT COALESCE(MAX(id), 0) FROM {table}");
+            let f: i64 = sqlx::query_scalar(&next("firings")).fetch_one(&mut *tx).await?;
+            let w: i64 = sqlx::query_scalar(&next("watches")).fetch_one(&mut *tx).await?;
+            let p: i64 = sqlx::query_scalar(&next("pauses")).fetch_one(&mut *tx).await?;
+            let (f, w, p, plan) = ((Some(f), None), (Some(w), None), (Some(p), None), (None, plan));
+            copied.firings += insert(&mut tx, "INSERT INTO firings (id, plan, item, kind, purpose, scheduled, recorded, outcome, deadline, snooze_cap) VALUES ($3 + $1, $2, $4, $5, $6, $7, $8, $9, $10, $11)", rows.firings, &[f, plan]).await?;
+            copied.deliveries += insert(&mut tx, "INSERT INTO deliveries (plan, id, firing, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, attempts, late, last_error, gateway_id, created, updated, sent_at, claimed, claim, uncertain) VALUES ($2, $3, $4 + $1, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)", rows.deliveries, &[f, plan]).await?;
+            copied.answers += insert(&mut tx, "INSERT INTO answers (plan, firing, item, kind, scheduled, value, note, via, answered, late) VALUES ($2, $3 + $1, $4, $5, $6, $7, $8, $9, $10, $11)", rows.answers, &[f, plan]).await?;
+            copied.steps += insert(&mut tx, "INSERT INTO watches (plan, id, firing, action, step, recipient, due, state) VALUES ($3, $4 + $1, $5 + $2, $6, $7, $8, $9, $10)", rows.steps, &[w, f, plan]).await?;
+            copied.snoozes += insert(&mut tx, "INSERT INTO snoozes (firing, at, delay, via) VALUES ($2 + $1, $3, $4, $5)", rows.snoozes, &[f]).await?;
+            copied.pauses += insert(&mut tx, "INSERT INTO pauses (plan, id, pause, until_at, created, ended) VALUES ($2, $3 + $1, $4, $5, $6, $7)", rows.pauses, &[p, plan]).await?;
+            copied.nonces += insert(&mut tx, "INSERT INTO used_tokens (nonce, used) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING", rows.nonces, &[]).await?;
+        }
+        // The copied ids are taken: new rows continue after them.
+        for (table, seq) in [("firings", "firings_id_seq"), ("watches", "watches_id_seq"), ("pauses", "pauses_id_seq")] {
+            sqlx::query(&format!(
+                "SELECT setval('{seq}', COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(copied))
+    })
+}
+
+/// Every row of one SQLite ledger.
+fn rows(src: &SqliteLedger) -> Result<Rows, StoreError> {
     let firings = read(
         src,
         "SELECT id, item, kind, purpose, scheduled, recorded, outcome, deadline, snooze_cap FROM firings ORDER BY id",
@@ -181,32 +246,13 @@ pub(crate) fn sqlite_to_postgres(
     let nonces = read(src, "SELECT nonce, used FROM used_tokens", |r| {
         Ok(vec![V::T(r.get(0)?), V::At(Some(at(r.get(1)?)))])
     })?;
-    dst.run(async move {
-        let mut tx = dst.pool.begin().await?;
-        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM firings")
-            .fetch_one(&mut *tx)
-            .await?;
-        if existing > 0 {
-            return Ok(None);
-        }
-        let copied = Copied {
-            firings: insert(&mut tx, "INSERT INTO firings (id, item, kind, purpose, scheduled, recorded, outcome, deadline, snooze_cap) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", firings).await?,
-            deliveries: insert(&mut tx, "INSERT INTO deliveries (id, firing, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, attempts, late, last_error, gateway_id, created, updated, sent_at, claimed, claim, uncertain) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)", deliveries).await?,
-            answers: insert(&mut tx, "INSERT INTO answers (firing, item, kind, scheduled, value, note, via, answered, late) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", answers).await?,
-            steps: insert(&mut tx, "INSERT INTO watches (id, firing, action, step, recipient, due, state) VALUES ($1, $2, $3, $4, $5, $6, $7)", steps).await?,
-            snoozes: insert(&mut tx, "INSERT INTO snoozes (firing, at, delay, via) VALUES ($1, $2, $3, $4)", snoozes).await?,
-            pauses: insert(&mut tx, "INSERT INTO pauses (id, pause, until_at, created, ended) VALUES ($1, $2, $3, $4, $5)", pauses).await?,
-            nonces: insert(&mut tx, "INSERT INTO used_tokens (nonce, used) VALUES ($1, $2)", nonces).await?,
-        };
-        // The copied ids are taken: new rows continue after them.
-        for (table, seq) in [("firings", "firings_id_seq"), ("watches", "watches_id_seq"), ("pauses", "pauses_id_seq")] {
-            sqlx::query(&format!(
-                "SELECT setval('{seq}', COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
-            ))
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(Some(copied))
+    Ok(Rows {
+        firings,
+        deliveries,
+        answers,
+        steps,
+        snoozes,
+        pauses,
+        nonces,
     })
 }

@@ -59,7 +59,10 @@ async fn a_directory_of_plans_runs_side_by_side() {
     p.file("plans/broken.toml", "[person\nname = ");
     let env = [
         ("KITHD_SECRET_ANSWER_KEY", KEY),
-        ("KITHD_SECRET_INBOUND_TOKEN", "inbound-secret-for-the-directory-test"),
+        (
+            "KITHD_SECRET_INBOUND_TOKEN",
+            "inbound-secret-for-the-directory-test",
+        ),
     ];
     let d = Daemon::start_plan(p.path(), "plans", &env);
     d.wait_log("Ready.", Duration::from_secs(20));
@@ -152,8 +155,17 @@ async fn a_directory_of_plans_runs_side_by_side() {
     p.kithd(&["status", "--state-dir", "state", "--plan", "lee"])
         .stdout_has("Pending or retrying (1)")
         .run();
-    // Without `--plan`, the commands say which plans there are.
+    // Without `--plan`: status lists the plans, which run and which can't; the other
+    // commands ask which plan.
     p.kithd(&["status", "--state-dir", "state"])
+        .stdout_has("Plans running (2):\n  lee\n  robin\n")
+        .stdout_has("broken.toml: 1 problem")
+        .run();
+    p.kithd(&["status", "--state-dir", "state", "--check"])
+        .status(1)
+        .stdout_has("KITHD WARNING - 2 plans running, not running (problems): broken.toml")
+        .run();
+    p.kithd(&["history", "--state-dir", "state"])
         .status(64)
         .stderr_has("give `--plan ID` (one of: lee, robin)")
         .run();

@@ -202,3 +202,62 @@ async fn three_instances_run_a_directory_of_plans_through_chaos() {
         uncertain.len()
     );
 }
+
+/// A directory's one-machine ledgers (one per plan) move to PostgreSQL whole, each plan's
+/// rows keyed by its id: history and reports read the same before and after.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_directory_of_plans_moves_to_postgresql_whole() {
+    let cluster = Cluster::start("plans-copy");
+    let url = cluster.database("moved");
+    let sink = crate::daemon::receiver().await;
+    let (_, cron) = crate::daemon::cron_in(2);
+    let p = Project::empty();
+    for id in ["lee", "robin"] {
+        p.file(
+            &format!("plans/{id}.toml"),
+            &format!(
+                "[person]\nid = \"{id}\"\nname = \"P\"\ntimezone = \"UTC\"\nreach = [\"me\"]\n\n\
+                 [channels.me]\nplugin = \"webhook\"\nurl = \"{}/{id}\"\n\n\
+                 [[checkin]]\nid = \"mood\"\ncron = \"{cron}\"\nexpect_reply_within = \"1h\"\nmessage = \"How are you?\"\n",
+                sink.uri()
+            ),
+        );
+    }
+    let d = Daemon::start_plan(p.path(), "plans", &[]);
+    crate::daemon::wait_for(&sink, "/lee", 1, Duration::from_secs(15)).await;
+    crate::daemon::wait_for(&sink, "/robin", 1, Duration::from_secs(15)).await;
+    p.kithd(&[
+        "ack",
+        "mood",
+        "--value",
+        "2",
+        "--plan",
+        "robin",
+        "--state-dir",
+        "state",
+    ])
+    .run();
+    let (code, _, logs) = d.stop();
+    assert_eq!(code, Some(0), "{logs}");
+    let read = |args: &[&str]| text(&p.kithd(args).run().stdout);
+    let views = |ledger: &[&str]| -> Vec<String> {
+        ["lee", "robin"]
+            .iter()
+            .flat_map(|id| {
+                let base = ["--state-dir", "state", "--plan", id];
+                ["history", "report"].map(|cmd| {
+                    let args = [&[cmd, "--format", "json"][..], &base, ledger].concat();
+                    read(&args)
+                })
+            })
+            .collect()
+    };
+    let before = views(&[]);
+    p.kithd(&["ledger", "copy", "--from", "sqlite:state", "--to", &url])
+        .stdout_has("copied 2 firings, 2 deliveries, 1 answers")
+        .stdout_has("(2 plans)")
+        .run();
+    let after = views(&["--ledger", &url]);
+    assert_eq!(before, after);
+    assert!(before[3].contains("\"answered\":1"), "{}", before[3]);
+}
