@@ -211,6 +211,28 @@ mod tests {
     }
 
     #[test]
+    fn links_name_their_plan_and_answer_only_there() {
+        let now = Utc::now();
+        let robin = signer().in_plan(Some("robin"));
+        let token = robin.token("mood", now, "self", now);
+        assert_eq!(LinkSigner::plan_of(&token).as_deref(), Some("robin"));
+        assert_eq!(
+            robin.verify(&token, now).unwrap().p.as_deref(),
+            Some("robin")
+        );
+        // Another plan with the same key, and a single plan's signer, refuse it.
+        let sky = signer().in_plan(Some("sky"));
+        assert_eq!(sky.verify(&token, now), Err(TokenError::BadSignature));
+        assert_eq!(signer().verify(&token, now), Err(TokenError::BadSignature));
+        // A single plan's links name no plan, and another plan's signer refuses them.
+        let single = signer().token("mood", now, "self", now);
+        assert_eq!(LinkSigner::plan_of(&single), None);
+        assert!(signer().verify(&single, now).is_ok());
+        assert_eq!(robin.verify(&single, now), Err(TokenError::BadSignature));
+        assert_eq!(LinkSigner::plan_of("garbage"), None);
+    }
+
+    #[test]
     fn a_new_key_keeps_old_links_valid_until_they_expire() {
         let now: DateTime<Utc> = "2026-12-01T08:00:00Z".parse().unwrap();
         let old = signer();

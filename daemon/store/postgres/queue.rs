@@ -170,15 +170,17 @@ impl Queue for PgLedger {
             .collect())
     }
 
-    /// Only this instance's own claims: other instances' leases run their course, and a
-    /// new process is a new owner, so this is about a ledger reopened in one process.
+    /// Only this instance's own claims of this handle's plan: other instances' leases run
+    /// their course, a new process is a new owner, and the other plans this process runs
+    /// keep theirs (a plan started by a reload must not release them mid-send).
     fn release_claims(&self, _now: DateTime<Utc>) -> Result<usize, StoreError> {
         self.run(async {
             let n = sqlx::query(
                 "UPDATE deliveries SET due = LEAST(due, now()), claimed = false, uncertain = true
-                 WHERE state = 'pending' AND claimed AND lease_owner = $1",
+                 WHERE state = 'pending' AND claimed AND lease_owner = $1 AND plan = $2",
             )
             .bind(&self.owner)
+            .bind(self.plan())
             .execute(&self.pool)
             .await?;
             Ok(n.rows_affected() as usize)

@@ -4,8 +4,8 @@
 use chrono::{Duration, DurationRound, Utc};
 
 use crate::store::{
-    HistoryFilter, Kind, NewDelivery, NewFiring, NewWatch, PgLedger, Queue, Reports, StepAction,
-    Steps, conformance::pg_url,
+    HistoryFilter, Kind, NewDelivery, NewFiring, NewWatch, PgLedger, Queue, Reports, State,
+    StepAction, Steps, conformance::pg_url,
 };
 use crate::vocab::{Pause, Purpose, delivery_id};
 
@@ -88,4 +88,10 @@ fn plans_in_one_database_stay_apart() {
     assert_eq!(sky.pauses(Utc::now()).unwrap().len(), 1);
     assert!(robin.pauses(Utc::now()).unwrap().is_empty());
     assert_eq!(robin.end_pauses(Utc::now()).unwrap(), 0);
+    // Sky leaves the directory: its pending delivery and step are cancelled; robin's
+    // rows are untouched.
+    assert_eq!(sky.retire("removed").unwrap(), (1, 1));
+    assert_eq!(sky.history(&all).unwrap()[0].state, State::Cancelled);
+    assert_eq!(robin.history(&all).unwrap()[0].state, State::Sent);
+    assert_eq!(sky.next_watch_due().unwrap(), None);
 }

@@ -33,6 +33,11 @@ fn one_private_file_one_daemon_and_readers_alongside() {
     assert_eq!(r.history(&HistoryFilter::default()).unwrap().len(), 1);
     let c = SqliteLedger::open_client(dir.path()).unwrap();
     assert!(c.use_token("n", at).unwrap());
+    // The plan leaves its directory: what it had pending is cancelled, with the reason.
+    assert_eq!(l.retire("its plan was removed").unwrap(), (1, 0));
+    let d = &r.history(&HistoryFilter::default()).unwrap()[0];
+    assert_eq!(d.state, State::Cancelled);
+    assert_eq!(d.last_error.as_deref(), Some("its plan was removed"));
 }
 
 #[test]
