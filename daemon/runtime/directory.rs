@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tracing::{Instrument, error, info, warn};
@@ -22,7 +21,7 @@ use super::answer_server::{AnswerServer, Slot};
 use super::ledger::maintain_round;
 use super::notify::Notifier;
 use super::start::Parts;
-use super::{Daemon, Options, log_problems, not_starting};
+use super::{Daemon, Options, log_problems, not_starting, signals, watchdog};
 use crate::answer::front::Front;
 use crate::dispatch::worker::Snapshot;
 use crate::exit;
@@ -422,23 +421,10 @@ impl Supervisor {
     }
 
     async fn run(&mut self) -> u8 {
-        let (mut hup, mut term, mut int) = match (
-            signal(SignalKind::hangup()),
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(h), Ok(t), Ok(i)) => (h, t, i),
-            (Err(source), _, _) | (_, Err(source), _) | (_, _, Err(source)) => {
-                let e = exit::Error::Setup {
-                    what: "could not install signal handlers",
-                    source,
-                };
-                return not_starting(e, "Could not install signal handlers.");
-            }
+        let Some((mut hup, mut term, mut int)) = signals() else {
+            return exit::SOFTWARE;
         };
-        let watchdog_every = self.notifier.watchdog_interval();
-        let mut watchdog =
-            tokio::time::interval(watchdog_every.unwrap_or(Duration::from_secs(3600)));
+        let (watchdog_every, mut watchdog) = watchdog(&self.notifier);
         let mut maintain = tokio::time::interval(
             crate::store::MAINTAIN_EVERY
                 .to_std()

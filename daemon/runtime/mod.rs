@@ -96,6 +96,36 @@ fn log_problems(failure: &crate::load::Failure) {
     }
 }
 
+type Signal = tokio::signal::unix::Signal;
+
+/// SIGHUP, SIGTERM and SIGINT; `None` (logged) when they can't be installed.
+fn signals() -> Option<(Signal, Signal, Signal)> {
+    match (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(h), Ok(t), Ok(i)) => Some((h, t, i)),
+        (Err(source), _, _) | (_, Err(source), _) | (_, _, Err(source)) => {
+            let e = exit::Error::Setup {
+                what: "could not install signal handlers",
+                source,
+            };
+            not_starting(e, "Could not install signal handlers.");
+            None
+        }
+    }
+}
+
+/// How often systemd's watchdog is pinged (if at all), and its timer.
+fn watchdog(notifier: &Notifier) -> (Option<Duration>, tokio::time::Interval) {
+    let every = notifier.watchdog_interval();
+    (
+        every,
+        tokio::time::interval(every.unwrap_or(Duration::from_secs(3600))),
+    )
+}
+
 /// Logs why the daemon does not start (or stops), and returns the exit code for it.
 fn not_starting(e: exit::Error, why: &str) -> u8 {
     error!(error = %e, "{why}");
@@ -271,23 +301,10 @@ impl Daemon {
     }
 
     async fn main_loop(&mut self) -> u8 {
-        let (mut hup, mut term, mut int) = match (
-            signal(SignalKind::hangup()),
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(h), Ok(t), Ok(i)) => (h, t, i),
-            (Err(source), _, _) | (_, Err(source), _) | (_, _, Err(source)) => {
-                let e = exit::Error::Setup {
-                    what: "could not install signal handlers",
-                    source,
-                };
-                return not_starting(e, "Could not install signal handlers.");
-            }
+        let Some((mut hup, mut term, mut int)) = signals() else {
+            return exit::SOFTWARE;
         };
-        let watchdog_every = self.notifier.watchdog_interval();
-        let mut watchdog =
-            tokio::time::interval(watchdog_every.unwrap_or(Duration::from_secs(3600)));
+        let (watchdog_every, mut watchdog) = watchdog(&self.notifier);
         let beat_every = self
             .pinger
             .as_ref()

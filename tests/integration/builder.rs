@@ -54,6 +54,36 @@ impl Project {
     pub fn kithd(&self, args: &[&str]) -> Cmd {
         Cmd::new(self.path(), args)
     }
+
+    /// `kithd COMMAND --state-dir state --plan PLAN --format json EXTRA…` (history,
+    /// report) for one plan of a directory's daemon: its JSON lines.
+    pub fn plan_json(&self, command: &str, plan: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+        let args = [
+            &[
+                command,
+                "--state-dir",
+                "state",
+                "--plan",
+                plan,
+                "--format",
+                "json",
+            ][..],
+            extra,
+        ]
+        .concat();
+        let out = self.kithd(&args).status(0).run();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// How many of the first item's firings a plan's `report` counts as answered.
+    pub fn answered(&self, plan: &str, extra: &[&str]) -> u64 {
+        self.plan_json("report", plan, extra)[0]["items"][0]["answered"]
+            .as_u64()
+            .unwrap()
+    }
 }
 
 /// What a stream must be.

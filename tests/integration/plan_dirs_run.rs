@@ -10,7 +10,6 @@ use chrono::Utc;
 
 use crate::builder::Project;
 use crate::daemon::{Daemon, cron_in, receiver, wait_for, webhook};
-use crate::support::text;
 
 const KEY: &str = "0123456789abcdef0123456789abcdef-test-key";
 const PUBLIC: &str = "http://127.0.0.1:0";
@@ -29,13 +28,6 @@ fn mood(cron: &str) -> String {
     format!(
         "[[checkin]]\nid = \"mood\"\ncron = \"{cron}\"\nexpect_reply_within = \"1h\"\nmessage = \"How are you? {{answer_url}}\"\n"
     )
-}
-
-fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
-    text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -95,20 +87,7 @@ async fn a_directory_of_plans_runs_side_by_side() {
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("Your answer is saved"));
     // Each plan's ledger is its own; the same item at the same time has two delivery ids.
-    let history = |id: &str| {
-        let out = p
-            .kithd(&[
-                "history",
-                "--state-dir",
-                "state",
-                "--plan",
-                id,
-                "--format",
-                "json",
-            ])
-            .run();
-        json_lines(&out)
-    };
+    let history = |id: &str| p.plan_json("history", id, &[]);
     let (r, l) = (history("robin"), history("lee"));
     assert_eq!(r.len(), 1, "{r:?}");
     assert_eq!(l.len(), 1, "{l:?}");
@@ -118,24 +97,7 @@ async fn a_directory_of_plans_runs_side_by_side() {
         "two plans never share a delivery id"
     );
     assert_eq!(l[0]["state"], "pending", "{l:?}");
-    let report = |id: &str| {
-        let out = p
-            .kithd(&[
-                "report",
-                "--state-dir",
-                "state",
-                "--plan",
-                id,
-                "--format",
-                "json",
-            ])
-            .run();
-        text(&out.stdout)
-    };
-    let answered = |id: &str| {
-        let r: serde_json::Value = serde_json::from_str(&report(id)).unwrap();
-        r["items"][0]["answered"].as_u64()
-    };
+    let answered = |id: &str| Some(p.answered(id, &[]));
     assert_eq!(answered("robin"), Some(1));
     assert_eq!(answered("lee"), Some(0));
     // A reply through `/inbound` goes to the plan whose person sent it.

@@ -472,21 +472,7 @@ async fn gateway_replies_find_their_plan_in_a_directory() {
             .form(&params)
             .send()
     };
-    let answered = |id: &str| {
-        let out = p
-            .kithd(&[
-                "report",
-                "--state-dir",
-                "state",
-                "--plan",
-                id,
-                "--format",
-                "json",
-            ])
-            .run();
-        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        r["items"][0]["answered"].as_u64().unwrap()
-    };
+    let answered = |id: &str| p.answered(id, &[]);
     // Sky's reply, signed with sky's own token: robin's channel refuses it, sky's takes it.
     assert_eq!(
         reply(SKY_TOKEN, SKY, "2", "SM1").await.unwrap().status(),

@@ -139,26 +139,7 @@ async fn three_instances_run_a_directory_of_plans_through_chaos() {
     // Every reminder, and an alert for each plan that didn't answer (40 s after its
     // check-in).
     wait_arrivals(&sink, total + PLANS / 2, Duration::from_secs(120)).await;
-    let history = |id: &str| -> Vec<serde_json::Value> {
-        let out = p
-            .kithd(&[
-                "history",
-                "--state-dir",
-                "state",
-                "--plan",
-                id,
-                "--format",
-                "json",
-                "--ledger",
-                &url,
-            ])
-            .run();
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        text(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
+    let history = |id: &str| p.plan_json("history", id, &["--ledger", &url]);
     let seen = by_path(&sink).await;
     let twice: Vec<String> = arrivals(&sink)
         .await
