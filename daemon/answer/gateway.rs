@@ -220,6 +220,11 @@ pub(super) async fn take(
     let recorded = take_reply(state, replies, channel, &text, at).await;
     match recorded {
         Taken::Done => respond(replies, gw, None).await,
+        // The person's own words and numbers, back by the way the answer came.
+        Taken::Heard => {
+            let crisis = state.keys().crisis_text.clone();
+            respond_or_send(state, replies, gw, channel, crisis, &from).await
+        }
         Taken::NotUnderstood => {
             let reply = tell_choices(state, channel, &from, now).then(|| choices_reply(&[]));
             if reply.is_none() {
@@ -239,6 +244,8 @@ pub(super) async fn take(
 enum Taken {
     /// Recorded, or nothing was open to take it.
     Done,
+    /// Recorded, an answer the person asked their contacts to hear about.
+    Heard,
     NotUnderstood,
     /// The ledger failed: the gateway should try again.
     Failed,
@@ -277,7 +284,10 @@ async fn take_reply(
     };
     let done = match (snooze_for, answer) {
         (Some(delay), _) => snooze(state, firing, delay, "sms").await.map(|_| ()),
-        (None, Some(a)) => record_answer(state, firing, &a, "sms").await.map(|_| ()),
+        (None, Some(a)) => match record_answer(state, firing, &a, "sms").await {
+            Ok(crate::store::AnswerResult::Recorded { heard: true, .. }) => return Taken::Heard,
+            other => other.map(|_| ()),
+        },
         (None, None) => return Taken::NotUnderstood,
     };
     match done {

@@ -49,6 +49,9 @@ pub(crate) struct Keys {
     pub replies: Arc<super::gateway::Replies>,
     /// The person's time zone, for the times the pages show.
     pub zone: chrono_tz::Tz,
+    /// The person's own words and numbers, given back after an answer they asked their
+    /// contacts to hear about.
+    pub crisis_text: Option<String>,
 }
 
 impl AnswerState {
@@ -164,11 +167,27 @@ pub(super) async fn show(
         .map(|(v, label)| format!("<button name=\"value\" value=\"{v}\">{label}</button>"))
         .collect();
     form.push_str("<p><button name=\"value\" value=\"snooze\">Remind me in 30 min</button></p>");
+    let crisis = crisis_section(&state, "If things are hard right now");
     page(
         StatusCode::OK,
         "kithd",
-        &format!("<p>{question}</p><form method=\"post\">{form}</form>"),
+        &format!("<p>{question}</p><form method=\"post\">{form}</form>{crisis}"),
     )
+}
+
+/// The person's own `crisis_text`, escaped, under `heading`; empty without one.
+fn crisis_section(state: &AnswerState, heading: &str) -> String {
+    state
+        .keys()
+        .crisis_text
+        .as_deref()
+        .map(|t| {
+            format!(
+                "<section class=\"crisis\"><h2>{heading}</h2><p>{}</p></section>",
+                crate::plugin::inbound::xml_escape(t)
+            )
+        })
+        .unwrap_or_default()
 }
 
 #[derive(serde::Deserialize)]
@@ -189,8 +208,13 @@ pub(super) async fn record_answer(
         .call(move |l| l.answer(&recorded, &value, None, via, now))
         .await
         .map_err(|e| warn!(error = %e, "Could not record an answer."))?;
-    if let AnswerResult::Recorded { late, all_clear_to } = &result {
-        info!(item = %firing.item, via, late, all_clears = all_clear_to.len(), "Answer recorded.");
+    if let AnswerResult::Recorded {
+        late,
+        all_clear_to,
+        heard,
+    } = &result
+    {
+        info!(item = %firing.item, via, late, heard, all_clears = all_clear_to.len(), "Answer recorded.");
         state.wake.notify_one();
     }
     Ok(result)
@@ -233,6 +257,16 @@ pub(super) async fn record(
         return r;
     }
     match record_answer(&state, firing, &answer, "link").await {
+        Ok(AnswerResult::Recorded { heard: true, .. }) => {
+            let crisis = crisis_section(&state, "For now");
+            page(
+                StatusCode::OK,
+                "Thank you",
+                &format!(
+                    "<p>Thank you. Your answer is saved, and the people you chose will be told, as you asked.</p>{crisis}"
+                ),
+            )
+        }
         Ok(_) => page(
             StatusCode::OK,
             "Thank you",
@@ -396,6 +430,10 @@ pub(super) async fn inbound(
             Err(()) => json_try_again(),
         },
         Reply::Answer(answer) => match record_answer(&state, firing, &answer, "sms").await {
+            Ok(AnswerResult::Recorded { heard: true, .. }) => json(
+                StatusCode::OK,
+                serde_json::json!({"ok": true, "heard": true, "reply": keys.crisis_text}),
+            ),
             Ok(_) => json(StatusCode::OK, serde_json::json!({"ok": true})),
             Err(()) => json_try_again(),
         },

@@ -34,7 +34,11 @@ pub(crate) fn run(
             })?,
     };
     match ledger.answer(&firing, &answer.as_value(), note, "cli", now)? {
-        AnswerResult::Recorded { late, all_clear_to } => {
+        AnswerResult::Recorded {
+            late,
+            all_clear_to,
+            heard,
+        } => {
             let _ = writeln!(
                 out,
                 "answered `{}` (due {}): {}{}",
@@ -45,6 +49,12 @@ pub(crate) fn run(
             );
             if !all_clear_to.is_empty() {
                 let _ = writeln!(out, "all-clear queued for: {}", all_clear_to.join(", "));
+            }
+            if heard {
+                let _ = writeln!(
+                    out,
+                    "as the plan asks (`alert_on`), the contacts in its `escalate` will be told"
+                );
             }
             Ok(exit::OK)
         }

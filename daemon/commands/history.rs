@@ -135,6 +135,7 @@ fn what(purpose: &str, kind: crate::vocab::Kind) -> &'static str {
         Some(Purpose::FollowUp) => "(how did it go?)",
         Some(Purpose::Nag(_)) => "(nudge)",
         Some(Purpose::Escalate(_)) => "(alert to a contact)",
+        Some(Purpose::Heard(_)) => "(alert to a contact, as the person asked)",
         Some(Purpose::AllClear) => "(all-clear to a contact)",
         Some(Purpose::Snooze(_)) => "(again, after a snooze)",
         None => "",

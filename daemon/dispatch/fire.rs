@@ -29,6 +29,7 @@ pub(crate) fn records(
         let deadline = base + policy.within.to_chrono();
         firing.deadline = Some(deadline);
         firing.snooze_cap = Some(policy.max_snooze.to_chrono());
+        firing.alert_on = policy.alert_on;
         if let Some((every, times)) = policy.nag {
             for k in 1..=times {
                 firing.watches.push(NewWatch {

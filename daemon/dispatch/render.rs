@@ -23,7 +23,7 @@ fn humanize(d: PlanDuration) -> String {
 
 pub(crate) fn title(kind: Kind, purpose: Purpose) -> &'static str {
     match (kind, purpose) {
-        (_, Purpose::Escalate(_) | Purpose::AllClear) => "A note from kithd",
+        (_, Purpose::Escalate(_) | Purpose::Heard(_) | Purpose::AllClear) => "A note from kithd",
         (Kind::Checkin, _) => "Check-in",
         (Kind::Medication, _) => "Medication reminder",
         (Kind::Followup, _) => "Reach out",
@@ -35,7 +35,10 @@ pub(crate) fn title(kind: Kind, purpose: Purpose) -> &'static str {
 /// Whether a purpose is a message to a contact about the person (escalation, all-clear):
 /// such messages carry only what the person wrote, never the item, its kind or values.
 pub(crate) fn is_about_person(purpose: Purpose) -> bool {
-    matches!(purpose, Purpose::Escalate(_) | Purpose::AllClear)
+    matches!(
+        purpose,
+        Purpose::Escalate(_) | Purpose::Heard(_) | Purpose::AllClear
+    )
 }
 
 /// The text of a delivery. `answer_url` fills `{answer_url}` where the message has it.
@@ -56,10 +59,10 @@ pub(crate) fn render_text(
         let Some(policy) = &item.answer else {
             return String::new();
         };
-        let t = if firing.purpose == Purpose::AllClear {
-            &policy.all_clear_message
-        } else {
-            &policy.escalate_message
+        let t = match firing.purpose {
+            Purpose::AllClear => &policy.all_clear_message,
+            Purpose::Heard(_) => &policy.heard_message,
+            _ => &policy.escalate_message,
         };
         return t.render(&v);
     }

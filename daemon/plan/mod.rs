@@ -43,6 +43,8 @@ pub struct Plan {
     /// directory of plans (delivery ids then include it). A plan run on its own keeps the
     /// ids it always had, with or without `[person] id`.
     pub scope: Option<String>,
+    /// `crisis_text`: the person's own words and numbers for a hard moment.
+    pub crisis_text: Option<String>,
     /// The answer server, when the plan has `[server]`.
     pub server: Option<ServerConfig>,
     /// Pings to an outside monitor, when the plan has `[heartbeat]`.
@@ -232,6 +234,11 @@ pub struct AnswerPolicy {
     pub escalate_every: PlanDuration,
     pub escalate_message: Template,
     pub all_clear_message: Template,
+    /// `alert_on`: answers the person wants their contacts told about (a low mood, a
+    /// skipped dose): such an answer escalates at once instead of cancelling.
+    pub(crate) alert_on: Option<crate::vocab::AlertOn>,
+    /// What the contacts are told after such an answer (`heard_message`).
+    pub heard_message: Template,
 }
 
 /// One reminder item.
@@ -345,6 +352,7 @@ impl Plan {
             language: crate::vocab::DEFAULT_LANGUAGE.to_string(),
             id: None,
             scope: None,
+            crisis_text: None,
             server,
             heartbeat,
             items,

@@ -360,13 +360,16 @@ pub(crate) fn register_helpers(engine: &mut Engine) {
         }
         m
     });
-    engine.register_fn("xml_escape", |s: ImmutableString| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-            .replace('\'', "&apos;")
-    });
+    engine.register_fn("xml_escape", |s: ImmutableString| xml_escape(&s));
+}
+
+/// Text made safe inside XML or HTML (elements and quoted attributes).
+pub(crate) fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
 }
 
 #[cfg(test)]

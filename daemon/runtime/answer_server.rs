@@ -76,6 +76,7 @@ pub(crate) fn keys_for(snapshot: &Snapshot) -> Option<Keys> {
             .map(|s| s.expose().to_string()),
         replies: Arc::new(replies),
         zone: plan.person.timezone,
+        crisis_text: plan.crisis_text.clone(),
     })
 }
 

@@ -62,6 +62,7 @@ pub(super) fn take_due(
         }
         let purpose = match w.action {
             StepAction::Nag => Purpose::Nag(w.step),
+            StepAction::Escalate if w.heard => Purpose::Heard(w.step),
             StepAction::Escalate => Purpose::Escalate(w.step),
         };
         match step_records(plan, item, w.scheduled, purpose, &w.recipient, now) {
@@ -70,6 +71,9 @@ pub(super) fn take_due(
                     match w.action {
                         StepAction::Nag => {
                             info!(item = %w.item, step = w.step, "No answer yet; nudging again.")
+                        }
+                        StepAction::Escalate if w.heard => {
+                            warn!(item = %w.item, step = w.step, contact = %w.recipient, "An answer the person asked to be heard; alerting a contact who agreed to be told.")
                         }
                         StepAction::Escalate => {
                             warn!(item = %w.item, step = w.step, contact = %w.recipient, "No answer in time; alerting a contact who agreed to be told.")

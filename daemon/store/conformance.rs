@@ -40,15 +40,15 @@ pub(crate) fn pg_url() -> String {
     run(&["createdb", dir, &name])
 }
 
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     Utc::now().duration_trunc(Duration::seconds(1)).unwrap()
 }
 
-fn firing(item: &str, kind: Kind, at: DateTime<Utc>) -> NewFiring {
+pub(super) fn firing(item: &str, kind: Kind, at: DateTime<Utc>) -> NewFiring {
     NewFiring::new(item, kind, Purpose::Main.ledger_key(), at)
 }
 
-fn delivery(id: &str, channel: &str, idx: u32, due: DateTime<Utc>) -> NewDelivery {
+pub(super) fn delivery(id: &str, channel: &str, idx: u32, due: DateTime<Utc>) -> NewDelivery {
     NewDelivery {
         id: id.into(),
         recipient: "self".into(),
@@ -59,7 +59,7 @@ fn delivery(id: &str, channel: &str, idx: u32, due: DateTime<Utc>) -> NewDeliver
     }
 }
 
-fn all(_: &str) -> usize {
+pub(super) fn all(_: &str) -> usize {
     usize::MAX
 }
 
@@ -320,7 +320,8 @@ fn answers_cancel_steps_and_queue_all_clears(l: &dyn Ledger) {
         r,
         AnswerResult::Recorded {
             late: true,
-            all_clear_to: vec!["sam".into()]
+            all_clear_to: vec!["sam".into()],
+            heard: false,
         }
     );
     assert_eq!(
@@ -385,6 +386,65 @@ fn pauses_are_stored_and_ended(l: &dyn Ledger) {
     assert!(l.pauses(t).unwrap().is_empty());
 }
 
+/// An answer the person asked to be heard (`alert_on`): nudges stop, the escalation goes
+/// ahead at once (steps keep their spacing) as such, and no all-clear; any other answer
+/// cancels as before.
+fn a_heard_answer_escalates_at_once(l: &dyn Ledger) {
+    let at = now() - Duration::minutes(5);
+    let record = |item: &str| {
+        let mut f = firing(item, Kind::Checkin, at);
+        f.deadline = Some(at + Duration::hours(1));
+        f.alert_on = Some(crate::vocab::AlertOn::MoodAtMost(2));
+        let watch = |action, step, due| NewWatch {
+            action,
+            step,
+            recipient: if action == StepAction::Nag {
+                "self"
+            } else {
+                "sam"
+            }
+            .into(),
+            due: at + due,
+        };
+        f.watches = vec![
+            watch(StepAction::Nag, 1, Duration::minutes(30)),
+            watch(StepAction::Escalate, 0, Duration::hours(1)),
+            watch(StepAction::Escalate, 1, Duration::hours(2)),
+        ];
+        l.record_firings(&[(f, vec![delivery(&format!("d-{item}"), "c", 0, at)])])
+            .unwrap();
+        l.find_firing(item, at).unwrap().unwrap()
+    };
+    let (low, good) = (record("low"), record("good"));
+    let t = Utc::now();
+    assert!(matches!(
+        l.answer(&good, "4", None, "link", t).unwrap(),
+        AnswerResult::Recorded { heard: false, .. }
+    ));
+    assert!(matches!(
+        l.answer(&low, "1", None, "link", t).unwrap(),
+        AnswerResult::Recorded { heard: true, ref all_clear_to, .. } if all_clear_to.is_empty()
+    ));
+    // Only the low answer's escalation is left: its first step now, the next an hour on.
+    let due = l.due_watches(t + Duration::seconds(1), 10).unwrap();
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert!(due[0].heard && due[0].action == StepAction::Escalate && due[0].step == 0);
+    assert_eq!(due[0].item, "low");
+    let next = l.due_watches(t + Duration::minutes(61), 10).unwrap();
+    assert_eq!(next.len(), 2, "the second step keeps its spacing: {next:?}");
+    let step = (
+        NewFiring::new("low", Kind::Checkin, Purpose::Heard(0).ledger_key(), at),
+        vec![NewDelivery {
+            recipient: "sam".into(),
+            ..delivery("h0", "c", 0, t)
+        }],
+    );
+    assert!(
+        l.run_watch(due[0].id, &step).unwrap(),
+        "the step goes ahead"
+    );
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -411,214 +471,5 @@ conformance!(
     records_idempotently_and_walks_the_states,
     answers_cancel_steps_and_queue_all_clears,
     pauses_are_stored_and_ended,
+    a_heard_answer_escalates_at_once,
 );
-
-/// Several instances on one PostgreSQL ledger.
-mod shared {
-    use super::*;
-    use crate::store::PgLedger;
-
-    #[test]
-    fn instances_claiming_at_once_never_share_a_delivery() {
-        let url = pg_url();
-        let a = PgLedger::open(&url).unwrap();
-        let t0 = now() - Duration::seconds(1);
-        let deliveries: Vec<NewDelivery> = (0..600)
-            .map(|i| delivery(&format!("d{i:03}"), ["sms", "mail", "push"][i % 3], 0, t0))
-            .collect();
-        a.record_firings(&[(firing("meds", Kind::Medication, t0), deliveries)])
-            .unwrap();
-        let ledgers: Vec<PgLedger> = (0..3).map(|_| PgLedger::open(&url).unwrap()).collect();
-        let claimed: Vec<Vec<String>> = std::thread::scope(|s| {
-            let handles: Vec<_> = ledgers
-                .iter()
-                .map(|l| {
-                    s.spawn(move || {
-                        let mut mine = Vec::new();
-                        // Small bites, so the instances interleave.
-                        loop {
-                            let got = l
-                                .claim_due(
-                                    Utc::now(),
-                                    Utc::now() + Duration::minutes(1),
-                                    &mut |_| 7,
-                                )
-                                .unwrap();
-                            if got.is_empty() {
-                                break;
-                            }
-                            for d in got {
-                                assert!(l.mark_sent(&d.fence(), None, Utc::now()).unwrap());
-                                mine.push(d.id);
-                            }
-                        }
-                        mine
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        let mut every: Vec<String> = claimed.concat();
-        let n = every.len();
-        every.sort();
-        every.dedup();
-        assert_eq!(
-            (n, every.len()),
-            (600, 600),
-            "each delivery claimed exactly once"
-        );
-        assert!(
-            claimed.iter().all(|c| !c.is_empty()),
-            "all three took part: {:?}",
-            claimed.iter().map(Vec::len).collect::<Vec<_>>()
-        );
-        assert_eq!(a.in_state(State::Sent, 1000).unwrap().len(), 600);
-    }
-
-    #[test]
-    fn another_instance_cannot_complete_a_claim_it_does_not_own() {
-        let url = pg_url();
-        let (a, b) = (PgLedger::open(&url).unwrap(), PgLedger::open(&url).unwrap());
-        let t0 = now() - Duration::seconds(1);
-        a.record_firings(&[(
-            firing("meds", Kind::Medication, t0),
-            vec![delivery("d1", "sms", 0, t0)],
-        )])
-        .unwrap();
-        let d = a
-            .claim_due(Utc::now(), Utc::now() + Duration::minutes(1), &mut all)
-            .unwrap()
-            .remove(0);
-        assert!(
-            !b.mark_sent(&d.fence(), None, Utc::now()).unwrap(),
-            "same id and token, other owner"
-        );
-        assert!(!b.cancel(&d.fence(), "x").unwrap());
-        assert_eq!(
-            b.renew(&[d.fence()], Utc::now(), Utc::now() + Duration::minutes(1))
-                .unwrap(),
-            vec![d.fence()]
-        );
-        assert_eq!(
-            b.release_claims(Utc::now()).unwrap(),
-            0,
-            "only its own claims"
-        );
-        assert!(a.mark_sent(&d.fence(), None, Utc::now()).unwrap());
-    }
-
-    #[test]
-    fn an_answer_and_the_alert_it_races_never_both_win() {
-        let url = pg_url();
-        let (a, b) = (PgLedger::open(&url).unwrap(), PgLedger::open(&url).unwrap());
-        for round in 0..20 {
-            let at = now() - Duration::hours(2) + Duration::seconds(round);
-            let mut f = firing("checkin", Kind::Checkin, at);
-            f.watches = vec![NewWatch {
-                action: StepAction::Escalate,
-                step: 0,
-                recipient: "sam".into(),
-                due: at,
-            }];
-            a.record_firings(&[(f, vec![delivery(&format!("m{round}"), "c", 0, at)])])
-                .unwrap();
-            let watch = a
-                .due_watches(Utc::now(), 100)
-                .unwrap()
-                .into_iter()
-                .find(|w| w.scheduled == at)
-                .unwrap();
-            let open = a.find_firing("checkin", at).unwrap().unwrap();
-            let alert = format!("alert{round}");
-            let step = (
-                NewFiring::new(
-                    "checkin",
-                    Kind::Checkin,
-                    Purpose::Escalate(0).ledger_key(),
-                    at,
-                ),
-                vec![NewDelivery {
-                    recipient: "sam".into(),
-                    ..delivery(&alert, "c", 0, at)
-                }],
-            );
-            let barrier = std::sync::Barrier::new(2);
-            let (stepped, answered) = std::thread::scope(|s| {
-                let t1 = s.spawn(|| {
-                    barrier.wait();
-                    a.run_watch(watch.id, &step).unwrap()
-                });
-                let t2 = s.spawn(|| {
-                    barrier.wait();
-                    b.answer(&open, "ok", None, "sms", Utc::now()).unwrap()
-                });
-                (t1.join().unwrap(), t2.join().unwrap())
-            });
-            assert!(matches!(answered, AnswerResult::Recorded { .. }));
-            let pending_alert = a
-                .in_state(State::Pending, 1000)
-                .unwrap()
-                .into_iter()
-                .any(|d| d.id == alert);
-            assert!(
-                !pending_alert,
-                "round {round}: the step ran ({stepped}) and its alert is still to be sent after the answer"
-            );
-        }
-    }
-
-    #[test]
-    fn one_leader_at_a_time_and_a_lapsed_one_changes_nothing() {
-        let url = pg_url();
-        let (a, b) = (PgLedger::open(&url).unwrap(), PgLedger::open(&url).unwrap());
-        let ttl = Duration::milliseconds(1500);
-        let first = a.elect(ttl).unwrap().expect("the first to stand leads");
-        assert_eq!(b.elect(ttl).unwrap(), None, "one leader at a time");
-        assert_eq!(
-            a.elect(ttl).unwrap(),
-            Some(first.clone()),
-            "re-elected: the same term"
-        );
-        // A claim whose instance stopped, and an old nonce.
-        let t0 = now() - Duration::seconds(5);
-        a.record_firings(&[(
-            firing("meds", Kind::Medication, t0),
-            vec![delivery("d1", "sms", 0, t0)],
-        )])
-        .unwrap();
-        let d = a
-            .claim_due(
-                Utc::now(),
-                Utc::now() + Duration::milliseconds(200),
-                &mut all,
-            )
-            .unwrap()
-            .remove(0);
-        a.use_token("old", Utc::now() - Duration::days(500))
-            .unwrap();
-        a.use_token("new", Utc::now()).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(1700));
-        // The leader lapsed; the other instance takes over with a new term, and the old
-        // term's maintenance does nothing.
-        let second = b
-            .elect(ttl)
-            .unwrap()
-            .expect("a lapsed leadership can be taken");
-        assert!(second.elected_at > first.elected_at);
-        assert_eq!(a.maintain(&first).unwrap(), Maintenance::default());
-        let done = b.maintain(&second).unwrap();
-        assert_eq!((done.rescued, done.pruned), (1, 1));
-        let back = b
-            .claim_due(Utc::now(), Utc::now() + Duration::minutes(1), &mut all)
-            .unwrap()
-            .remove(0);
-        assert!(back.uncertain && back.claim == d.claim + 1);
-        assert!(
-            !a.mark_sent(&d.fence(), None, Utc::now()).unwrap(),
-            "the stopped claim is fenced out"
-        );
-        assert!(
-            !b.use_token("new", Utc::now()).unwrap() && b.use_token("old", Utc::now()).unwrap()
-        );
-    }
-}

@@ -119,9 +119,9 @@ pub(crate) fn sqlite_to_postgres(
             let w: i64 = sqlx::query_scalar(&next("watches")).fetch_one(&mut *tx).await?;
             let p: i64 = sqlx::query_scalar(&next("pauses")).fetch_one(&mut *tx).await?;
             let (f, w, p, plan) = ((Some(f), None), (Some(w), None), (Some(p), None), (None, plan));
-            copied.firings += insert(&mut tx, "INSERT INTO firings (id, plan, item, kind, purpose, scheduled, recorded, outcome, deadline, snooze_cap) VALUES ($3 + $1, $2, $4, $5, $6, $7, $8, $9, $10, $11)", rows.firings, &[f, plan]).await?;
+            copied.firings += insert(&mut tx, "INSERT INTO firings (id, plan, item, kind, purpose, scheduled, recorded, outcome, deadline, snooze_cap, alert_on) VALUES ($3 + $1, $2, $4, $5, $6, $7, $8, $9, $10, $11, $12)", rows.firings, &[f, plan]).await?;
             copied.deliveries += insert(&mut tx, "INSERT INTO deliveries (plan, id, firing, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, attempts, late, last_error, gateway_id, created, updated, sent_at, claimed, claim, uncertain) VALUES ($2, $3, $4 + $1, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)", rows.deliveries, &[f, plan]).await?;
-            copied.answers += insert(&mut tx, "INSERT INTO answers (plan, firing, item, kind, scheduled, value, note, via, answered, late) VALUES ($2, $3 + $1, $4, $5, $6, $7, $8, $9, $10, $11)", rows.answers, &[f, plan]).await?;
+            copied.answers += insert(&mut tx, "INSERT INTO answers (plan, firing, item, kind, scheduled, value, note, via, answered, late, heard) VALUES ($2, $3 + $1, $4, $5, $6, $7, $8, $9, $10, $11, $12)", rows.answers, &[f, plan]).await?;
             copied.steps += insert(&mut tx, "INSERT INTO watches (plan, id, firing, action, step, recipient, due, state) VALUES ($3, $4 + $1, $5 + $2, $6, $7, $8, $9, $10)", rows.steps, &[w, f, plan]).await?;
             copied.snoozes += insert(&mut tx, "INSERT INTO snoozes (firing, at, delay, via) VALUES ($2 + $1, $3, $4, $5)", rows.snoozes, &[f]).await?;
             copied.pauses += insert(&mut tx, "INSERT INTO pauses (plan, id, pause, until_at, created, ended) VALUES ($2, $3 + $1, $4, $5, $6, $7)", rows.pauses, &[p, plan]).await?;
@@ -144,7 +144,7 @@ pub(crate) fn sqlite_to_postgres(
 fn rows(src: &SqliteLedger) -> Result<Rows, StoreError> {
     let firings = read(
         src,
-        "SELECT id, item, kind, purpose, scheduled, recorded, outcome, deadline, snooze_cap FROM firings ORDER BY id",
+        "SELECT id, item, kind, purpose, scheduled, recorded, outcome, deadline, snooze_cap, alert_on FROM firings ORDER BY id",
         |r| {
             Ok(vec![
                 V::I(r.get(0)?),
@@ -156,6 +156,7 @@ fn rows(src: &SqliteLedger) -> Result<Rows, StoreError> {
                 V::T(r.get(6)?),
                 V::At(at_opt(r.get(7)?)),
                 V::I(r.get(8)?),
+                V::T(r.get(9)?),
             ])
         },
     )?;
@@ -192,7 +193,7 @@ fn rows(src: &SqliteLedger) -> Result<Rows, StoreError> {
     )?;
     let answers = read(
         src,
-        "SELECT firing, item, kind, scheduled, value, note, via, answered, late FROM answers ORDER BY firing",
+        "SELECT firing, item, kind, scheduled, value, note, via, answered, late, heard FROM answers ORDER BY firing",
         |r| {
             Ok(vec![
                 V::I(r.get(0)?),
@@ -204,6 +205,7 @@ fn rows(src: &SqliteLedger) -> Result<Rows, StoreError> {
                 V::T(r.get(6)?),
                 V::At(Some(at(r.get(7)?))),
                 V::B(r.get::<_, i64>(8)? != 0),
+                V::B(r.get::<_, i64>(9)? != 0),
             ])
         },
     )?;

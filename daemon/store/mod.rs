@@ -13,6 +13,8 @@ mod place;
 mod postgres;
 mod rules;
 mod schema;
+#[cfg(test)]
+mod shared_tests;
 mod sqlite;
 mod state_dir;
 
@@ -53,6 +55,8 @@ pub(crate) struct NewFiring {
     pub watches: Vec<NewWatch>,
     /// How long the person may snooze it in all (check-ins and doses that expect an answer).
     pub snooze_cap: Option<chrono::Duration>,
+    /// Answers the person wants their contacts told about (`alert_on`).
+    pub alert_on: Option<crate::vocab::AlertOn>,
 }
 
 impl NewFiring {
@@ -65,6 +69,7 @@ impl NewFiring {
             deadline: None,
             watches: Vec::new(),
             snooze_cap: None,
+            alert_on: None,
         }
     }
 }
@@ -118,6 +123,9 @@ pub(crate) struct Watch {
     pub step: u32,
     pub recipient: String,
     pub due: DateTime<Utc>,
+    /// The firing was answered in a way the person asked their contacts to hear about: an
+    /// escalation step is then such an alert (`Purpose::Heard`).
+    pub heard: bool,
 }
 
 /// A firing that expects (or expected) an answer.
@@ -137,10 +145,12 @@ pub(crate) enum AnswerResult {
     /// The firing already had an answer; nothing changed.
     Already,
     /// Recorded; `all_clear_to` lists the contacts who had been alerted and now get an
-    /// all-clear.
+    /// all-clear. `heard`: an answer the person asked their contacts to be told about
+    /// (`alert_on`): the escalation goes ahead at once, and nobody gets an all-clear.
     Recorded {
         late: bool,
         all_clear_to: Vec<String>,
+        heard: bool,
     },
 }
 

@@ -21,6 +21,14 @@ pub(crate) struct AfterAnswer {
     pub told: Vec<String>,
 }
 
+/// Whether an answer `value` to a firing recorded with `alert_on` (as the ledger keeps it)
+/// is one the person wants their contacts told about.
+pub(crate) fn heard(alert_on: Option<&str>, value: &str) -> bool {
+    alert_on
+        .and_then(crate::vocab::AlertOn::from_key)
+        .is_some_and(|a| a.heard(value))
+}
+
 pub(crate) fn after_answer(
     plan: Option<&str>,
     firing: &OpenFiring,

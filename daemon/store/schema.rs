@@ -88,6 +88,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );",
     // 6 → 7: deliveries sent again after a claim ended without an outcome.
     "ALTER TABLE deliveries ADD COLUMN uncertain INTEGER NOT NULL DEFAULT 0;",
+    // 7 → 8: answers the person asked their contacts to hear about (`alert_on`, kept on
+    // the firing as `vocab::AlertOn::key`), and which answers were such.
+    "ALTER TABLE firings ADD COLUMN alert_on TEXT;
+    ALTER TABLE answers ADD COLUMN heard INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;

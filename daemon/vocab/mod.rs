@@ -4,6 +4,7 @@
 //! below `plan`, `schedule`, `store`, `plugin`, `dispatch` and `answer`; it depends on
 //! nothing else in the crate and must not decide anything.
 
+mod alert_on;
 mod catalog;
 pub(crate) mod duration;
 mod language;
@@ -13,6 +14,7 @@ mod purpose;
 use std::fmt;
 use std::str::FromStr;
 
+pub(crate) use alert_on::AlertOn;
 pub use catalog::{PluginCatalog, PluginInfo};
 pub use duration::PlanDuration;
 pub(crate) use language::{
@@ -140,6 +142,9 @@ pub enum Purpose {
     Nag(u32),
     /// An alert to the escalation contact at this step (0-based).
     Escalate(u32),
+    /// An alert at this step (0-based) after an answer the person asked their contacts to
+    /// hear about (`alert_on`: a low mood, a skipped dose).
+    Heard(u32),
     /// "All clear" to a contact who was alerted, after a late answer.
     AllClear,
     /// The person snoozed the check-in or dose: it is sent again (1-based, per firing).
@@ -154,6 +159,7 @@ impl Purpose {
             Purpose::FollowUp => "followup",
             Purpose::Nag(_) => "nag",
             Purpose::Escalate(_) => "escalate",
+            Purpose::Heard(_) => "heard",
             Purpose::AllClear => "allclear",
             Purpose::Snooze(_) => "snooze",
         }

@@ -12,8 +12,11 @@ use super::{PlanDuration, Purpose};
 pub(crate) const MAIN_KEY: &str = "main";
 /// The ledger key of the all-clear after a late answer.
 pub(crate) const ALL_CLEAR_KEY: &str = "allclear";
-/// Ledger keys of escalation alerts start with this (`escalate:0`, `escalate:1`, …).
+/// Ledger keys of escalation alerts start with this (`escalate:0`, `escalate:1`, …, and
+/// `escalate:heard:0` for alerts after an answer the person asked to be heard).
 pub(crate) const ESCALATE_KEY_PREFIX: &str = "escalate:";
+/// Ledger keys of alerts after an answer the person asked to be heard (`alert_on`).
+const HEARD_KEY_PREFIX: &str = "escalate:heard:";
 
 impl Purpose {
     /// How the ledger stores this purpose (`firings.purpose`, `deliveries.purpose`).
@@ -24,6 +27,7 @@ impl Purpose {
             Purpose::FollowUp => "followup".into(),
             Purpose::Nag(k) => format!("nag:{k}"),
             Purpose::Escalate(j) => format!("{ESCALATE_KEY_PREFIX}{j}"),
+            Purpose::Heard(j) => format!("{HEARD_KEY_PREFIX}{j}"),
             Purpose::AllClear => ALL_CLEAR_KEY.into(),
             Purpose::Snooze(n) => format!("snooze:{n}"),
         }
@@ -39,6 +43,10 @@ impl Purpose {
             ALL_CLEAR_KEY => Some(Purpose::AllClear),
             _ if key.starts_with("nag:") => key[4..].parse().ok().map(Purpose::Nag),
             _ if key.starts_with("snooze:") => key[7..].parse().ok().map(Purpose::Snooze),
+            _ if key.starts_with(HEARD_KEY_PREFIX) => key[HEARD_KEY_PREFIX.len()..]
+                .parse()
+                .ok()
+                .map(Purpose::Heard),
             _ if key.starts_with(ESCALATE_KEY_PREFIX) => key[ESCALATE_KEY_PREFIX.len()..]
                 .parse()
                 .ok()
@@ -66,6 +74,7 @@ impl Purpose {
             Purpose::FollowUp => "followup".into(),
             Purpose::Nag(k) => format!("nag-{k}"),
             Purpose::Escalate(j) => format!("escalate-{j}"),
+            Purpose::Heard(j) => format!("heard-{j}"),
             Purpose::AllClear => "allclear".into(),
             Purpose::Snooze(n) => format!("snooze-{n}"),
         }

@@ -13,6 +13,7 @@ mod daemon;
 mod daily_life;
 mod hardening;
 mod health;
+mod heard;
 mod hostile;
 mod init;
 mod leases;

@@ -133,10 +133,47 @@ impl<'s> Validator<'s> {
             "all_clear_message",
             "All clear: {person} has answered now. Thank you for being there.",
         );
+        let heard_default = if kind == Kind::Checkin {
+            "{person} asked kithd to tell you when a check-in goes less well, and the one at {time} did. You agreed to be told: maybe reach out to them?"
+        } else {
+            "{person} asked kithd to tell you when they skip a dose, and they skipped the one at {time}. You agreed to be told: maybe check in with them?"
+        };
+        let heard_message = template("heard_message", heard_default);
+        let alert_on = match self.string(t, "alert_on") {
+            None => None,
+            Some((s, span)) => {
+                match crate::vocab::AlertOn::parse(&s, kind) {
+                    Some(_) if escalate.is_empty() => {
+                        self.error(
+                        span,
+                        "`alert_on` needs `escalate`: who should be told",
+                        Some("add the contacts who agreed to be told, e.g. `escalate = [\"sam\"]`".into()),
+                    );
+                        ok = false;
+                        None
+                    }
+                    Some(a) => Some(a),
+                    None => {
+                        let hint = if kind == Kind::Checkin {
+                            "write `\"mood <= 2\"` (or `\"mood < 3\"`): a mood from 1 to 4 at most"
+                        } else {
+                            "write `\"skipped\"`: a dose answered as skipped"
+                        };
+                        self.error(
+                            span,
+                            format!("bad `alert_on` value `{s}`"),
+                            Some(hint.into()),
+                        );
+                        ok = false;
+                        None
+                    }
+                }
+            }
+        };
         let _ = header;
         let max_snooze = self.max_snooze(t).unwrap_or(self.max_snooze);
-        match (ok, escalate_message, all_clear_message) {
-            (true, Some(escalate_message), Some(all_clear_message)) => {
+        match (ok, escalate_message, all_clear_message, heard_message) {
+            (true, Some(escalate_message), Some(all_clear_message), Some(heard_message)) => {
                 Ok(Some(crate::plan::AnswerPolicy {
                     within,
                     max_snooze,
@@ -145,6 +182,8 @@ impl<'s> Validator<'s> {
                     escalate_every,
                     escalate_message,
                     all_clear_message,
+                    alert_on,
+                    heard_message,
                 }))
             }
             _ => Err(()),

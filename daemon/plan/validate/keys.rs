@@ -16,6 +16,7 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "away",
     "server",
     "heartbeat",
+    "crisis_text",
 ];
 pub(super) const SERVER_KEYS: &[&str] = &["listen", "public_url", "link_ttl"];
 pub(super) const HEARTBEAT_KEYS: &[&str] = &["url", "every"];
@@ -35,6 +36,8 @@ pub(super) const ANSWER_KEYS: &[&str] = &[
     "escalate_every",
     "escalate_message",
     "all_clear_message",
+    "alert_on",
+    "heard_message",
 ];
 /// Placeholders an escalation or all-clear message may use: nothing about health.
 pub(super) const ESCALATION_FIELDS: &[&str] = &["person", "recipient", "time", "date"];

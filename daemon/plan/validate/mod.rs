@@ -459,6 +459,7 @@ impl<'s> Validator<'s> {
         plan.away = away;
         plan.language = std::mem::take(&mut self.language);
         plan.id = self.plan_id.take();
+        plan.crisis_text = self.crisis_text(doc);
         Some(plan)
     }
 }

@@ -1,8 +1,27 @@
-//! Validation of `[heartbeat]` and `[server]`.
+//! Validation of `[heartbeat]`, `[server]` and `crisis_text`.
 
 use super::*;
 
+/// The longest `crisis_text` (it goes back as one SMS reply, or a few).
+const CRISIS_TEXT_MAX: usize = 480;
+
 impl<'s> Validator<'s> {
+    /// `crisis_text`: the person's own words and numbers, shown on the answer page and sent
+    /// back after an answer they asked their contacts to hear about (`alert_on`).
+    pub(super) fn crisis_text(&mut self, doc: &Table) -> Option<String> {
+        let (text, span) = self.string(doc, "crisis_text")?;
+        let text = text.trim().to_string();
+        if text.is_empty() || text.chars().count() > CRISIS_TEXT_MAX {
+            self.error(
+                span,
+                format!("`crisis_text` must be 1 to {CRISIS_TEXT_MAX} characters"),
+                Some("your own words and the numbers to call, e.g. `\"Call Sam on +49 151 0000002, or the helpline on 0800 111 0 111.\"`".into()),
+            );
+            return None;
+        }
+        Some(text)
+    }
+
     /// `[heartbeat]`: a Healthchecks-style ping URL and how often to ping it.
     pub(super) fn heartbeat(&mut self, doc: &Table) -> Option<crate::plan::Heartbeat> {
         let (v, span) = self.get(doc, "heartbeat")?;

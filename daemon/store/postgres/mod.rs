@@ -168,11 +168,15 @@ async fn insert_firings(
         .iter()
         .map(|i| batch[*i].0.snooze_cap.map(|c| c.num_seconds()))
         .collect();
+    let alert_on: Vec<Option<String>> = order
+        .iter()
+        .map(|i| batch[*i].0.alert_on.map(|a| a.key()))
+        .collect();
     let inserted: Vec<(i64, String, DateTime<Utc>, String)> = sqlx::query_as(
-        "INSERT INTO firings (plan, item, kind, purpose, scheduled, recorded, outcome, deadline, snooze_cap)
-         SELECT $8, item, kind, purpose, scheduled, now(), $5, deadline, cap
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], $6::timestamptz[], $7::bigint[])
-              WITH ORDINALITY AS b(item, kind, purpose, scheduled, deadline, cap, n)
+        "INSERT INTO firings (plan, item, kind, purpose, scheduled, recorded, outcome, deadline, snooze_cap, alert_on)
+         SELECT $8, item, kind, purpose, scheduled, now(), $5, deadline, cap, alert_on
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], $6::timestamptz[], $7::bigint[], $9::text[])
+              WITH ORDINALITY AS b(item, kind, purpose, scheduled, deadline, cap, alert_on, n)
          ORDER BY n
          ON CONFLICT (plan, item, scheduled, purpose) DO NOTHING
          RETURNING id, item, scheduled, purpose",
@@ -185,6 +189,7 @@ async fn insert_firings(
     .bind(&deadlines)
     .bind(&caps)
     .bind(plan)
+    .bind(&alert_on)
     .fetch_all(&mut **tx)
     .await?;
     // Keyed at the database's precision (microseconds), as it returns them.

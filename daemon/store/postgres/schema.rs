@@ -112,6 +112,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
     DROP INDEX watches_pending;
     CREATE INDEX watches_pending ON watches (plan, due, id) WHERE state = 'pending';",
     ),
+    (
+        "answers the person asked their contacts to hear about",
+        "ALTER TABLE firings ADD COLUMN alert_on TEXT;
+    ALTER TABLE answers ADD COLUMN heard BOOLEAN NOT NULL DEFAULT false;",
+    ),
 ];
 
 /// The migrator: sqlx keeps the applied versions (with checksums) in `_sqlx_migrations`

@@ -22,7 +22,8 @@ impl Steps for PgLedger {
     fn due_watches(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Watch>, StoreError> {
         self.run(async {
             let rows = sqlx::query(
-                "SELECT w.id, f.item, f.kind, f.scheduled, w.action, w.step, w.recipient, w.due
+                "SELECT w.id, f.item, f.kind, f.scheduled, w.action, w.step, w.recipient, w.due,
+                        EXISTS (SELECT 1 FROM answers a WHERE a.firing = w.firing AND a.heard) AS heard
                  FROM watches w JOIN firings f ON f.id = w.firing
                  WHERE w.state = 'pending' AND w.plan = $3 AND w.due <= $1 ORDER BY w.due, w.id LIMIT $2",
             )
@@ -43,6 +44,7 @@ impl Steps for PgLedger {
                         step: r.try_get::<i32, _>("step")? as u32,
                         recipient: r.try_get("recipient")?,
                         due: r.try_get("due")?,
+                        heard: r.try_get("heard")?,
                     })
                 })
                 .collect()
@@ -64,7 +66,7 @@ impl Steps for PgLedger {
             // The step's row, locked: another instance taking the same step waits here and
             // then finds it done; an answer being recorded waits too, or was seen.
             let still_open: Option<bool> = sqlx::query_scalar(
-                "SELECT w.state = 'pending' AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.firing = w.firing)
+                "SELECT w.state = 'pending' AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.firing = w.firing AND NOT a.heard)
                  FROM watches w WHERE w.id = $1 FOR UPDATE",
             )
             .bind(id)
@@ -164,9 +166,15 @@ impl Steps for PgLedger {
                 .fetch_all(&mut *tx)
                 .await?;
             let late = firing.deadline.is_some_and(|d| now > d);
+            let alert_on: Option<String> =
+                sqlx::query_scalar("SELECT alert_on FROM firings WHERE id = $1")
+                    .bind(firing.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let heard = rules::heard(alert_on.as_deref(), value);
             let inserted = sqlx::query(
-                "INSERT INTO answers (firing, item, kind, scheduled, value, note, via, answered, late, plan)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (firing) DO NOTHING",
+                "INSERT INTO answers (firing, item, kind, scheduled, value, note, via, answered, late, plan, heard)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (firing) DO NOTHING",
             )
             .bind(firing.id)
             .bind(&firing.item)
@@ -178,11 +186,37 @@ impl Steps for PgLedger {
             .bind(now)
             .bind(late)
             .bind(self.plan())
+            .bind(heard)
             .execute(&mut *tx)
             .await?
             .rows_affected();
             if inserted == 0 {
                 return Ok(AnswerResult::Already);
+            }
+            if heard {
+                // The person asked for this answer to be heard: no more nudges, and the
+                // escalation goes ahead now (its steps keep their spacing).
+                sqlx::query("UPDATE watches SET state = 'cancelled' WHERE firing = $1 AND state = 'pending' AND action = $2")
+                    .bind(firing.id)
+                    .bind(StepAction::Nag.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "WITH first AS (SELECT MIN(due) AS due FROM watches WHERE firing = $1 AND state = 'pending' AND action = $2)
+                     UPDATE watches w SET due = w.due - (first.due - $3) FROM first
+                     WHERE w.firing = $1 AND w.state = 'pending' AND w.action = $2 AND first.due > $3",
+                )
+                .bind(firing.id)
+                .bind(StepAction::Escalate.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                return Ok(AnswerResult::Recorded {
+                    late,
+                    all_clear_to: Vec::new(),
+                    heard: true,
+                });
             }
             sqlx::query("UPDATE watches SET state = 'cancelled' WHERE firing = $1 AND state = 'pending'")
                 .bind(firing.id)
@@ -226,6 +260,7 @@ impl Steps for PgLedger {
             Ok(AnswerResult::Recorded {
                 late,
                 all_clear_to: after.told,
+                heard: false,
             })
         })
     }

@@ -129,10 +129,10 @@ fn insert_firing(
     now: i64,
 ) -> rusqlite::Result<Vec<String>> {
     let inserted = conn.prepare_cached(
-        "INSERT INTO firings (item, kind, purpose, scheduled, recorded, outcome, deadline, snooze_cap) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        "INSERT INTO firings (item, kind, purpose, scheduled, recorded, outcome, deadline, snooze_cap, alert_on) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (item, scheduled, purpose) DO NOTHING",
     )?
-    .execute(params![firing.item, firing.kind, firing.purpose, ms(firing.scheduled), now, outcome, firing.deadline.map(ms), firing.snooze_cap.map(|c| c.num_seconds())])?;
+    .execute(params![firing.item, firing.kind, firing.purpose, ms(firing.scheduled), now, outcome, firing.deadline.map(ms), firing.snooze_cap.map(|c| c.num_seconds()), firing.alert_on.map(|a| a.key())])?;
     let firing_id: i64 = conn
         .prepare_cached(
             "SELECT id FROM firings WHERE item = ?1 AND scheduled = ?2 AND purpose = ?3",

@@ -2,12 +2,14 @@
 
 use super::*;
 use crate::store::rules;
+use crate::vocab::StepAction;
 
 impl Steps for SqliteLedger {
     fn due_watches(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Watch>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT w.id, f.item, f.kind, f.scheduled, w.action, w.step, w.recipient, w.due
+            "SELECT w.id, f.item, f.kind, f.scheduled, w.action, w.step, w.recipient, w.due,
+                    EXISTS (SELECT 1 FROM answers a WHERE a.firing = w.firing AND a.heard)
              FROM watches w JOIN firings f ON f.id = w.firing
              WHERE w.state = 'pending' AND w.due <= ?1 ORDER BY w.due, w.id LIMIT ?2",
         )?;
@@ -21,6 +23,7 @@ impl Steps for SqliteLedger {
                 step: r.get(5)?,
                 recipient: r.get(6)?,
                 due: from_ms(r.get(7)?),
+                heard: r.get(8)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -44,7 +47,7 @@ impl Steps for SqliteLedger {
         let tx = conn.transaction()?;
         // Inside the transaction: an answer may have just arrived from another process.
         let still_open: bool = tx.query_row(
-            "SELECT w.state = 'pending' AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.firing = w.firing) FROM watches w WHERE w.id = ?1",
+            "SELECT w.state = 'pending' AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.firing = w.firing AND NOT a.heard) FROM watches w WHERE w.id = ?1",
             params![id],
             |r| r.get(0),
         )?;
@@ -144,13 +147,39 @@ impl Steps for SqliteLedger {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let late = firing.deadline.is_some_and(|d| now > d);
+        let alert_on: Option<String> = tx.query_row(
+            "SELECT alert_on FROM firings WHERE id = ?1",
+            params![firing.id],
+            |r| r.get(0),
+        )?;
+        let heard = rules::heard(alert_on.as_deref(), value);
         let inserted = tx.execute(
-            "INSERT INTO answers (firing, item, kind, scheduled, value, note, via, answered, late) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            "INSERT INTO answers (firing, item, kind, scheduled, value, note, via, answered, late, heard) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (firing) DO NOTHING",
-            params![firing.id, firing.item, firing.kind, ms(firing.scheduled), value, note, via, ms(now), late as i64],
+            params![firing.id, firing.item, firing.kind, ms(firing.scheduled), value, note, via, ms(now), late as i64, heard as i64],
         )?;
         if inserted == 0 {
             return Ok(AnswerResult::Already);
+        }
+        if heard {
+            // The person asked for this answer to be heard: no more nudges, and the
+            // escalation goes ahead now (its steps keep their spacing).
+            tx.execute(
+                "UPDATE watches SET state = 'cancelled' WHERE firing = ?1 AND state = 'pending' AND action = ?2",
+                params![firing.id, StepAction::Nag],
+            )?;
+            tx.execute(
+                "UPDATE watches SET due = due - ((SELECT MIN(due) FROM watches WHERE firing = ?1 AND state = 'pending' AND action = ?2) - ?3)
+                 WHERE firing = ?1 AND state = 'pending' AND action = ?2
+                   AND (SELECT MIN(due) FROM watches WHERE firing = ?1 AND state = 'pending' AND action = ?2) > ?3",
+                params![firing.id, StepAction::Escalate, ms(now)],
+            )?;
+            tx.commit()?;
+            return Ok(AnswerResult::Recorded {
+                late,
+                all_clear_to: Vec::new(),
+                heard: true,
+            });
         }
         tx.execute(
             "UPDATE watches SET state = 'cancelled' WHERE firing = ?1 AND state = 'pending'",
@@ -182,6 +211,7 @@ impl Steps for SqliteLedger {
         Ok(AnswerResult::Recorded {
             late,
             all_clear_to: after.told,
+            heard: false,
         })
     }
 
