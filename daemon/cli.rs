@@ -53,6 +53,11 @@ enum FormatArg {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum ReportFormat {
     Text,
     Csv,
@@ -205,6 +210,37 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: ReportFormat,
         /// Where the ledger is (default: $KITHD_STATE_DIR, $STATE_DIRECTORY, /var/lib/kithd as root when it exists, else $XDG_STATE_HOME/kithd or ~/.local/state/kithd; the same for every command).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Write everything kithd holds about the person as one JSON document: deliveries, answers and notes, missed firings, pauses, deletions, and (given the plan) its items and contacts with the consent each relied on.
+    Export {
+        /// The support plan, for a summary of its items and contacts (optional).
+        plan: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "json")]
+        format: ExportFormat,
+        /// Plugin directory (with PLAN).
+        #[arg(long, value_name = "DIR")]
+        plugins: Option<PathBuf>,
+        /// Where the ledger is (see `kithd status --help`).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Erase the person's history (all, or before a date) so that the bytes are gone from the ledger; only that a deletion happened is kept. Stop the daemon first (SQLite).
+    Forget {
+        /// Erase everything before this (RFC 3339, or `YYYY-MM-DD[THH:MM]` in the person's zone).
+        #[arg(
+            long,
+            value_name = "WHEN",
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
+        before: Option<String>,
+        /// Erase everything.
+        #[arg(long)]
+        all: bool,
+        /// Where the ledger is (see `kithd status --help`).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
@@ -427,6 +463,23 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
         Command::Resume { state_dir } => {
             commands::pause::resume(&place(state_dir), clock.now(), &mut out)
         }
+        Command::Export {
+            plan,
+            format: ExportFormat::Json,
+            plugins,
+            state_dir,
+        } => commands::keeping::export(
+            &place(state_dir),
+            plan.as_deref(),
+            &plugins.unwrap_or_else(commands::default_plugin_dir),
+            clock.now(),
+            &mut out,
+        ),
+        Command::Forget {
+            before,
+            all: _,
+            state_dir,
+        } => commands::keeping::forget(&place(state_dir), before.as_deref(), clock.now(), &mut out),
         Command::Report {
             days,
             format,

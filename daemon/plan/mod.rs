@@ -45,6 +45,8 @@ pub struct Plan {
     pub scope: Option<String>,
     /// `crisis_text`: the person's own words and numbers for a hard moment.
     pub crisis_text: Option<String>,
+    /// `history_retention`: answers and deliveries older than this are pruned daily.
+    pub retention: crate::vocab::PlanDuration,
     /// The answer server, when the plan has `[server]`.
     pub server: Option<ServerConfig>,
     /// Pings to an outside monitor, when the plan has `[heartbeat]`.
@@ -353,6 +355,9 @@ impl Plan {
             id: None,
             scope: None,
             crisis_text: None,
+            retention: crate::vocab::PlanDuration::from_secs(
+                validate::DEFAULT_RETENTION_DAYS * 86_400,
+            ),
             server,
             heartbeat,
             items,

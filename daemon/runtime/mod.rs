@@ -8,6 +8,7 @@ mod catch_up;
 mod directory;
 pub mod due_heap;
 mod heartbeat;
+mod keeping;
 mod ledger;
 pub(crate) mod logging;
 mod notify;
@@ -324,6 +325,9 @@ impl Daemon {
                 .unwrap_or(Duration::from_secs(5)),
         );
         maintain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is at once: history past its retention goes at start.
+        let mut prune = tokio::time::interval(keeping::PRUNE_EVERY);
+        prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             // Nothing is lost on a failure: catching up (after a shared ledger comes back,
             // or at the next start) records from the last recorded firing.
@@ -380,6 +384,7 @@ impl Daemon {
                     }
                 }
                 _ = maintain.tick(), if self.maintains => self.maintain().await,
+                _ = prune.tick() => self.prune().await,
                 _ = renew.tick() => {
                     if let Err(e) = self.renew_leases().await
                 && let Some(code) = self.survive(e).await

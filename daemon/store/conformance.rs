@@ -445,6 +445,51 @@ fn a_heard_answer_escalates_at_once(l: &dyn Ledger) {
     );
 }
 
+/// Old finished history is pruned, pending firings are kept until the person erases
+/// them, and an erasure leaves only the fact that it happened.
+fn history_is_pruned_and_forgotten(l: &dyn Ledger) {
+    let t = now();
+    let old = t - Duration::days(30);
+    let record = |item: &str, at: DateTime<Utc>, due: DateTime<Utc>| {
+        let mut f = firing(item, Kind::Checkin, at);
+        f.deadline = Some(at + Duration::hours(1));
+        l.record_firings(&[(f, vec![delivery(&format!("d-{item}"), "c", 0, due)])])
+            .unwrap();
+    };
+    record("a", old, old);
+    record("b", old, t + Duration::days(1));
+    record("c", t - Duration::hours(1), t - Duration::hours(1));
+    for d in l.claim_due(t, t + Duration::minutes(5), &mut all).unwrap() {
+        assert!(l.mark_sent(&d.fence(), None, t).unwrap());
+    }
+    let a = l.find_firing("a", old).unwrap().unwrap();
+    l.answer(&a, "2", Some("an old note"), "cli", t).unwrap();
+    let ids = || -> Vec<String> {
+        l.history(&HistoryFilter::default())
+            .unwrap()
+            .into_iter()
+            .map(|d| d.id)
+            .collect()
+    };
+    // Only the old, finished firing goes; the pending one waits, the recent one stays.
+    assert_eq!(l.prune(t - Duration::days(7)).unwrap(), 1);
+    assert_eq!(ids(), ["d-b", "d-c"]);
+    assert!(
+        l.journal(old - Duration::days(1))
+            .unwrap()
+            .iter()
+            .all(|j| j.item != "a")
+    );
+    assert_eq!(l.forget(Some(t - Duration::days(7)), t).unwrap(), 1);
+    assert_eq!(ids(), ["d-c"]);
+    assert_eq!(l.forget(None, t).unwrap(), 1);
+    assert!(ids().is_empty());
+    let deletions = l.deletions().unwrap();
+    assert_eq!(deletions.len(), 2);
+    assert_eq!(deletions[0].1, Some(t - Duration::days(7)));
+    assert_eq!(deletions[1].1, None);
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -472,4 +517,5 @@ conformance!(
     answers_cancel_steps_and_queue_all_clears,
     pauses_are_stored_and_ended,
     a_heard_answer_escalates_at_once,
+    history_is_pruned_and_forgotten,
 );

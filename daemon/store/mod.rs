@@ -574,7 +574,23 @@ pub(crate) struct SharedState {
     pub sending: Vec<(String, u64)>,
 }
 
-/// Everything kithd needs of a ledger.
-pub(crate) trait Ledger: Queue + Steps + Reports {}
+/// What the person controls: how long their history is kept, and erasing it.
+pub(crate) trait Keeping: Send + Sync {
+    /// Removes firings scheduled before `before` that are finished (nothing pending,
+    /// no step waiting) with their deliveries, answers, notes, steps and snoozes, and used
+    /// link nonces from before then. Rows of later firings are untouched, so `report` over
+    /// the kept period reads the same. How many firings went.
+    fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Erases everything about firings scheduled before `before` (all with `None`), pending
+    /// ones included, with the pauses and nonces, so that the bytes are gone from the
+    /// ledger's storage, and records only that a deletion happened (when, and before what).
+    /// How many firings went.
+    fn forget(&self, before: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// The deletions recorded: when, and everything before what (`None`: all).
+    fn deletions(&self) -> Result<Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>, StoreError>;
+}
 
-impl<T: Queue + Steps + Reports> Ledger for T {}
+/// Everything kithd needs of a ledger.
+pub(crate) trait Ledger: Queue + Steps + Reports + Keeping {}
+
+impl<T: Queue + Steps + Reports + Keeping> Ledger for T {}

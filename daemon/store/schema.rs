@@ -92,6 +92,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // the firing as `vocab::AlertOn::key`), and which answers were such.
     "ALTER TABLE firings ADD COLUMN alert_on TEXT;
     ALTER TABLE answers ADD COLUMN heard INTEGER NOT NULL DEFAULT 0;",
+    // 8 → 9: `kithd forget` records only that a deletion happened.
+    "CREATE TABLE deletions (at INTEGER NOT NULL, before INTEGER);",
 ];
 
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;

@@ -17,6 +17,7 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "server",
     "heartbeat",
     "crisis_text",
+    "history_retention",
 ];
 pub(super) const SERVER_KEYS: &[&str] = &["listen", "public_url", "link_ttl"];
 pub(super) const HEARTBEAT_KEYS: &[&str] = &["url", "every"];

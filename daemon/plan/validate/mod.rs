@@ -33,6 +33,7 @@ mod keys;
 mod recipients;
 mod schedules;
 mod services;
+pub(crate) use services::DEFAULT_RETENTION_DAYS;
 
 use keys::*;
 
@@ -460,6 +461,7 @@ impl<'s> Validator<'s> {
         plan.language = std::mem::take(&mut self.language);
         plan.id = self.plan_id.take();
         plan.crisis_text = self.crisis_text(doc);
+        plan.retention = self.retention(doc);
         Some(plan)
     }
 }

@@ -2,10 +2,33 @@
 
 use super::*;
 
+/// How long history is kept unless the plan says (`history_retention`).
+pub(crate) const DEFAULT_RETENTION_DAYS: i64 = 400;
+
 /// The longest `crisis_text` (it goes back as one SMS reply, or a few).
 const CRISIS_TEXT_MAX: usize = 480;
 
 impl<'s> Validator<'s> {
+    /// `history_retention`: how long answers and deliveries are kept (7 days to 10 years).
+    pub(super) fn retention(&mut self, doc: &Table) -> PlanDuration {
+        let default = PlanDuration::from_secs(DEFAULT_RETENTION_DAYS * 86_400);
+        let Some((text, span)) = self.string(doc, "history_retention") else {
+            return default;
+        };
+        match self.duration(&text, &span, "history_retention") {
+            Some(d) if (7 * 86_400..=3650 * 86_400).contains(&d.as_secs()) => d,
+            Some(_) => {
+                self.error(
+                    span,
+                    format!("`history_retention = \"{text}\"` is outside 7 days to 10 years"),
+                    Some("how long kithd keeps answers and deliveries, e.g. `\"400d\"` (the default) or `\"90d\"`".into()),
+                );
+                default
+            }
+            None => default,
+        }
+    }
+
     /// `crisis_text`: the person's own words and numbers, shown on the answer page and sent
     /// back after an answer they asked their contacts to hear about (`alert_on`).
     pub(super) fn crisis_text(&mut self, doc: &Table) -> Option<String> {

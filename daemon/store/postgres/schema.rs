@@ -117,6 +117,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "ALTER TABLE firings ADD COLUMN alert_on TEXT;
     ALTER TABLE answers ADD COLUMN heard BOOLEAN NOT NULL DEFAULT false;",
     ),
+    (
+        "deletions the person asked for",
+        "CREATE TABLE deletions (plan TEXT NOT NULL DEFAULT '', at TIMESTAMPTZ NOT NULL, before TIMESTAMPTZ);
+    CREATE INDEX answers_plan ON answers (plan, scheduled);",
+    ),
 ];
 
 /// The migrator: sqlx keeps the applied versions (with checksums) in `_sqlx_migrations`
