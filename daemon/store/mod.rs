@@ -586,9 +586,12 @@ pub(crate) trait Keeping: Send + Sync {
     /// ledger's storage, and records only that a deletion happened (when, and before what).
     /// How many firings went.
     fn forget(&self, before: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<u64, StoreError>;
-    /// The deletions recorded: when, and everything before what (`None`: all).
-    fn deletions(&self) -> Result<Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>, StoreError>;
+    /// The deletions recorded.
+    fn deletions(&self) -> Result<Vec<Deletion>, StoreError>;
 }
+
+/// A deletion the person asked for: when, and everything before what (`None`: all).
+pub(crate) type Deletion = (DateTime<Utc>, Option<DateTime<Utc>>);
 
 /// Everything kithd needs of a ledger.
 pub(crate) trait Ledger: Queue + Steps + Reports + Keeping {}

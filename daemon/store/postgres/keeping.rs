@@ -69,7 +69,7 @@ impl Keeping for PgLedger {
         })
     }
 
-    fn deletions(&self) -> Result<Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>, StoreError> {
+    fn deletions(&self) -> Result<Vec<crate::store::Deletion>, StoreError> {
         self.run(async {
             sqlx::query_as("SELECT at, before FROM deletions WHERE plan = $1 ORDER BY at")
                 .bind(self.plan())

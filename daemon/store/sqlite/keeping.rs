@@ -71,7 +71,7 @@ impl Keeping for SqliteLedger {
         Ok(n)
     }
 
-    fn deletions(&self) -> Result<Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>, StoreError> {
+    fn deletions(&self) -> Result<Vec<crate::store::Deletion>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare("SELECT at, before FROM deletions ORDER BY at")?;
         let rows = stmt.query_map([], |r| {
