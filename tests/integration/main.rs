@@ -16,6 +16,7 @@ mod health;
 mod heard;
 mod hostile;
 mod init;
+mod keeping;
 mod leases;
 mod ledger;
 mod lifecycle;
