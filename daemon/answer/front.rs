@@ -85,22 +85,47 @@ async fn record(
     }
 }
 
-/// `/inbound`: the desk whose person has the sender's number; with none, the first desk
-/// answers (after checking the bearer token, so nobody learns who is known without it).
+/// Whether `from` is one of a desk's contacts, by `field`.
+fn is_contact(desk: &AnswerState, field: &str, from: &str) -> bool {
+    desk.keys().replies.contacts.iter().any(|(_, a)| {
+        a.get(field)
+            .is_some_and(|c| gateway::same_address(field, c, from))
+    })
+}
+
+/// `/inbound`: the desk whose person has the sender's number; a contact's STOP goes to
+/// every plan they are a contact in; otherwise the first desk answers (after checking the
+/// bearer token, so nobody learns who is known without it).
 async fn inbound(State(front): State<Arc<Front>>, headers: HeaderMap, body: String) -> Response {
     let desks = front.desks();
-    let from = serde_json::from_str::<super::http::Inbound>(&body)
-        .ok()
-        .map(|m| m.from);
-    let mine = from.and_then(|from| {
+    let msg = serde_json::from_str::<super::http::Inbound>(&body).ok();
+    let from = msg.as_ref().map(|m| m.from.clone());
+    let mine = from.as_ref().and_then(|from| {
         desks.values().find(|d| {
             d.keys()
                 .replies
                 .person
                 .get("phone")
-                .is_some_and(|p| gateway::same_address("phone", p, &from))
+                .is_some_and(|p| gateway::same_address("phone", p, from))
         })
     });
+    if let (None, Some(m)) = (mine, &msg)
+        && super::reply::is_stop(&m.text)
+    {
+        let theirs: Vec<&Arc<AnswerState>> = desks
+            .values()
+            .filter(|d| is_contact(d, "phone", &m.from))
+            .collect();
+        let mut last = None;
+        for desk in theirs {
+            last = Some(
+                super::http::inbound(State(desk.clone()), headers.clone(), body.clone()).await,
+            );
+        }
+        if let Some(response) = last {
+            return response;
+        }
+    }
     match mine.or_else(|| desks.values().next()) {
         Some(desk) => super::http::inbound(State(desk.clone()), headers, body).await,
         None => super::http::not_found(),
@@ -147,12 +172,29 @@ async fn inbound_channel(
                 return gateway::take(desk, replies, gw, &channel, read).await;
             }
         };
-        // Taken by the plan whose person sent it; else the reading plan logs whose it was.
-        let (desk, replies, gw) = with_channel
+        // Taken by the plan whose person sent it, else by the first plan that lists the
+        // sender as a contact (a contact's STOP is recorded in every such plan), else the
+        // reading plan logs that it came from a stranger.
+        let field = |g: &gateway::Gateway| g.address.clone().unwrap_or_else(|| "phone".into());
+        let person = with_channel
             .iter()
-            .find(|(_, r, g)| gateway::is_person(r, g, &from))
+            .find(|(_, r, g)| gateway::is_person(r, g, &from));
+        let contacts: Vec<_> = with_channel
+            .iter()
+            .filter(|(d, _, g)| is_contact(d, &field(g), &from))
+            .collect();
+        let (desk, replies, gw) = person
+            .or(contacts.first().copied())
             .map(|(d, r, g)| (d, r, g))
             .unwrap_or((desk, replies, gw));
+        if person.is_none()
+            && let crate::plugin::inbound::Inbound::Message { text, .. } = &read
+            && super::reply::is_stop(text)
+        {
+            for (other, r, g) in contacts.iter().skip(1) {
+                gateway::withdraw_contact(other, r, &field(g), &from, "sms").await;
+            }
+        }
         return gateway::take(desk, replies, gw, &channel, read).await;
     }
     match refused {

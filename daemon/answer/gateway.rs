@@ -21,7 +21,7 @@ use rhai::Map;
 use tracing::{info, warn};
 
 use super::http::{AnswerState, record_answer, snooze};
-use super::reply::{choices_reply, parse_answer_in, parse_snooze_in};
+use super::reply::{choices_reply, is_stop, parse_answer_in, parse_snooze_in};
 use crate::plugin::inbound::{GatewayReply, Inbound, InboundRequest};
 use crate::plugin::{Grant, Message, Plugin, Registry, SecretStore};
 use crate::vocab::Kind;
@@ -184,6 +184,14 @@ pub(super) async fn take(
         } => (from, text, id, received),
     };
     let field = gw.address.clone().unwrap_or_else(|| "phone".into());
+    if !is_person(replies, gw, &from) && is_stop(&text) {
+        if withdraw_contact(state, replies, &field, &from, "sms")
+            .await
+            .is_some()
+        {
+            return respond(replies, gw, Some(STOPPED.into())).await;
+        }
+    }
     if !is_person(replies, gw, &from) {
         match replies.contacts.iter().find(|(_, a)| {
             a.get(&field)
@@ -237,6 +245,37 @@ pub(super) async fn take(
                 let _ = state.ledger.call(move |l| l.release_token(&n)).await;
             }
             plain(StatusCode::SERVICE_UNAVAILABLE, "try again")
+        }
+    }
+}
+
+/// What a contact who asked to stop is answered.
+pub(super) const STOPPED: &str =
+    "You will get no more messages from kithd. Thank you for having been there.";
+
+/// A contact's STOP: withdrawn in this plan, their pending alerts cancelled, and the person
+/// can see it in `kithd status`. The contact's id, when `from` is one of the plan's
+/// contacts on `field` and it was recorded.
+pub(super) async fn withdraw_contact(
+    state: &AnswerState,
+    replies: &Replies,
+    field: &str,
+    from: &str,
+    how: &'static str,
+) -> Option<String> {
+    let (contact, _) = replies
+        .contacts
+        .iter()
+        .find(|(_, a)| a.get(field).is_some_and(|c| same_address(field, c, from)))?;
+    let (c, now) = (contact.clone(), state.clock.now());
+    match state.ledger.call(move |l| l.withdraw(&c, how, now)).await {
+        Ok((deliveries, steps)) => {
+            warn!(contact = %contact, deliveries, steps, "A contact asked to stop: kithd sends them nothing more (see `kithd status`).");
+            Some(contact.clone())
+        }
+        Err(e) => {
+            warn!(contact = %contact, error = %e, "Could not record a contact's STOP.");
+            None
         }
     }
 }

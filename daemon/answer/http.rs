@@ -321,7 +321,7 @@ pub(super) async fn snooze(
 #[derive(serde::Deserialize)]
 pub(super) struct Inbound {
     pub(super) from: String,
-    text: String,
+    pub(super) text: String,
 }
 
 fn same_secret(given: &str, expected: &str) -> bool {
@@ -370,6 +370,17 @@ pub(super) async fn inbound(
         .person
         .get("phone")
         .is_some_and(|p| super::gateway::same_address("phone", p, &msg.from));
+    if !known
+        && super::reply::is_stop(&msg.text)
+        && super::gateway::withdraw_contact(&state, &keys.replies, "phone", &msg.from, "sms")
+            .await
+            .is_some()
+    {
+        return json(
+            StatusCode::OK,
+            serde_json::json!({"ok": true, "stopped": true, "reply": super::gateway::STOPPED}),
+        );
+    }
     if !known {
         return json(
             StatusCode::NOT_FOUND,

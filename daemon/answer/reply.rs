@@ -42,6 +42,27 @@ pub fn parse_answer(text: &str) -> Option<Answer> {
     parse_answer_in(text, crate::vocab::DEFAULT_LANGUAGE)
 }
 
+/// Whether a reply asks kithd to stop messaging the sender: the carriers' keywords
+/// (`STOP`, `UNSUBSCRIBE`, `CANCEL`, `END`, `QUIT`, `STOPALL`) and common words in the
+/// languages kithd reads, as the whole reply, in any case.
+pub(crate) fn is_stop(text: &str) -> bool {
+    const STOP: &[&str] = &[
+        "stop",
+        "stopall",
+        "unsubscribe",
+        "cancel",
+        "end",
+        "quit",
+        "stopp",
+        "arret",
+        "arrêt",
+        "baja",
+        "basta",
+        "stoppen",
+    ];
+    STOP.contains(&normalise(text).as_str())
+}
+
 /// The text as a reply: lower-case, typographic apostrophes made plain, and surrounding
 /// whitespace and punctuation ("OK!", "\"3\"", "taken :)") taken off.
 fn normalise(text: &str) -> String {
@@ -124,6 +145,24 @@ pub(crate) fn choices_reply(kinds_open: &[Kind]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stop_words_are_whole_replies() {
+        for yes in [
+            "STOP",
+            "stop!",
+            " Stop ",
+            "UNSUBSCRIBE",
+            "Stopp",
+            "arrêt",
+            "quit",
+        ] {
+            assert!(is_stop(yes), "{yes}");
+        }
+        for no in ["don't stop", "stopped", "ok", "3", "stop it please"] {
+            assert!(!is_stop(no), "{no}");
+        }
+    }
 
     #[test]
     fn reads_replies() {

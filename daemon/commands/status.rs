@@ -133,6 +133,13 @@ pub(crate) fn run(state: &StateDir, now: DateTime<Utc>, out: &mut dyn Write) -> 
                 " (no kithd is running on this state directory)"
             }
         );
+        for (contact, since) in ledger.withdrawn()? {
+            let _ = writeln!(
+                out,
+                "Asked to stop: {contact} (since {}): kithd sends them nothing more.\n",
+                crate::published::local(since, zone)
+            );
+        }
         if let Some(shared) = ledger.shared_state()? {
             let leader = match &shared.leader {
                 Some((term, _)) => format!(

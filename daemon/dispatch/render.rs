@@ -101,6 +101,18 @@ pub(crate) fn render_text(
     }
 }
 
+/// The last line of every message to a contact: how to stop them. A reply `STOP` where the
+/// contact's channel takes replies; otherwise the person is the way.
+pub(crate) fn how_to_stop(plan: &Plan, replies: bool) -> String {
+    match replies {
+        true => "Reply STOP to get no more messages from kithd.".into(),
+        false => format!(
+            "To get no more messages from kithd, tell {}: they can take you off their plan.",
+            plan.person.name
+        ),
+    }
+}
+
 /// The plugin message for one delivery, under its ledger id.
 pub(crate) fn message(
     plan: &Plan,

@@ -234,6 +234,14 @@ impl Dispatcher {
             warn!(delivery = %d.id, item = %d.item, recipient = %d.recipient, "Delivery cancelled: the contact has no consent in the plan.");
             return self.cancel(&d, "contact has not consented").await;
         }
+        // A contact who asked to stop (a STOP reply) is never messaged again.
+        if recipient.id != SELF_ID {
+            let withdrawn = self.ledger.call(|l| l.withdrawn()).await?;
+            if withdrawn.iter().any(|(c, _)| *c == recipient.id) {
+                info!(delivery = %d.id, item = %d.item, recipient = %d.recipient, "Delivery cancelled: the contact asked to stop.");
+                return self.cancel(&d, "the contact asked to stop").await;
+            }
+        }
         let Some(purpose) = Purpose::from_ledger_key(&d.purpose, item.remind_before()) else {
             return self.cancel(&d, "unknown purpose").await;
         };
@@ -272,6 +280,13 @@ impl Dispatcher {
         };
         let mut message =
             render::message(plan, item, &firing, recipient, &d.id, address, answer_url);
+        // Every message to a contact ends with how to stop them.
+        if recipient.id != SELF_ID {
+            message.text.push_str("\n\n");
+            message
+                .text
+                .push_str(&render::how_to_stop(plan, channel.plugin.receives()));
+        }
         let planned = item_delivery_times(plan, item, d.scheduled)
             .into_iter()
             .find(|t| t.recipient == recipient.id)

@@ -490,6 +490,53 @@ fn history_is_pruned_and_forgotten(l: &dyn Ledger) {
     assert_eq!(deletions[1].1, None);
 }
 
+/// A contact's STOP: recorded, their pending alerts and steps cancelled, others' kept.
+fn a_contacts_stop_cancels_what_waits_for_them(l: &dyn Ledger) {
+    let t = now();
+    let mut f = firing("mood", Kind::Checkin, t);
+    f.watches = ["sam", "kim"]
+        .iter()
+        .enumerate()
+        .map(|(i, who)| NewWatch {
+            action: StepAction::Escalate,
+            step: i as u32,
+            recipient: who.to_string(),
+            due: t + Duration::hours(1),
+        })
+        .collect();
+    let to = |who: &str| NewDelivery {
+        recipient: who.into(),
+        ..delivery(&format!("d-{who}"), "c", 0, t + Duration::hours(1))
+    };
+    l.record_firings(&[(f, vec![to("sam"), to("kim")])])
+        .unwrap();
+    assert!(l.withdrawn().unwrap().is_empty());
+    assert_eq!(l.withdraw("sam", "sms", t).unwrap(), (1, 1));
+    assert_eq!(l.withdrawn().unwrap(), vec![("sam".to_string(), t)]);
+    let states: Vec<(String, State)> = l
+        .history(&HistoryFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.recipient, d.state))
+        .collect();
+    assert!(
+        states.contains(&("sam".into(), State::Cancelled)),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&("kim".into(), State::Pending)),
+        "{states:?}"
+    );
+    let steps = l.due_watches(t + Duration::hours(2), 10).unwrap();
+    assert_eq!(
+        steps
+            .iter()
+            .map(|w| w.recipient.as_str())
+            .collect::<Vec<_>>(),
+        ["kim"]
+    );
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -518,4 +565,5 @@ conformance!(
     pauses_are_stored_and_ended,
     a_heard_answer_escalates_at_once,
     history_is_pruned_and_forgotten,
+    a_contacts_stop_cancels_what_waits_for_them,
 );

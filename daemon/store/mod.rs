@@ -593,7 +593,23 @@ pub(crate) trait Keeping: Send + Sync {
 /// A deletion the person asked for: when, and everything before what (`None`: all).
 pub(crate) type Deletion = (DateTime<Utc>, Option<DateTime<Utc>>);
 
-/// Everything kithd needs of a ledger.
-pub(crate) trait Ledger: Queue + Steps + Reports + Keeping {}
+/// What contacts said about being messaged (a contact's STOP), beside the `consent` the
+/// person recorded in the plan.
+pub(crate) trait Consents: Send + Sync {
+    /// The contact asked to stop: recorded, and in the same transaction their pending
+    /// deliveries (except any another instance is sending now) and steps are cancelled.
+    /// How many deliveries and steps.
+    fn withdraw(
+        &self,
+        contact: &str,
+        how: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(usize, usize), StoreError>;
+    /// The contacts whose latest word is a withdrawal, with when, by contact id.
+    fn withdrawn(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError>;
+}
 
-impl<T: Queue + Steps + Reports + Keeping> Ledger for T {}
+/// Everything kithd needs of a ledger.
+pub(crate) trait Ledger: Queue + Steps + Reports + Keeping + Consents {}
+
+impl<T: Queue + Steps + Reports + Keeping + Consents> Ledger for T {}

@@ -94,6 +94,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE answers ADD COLUMN heard INTEGER NOT NULL DEFAULT 0;",
     // 8 → 9: `kithd forget` records only that a deletion happened.
     "CREATE TABLE deletions (at INTEGER NOT NULL, before INTEGER);",
+    // 9 → 10: what contacts said about being messaged (`withdrawn` after a STOP).
+    "CREATE TABLE consents (contact TEXT NOT NULL, state TEXT NOT NULL, how TEXT NOT NULL, at INTEGER NOT NULL);
+    CREATE INDEX consents_contact ON consents (contact, at);",
 ];
 
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;

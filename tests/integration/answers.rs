@@ -81,7 +81,8 @@ async fn the_whole_chain_nag_escalation_answer_all_clear() {
     assert_eq!(sam.len(), 1, "{}", d.logs());
     assert_eq!(
         sam[0]["text"],
-        "Alex hasn't answered a check-in from kithd since 00:00. You agreed to be told: maybe reach out to them?"
+        "Alex hasn't answered a check-in from kithd since 00:00. You agreed to be told: maybe reach out to them?\n\n\
+         To get no more messages from kithd, tell Alex: they can take you off their plan."
             .replace("00:00", &me[0]["scheduled"].as_str().unwrap()[11..16])
     );
     assert_eq!(sam[0]["item"], "");
@@ -121,7 +122,8 @@ async fn the_whole_chain_nag_escalation_answer_all_clear() {
     assert_eq!(sam.len(), 2, "{}", d.logs());
     assert_eq!(
         sam[1]["text"],
-        "All clear: Alex has answered now. Thank you for being there."
+        "All clear: Alex has answered now. Thank you for being there.\n\n\
+         To get no more messages from kithd, tell Alex: they can take you off their plan."
     );
     // The link is single-use, the answer final.
     assert_eq!(

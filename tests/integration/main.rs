@@ -8,6 +8,7 @@ mod abuse;
 mod answers;
 mod calendar;
 mod config_files;
+mod consent;
 mod corpus;
 mod daemon;
 mod daily_life;

@@ -434,6 +434,7 @@ async fn gateway_replies_find_their_plan_in_a_directory() {
     let plan = |id: &str, phone: &str| {
         format!(
             "[person]\nid = \"{id}\"\nname = \"P\"\ntimezone = \"UTC\"\nphone = \"{phone}\"\nreach = [\"sms\"]\n\n\
+             [contacts.sam]\nname = \"Sam\"\nrelation = \"friend\"\nphone = \"{SAM}\"\nreach = [\"sms\"]\nconsent = 2026-11-01\n\n\
              [server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"{PUBLIC}\"\n\n\
              [channels.sms]\nplugin = \"twilio\"\napi_base = \"{}\"\naccount_sid = \"AC123\"\nauth_token = {{ secret = \"twilio_token\" }}\nfrom = \"+15550000000\"\n\n\
              [[checkin]]\nid = \"mood\"\ncron = \"{cron}\"\nmessage = \"How are you? Reply 1-5.\"\n",
@@ -493,6 +494,20 @@ async fn gateway_replies_find_their_plan_in_a_directory() {
         .await
         .unwrap();
     assert_eq!(forged.status(), 403);
+    // Sam, a contact in both plans, says STOP: recorded in both, answered once.
+    let stop = reply(TWILIO_TOKEN, SAM, "STOP", "SM4").await.unwrap();
+    assert_eq!(stop.status(), 200);
+    assert!(
+        stop.text()
+            .await
+            .unwrap()
+            .contains("You will get no more messages from kithd.")
+    );
+    for id in ["robin", "sky"] {
+        p.kithd(&["status", "--state-dir", "state", "--plan", id])
+            .stdout_has("Asked to stop: sam (since ")
+            .run();
+    }
     let (code, _, logs) = d.stop();
     assert_eq!(code, Some(0), "{logs}");
 }

@@ -122,6 +122,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "CREATE TABLE deletions (plan TEXT NOT NULL DEFAULT '', at TIMESTAMPTZ NOT NULL, before TIMESTAMPTZ);
     CREATE INDEX answers_plan ON answers (plan, scheduled);",
     ),
+    (
+        "what contacts said about being messaged",
+        "CREATE TABLE consents (plan TEXT NOT NULL DEFAULT '', contact TEXT NOT NULL, state TEXT NOT NULL, how TEXT NOT NULL, at TIMESTAMPTZ NOT NULL);
+    CREATE INDEX consents_contact ON consents (plan, contact, at);",
+    ),
 ];
 
 /// The migrator: sqlx keeps the applied versions (with checksums) in `_sqlx_migrations`

@@ -1,0 +1,89 @@
+//! A contact can stop kithd's messages, with the real binary: every message to a contact
+//! ends with how to stop; a contact's STOP (here through `/inbound`) is recorded, answered,
+//! shown in `status`, and no alert reaches them after it, though it goes to the others.
+
+use std::time::Duration;
+
+use crate::daemon::{Daemon, cron_at, project, receiver, wait_for, webhook};
+use crate::support::{kithd, text};
+
+const INBOUND: &str = "inbound-secret-for-the-consent-test";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_contacts_stop_ends_their_messages() {
+    let sink = receiver().await;
+    let t0 = (chrono::Utc::now() + chrono::Duration::seconds(3)).with_timezone(&chrono::Utc);
+    let t0 = chrono::DurationRound::duration_trunc(t0, chrono::Duration::seconds(1)).unwrap();
+    let at = |s: i64| cron_at(t0 + chrono::Duration::seconds(s));
+    let plan = format!(
+        "[person]\nname = \"Alex\"\ntimezone = \"UTC\"\nphone = \"+4915100000001\"\nreach = [\"me\"]\n\n\
+         [contacts.sam]\nname = \"Sam\"\nrelation = \"friend\"\nphone = \"+4915100000002\"\nreach = [\"sam\"]\nconsent = 2026-11-01\n\n\
+         [contacts.kim]\nname = \"Kim\"\nrelation = \"peer\"\nreach = [\"kim\"]\nconsent = 2026-11-01\n\n\
+         [server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"http://127.0.0.1:0\"\n\n{}{}{}\n\
+         [[checkin]]\nid = \"mood\"\ncron = \"{}\"\nexpect_reply_within = \"2s\"\nescalate = [\"sam\"]\nmessage = \"How are you?\"\n\n\
+         [[checkin]]\nid = \"later\"\ncron = \"{}\"\nexpect_reply_within = \"4s\"\nescalate = [\"kim\", \"sam\"]\nmessage = \"And now?\"\n",
+        webhook("me", &format!("{}/me", sink.uri()), ""),
+        webhook("sam", &format!("{}/sam", sink.uri()), ""),
+        webhook("kim", &format!("{}/kim", sink.uri()), ""),
+        at(0),
+        at(2),
+    );
+    let dir = project(&plan);
+    let env = [
+        (
+            "KITHD_SECRET_ANSWER_KEY",
+            "0123456789abcdef0123456789abcdef-test-key",
+        ),
+        ("KITHD_SECRET_INBOUND_TOKEN", INBOUND),
+    ];
+    let d = Daemon::start(dir.path(), &env);
+    let base = d.answer_base();
+    // Sam's alert about the first check-in says how to stop.
+    let sam = wait_for(&sink, "/sam", 1, Duration::from_secs(15)).await;
+    assert_eq!(sam.len(), 1, "{}", d.logs());
+    let alert = sam[0]["text"].as_str().unwrap();
+    assert!(
+        alert.ends_with(
+            "To get no more messages from kithd, tell Alex: they can take you off their plan."
+        ),
+        "{alert}"
+    );
+    // Sam says STOP (before the second check-in's alerts are due).
+    let reply: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/inbound"))
+        .bearer_auth(INBOUND)
+        .json(&serde_json::json!({"from": "+49 151 00000002", "text": "Stop"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reply["stopped"], true, "{reply}");
+    dir.kithd(&["status", "--state-dir", "state"])
+        .stdout_has("Asked to stop: sam (since ")
+        .run();
+    // The second check-in goes unanswered: Kim is alerted, Sam is not.
+    let kim = wait_for(&sink, "/kim", 1, Duration::from_secs(15)).await;
+    assert_eq!(kim.len(), 1, "{}", d.logs());
+    let (code, _, logs) = d.stop();
+    assert_eq!(code, Some(0), "{logs}");
+    assert_eq!(
+        crate::daemon::bodies(&sink, "/sam").await.len(),
+        1,
+        "{logs}"
+    );
+    let history = text(
+        &kithd(
+            dir.path(),
+            &["history", "--state-dir", "state", "--format", "json"],
+        )
+        .stdout,
+    );
+    let to_sam = history
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|d| d["recipient"] == "sam" && d["item"] == "later" && d["state"] == "sent")
+        .count();
+    assert_eq!(to_sam, 0, "{history}");
+}
