@@ -184,13 +184,13 @@ pub(super) async fn take(
         } => (from, text, id, received),
     };
     let field = gw.address.clone().unwrap_or_else(|| "phone".into());
-    if !is_person(replies, gw, &from) && is_stop(&text) {
-        if withdraw_contact(state, replies, &field, &from, "sms")
+    if !is_person(replies, gw, &from)
+        && is_stop(&text)
+        && withdraw_contact(state, replies, &field, &from, "sms")
             .await
             .is_some()
-        {
-            return respond(replies, gw, Some(STOPPED.into())).await;
-        }
+    {
+        return respond(replies, gw, Some(STOPPED.into())).await;
     }
     if !is_person(replies, gw, &from) {
         match replies.contacts.iter().find(|(_, a)| {
