@@ -213,6 +213,19 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
+    /// Ask a contact (with `invite = true`) whether they agree to be told when the person doesn't answer in time; alerts go to them once they reply YES.
+    Invite {
+        /// The support plan (TOML).
+        plan: PathBuf,
+        /// The contact's id (`[contacts.ID]`).
+        contact: String,
+        /// Plugin directory.
+        #[arg(long, value_name = "DIR")]
+        plugins: Option<PathBuf>,
+        /// Where the ledger is (see `kithd status --help`).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
     /// Write everything kithd holds about the person as one JSON document: deliveries, answers and notes, missed firings, pauses, deletions, and (given the plan) its items and contacts with the consent each relied on.
     Export {
         /// The support plan, for a summary of its items and contacts (optional).
@@ -463,6 +476,20 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
         Command::Resume { state_dir } => {
             commands::pause::resume(&place(state_dir), clock.now(), &mut out)
         }
+        Command::Invite {
+            plan,
+            contact,
+            plugins,
+            state_dir,
+        } => commands::invite::run(
+            &plan,
+            &plugins.unwrap_or_else(commands::default_plugin_dir),
+            &contact,
+            &place(state_dir),
+            clock.now(),
+            &mut out,
+            &mut err,
+        ),
         Command::Export {
             plan,
             format: ExportFormat::Json,

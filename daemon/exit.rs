@@ -92,7 +92,9 @@ pub(crate) enum Error {
     #[error("no recipient `{0}`: use `self` or a contact id")]
     NoRecipient(String),
     /// `send-test`: a contact without consent.
-    #[error("contact `{0}` has not consented; kithd never messages a contact without `consent`")]
+    #[error(
+        "contact `{0}` has not consented; kithd never messages a contact without `consent` (or, to ask them, `invite = true` in [contacts.{0}] and `kithd invite`)"
+    )]
     NoConsent(String),
     /// `send-test`: the recipient lacks the address the channel needs.
     #[error("`{recipient}` has no `{field}` address for channel `{channel}`")]

@@ -93,8 +93,8 @@ fn is_contact(desk: &AnswerState, field: &str, from: &str) -> bool {
     })
 }
 
-/// `/inbound`: the desk whose person has the sender's number; a contact's STOP goes to
-/// every plan they are a contact in; otherwise the first desk answers (after checking the
+/// `/inbound`: the desk whose person has the sender's number; a contact's STOP or YES
+/// goes to every plan they are a contact in; otherwise the first desk answers (after checking the
 /// bearer token, so nobody learns who is known without it).
 async fn inbound(State(front): State<Arc<Front>>, headers: HeaderMap, body: String) -> Response {
     let desks = front.desks();
@@ -110,7 +110,7 @@ async fn inbound(State(front): State<Arc<Front>>, headers: HeaderMap, body: Stri
         })
     });
     if let (None, Some(m)) = (mine, &msg)
-        && super::reply::is_stop(&m.text)
+        && (super::reply::is_stop(&m.text) || super::reply::is_yes(&m.text))
     {
         let theirs: Vec<&Arc<AnswerState>> = desks
             .values()
@@ -189,10 +189,13 @@ async fn inbound_channel(
             .unwrap_or((desk, replies, gw));
         if person.is_none()
             && let crate::plugin::inbound::Inbound::Message { text, .. } = &read
-            && super::reply::is_stop(text)
         {
             for (other, r, g) in contacts.iter().skip(1) {
-                gateway::withdraw_contact(other, r, &field(g), &from, "sms").await;
+                if super::reply::is_stop(text) {
+                    gateway::withdraw_contact(other, r, &field(g), &from, "sms").await;
+                } else if super::reply::is_yes(text) {
+                    gateway::contact_agrees(other, r, &field(g), &from, "sms").await;
+                }
             }
         }
         return gateway::take(desk, replies, gw, &channel, read).await;

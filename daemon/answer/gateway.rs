@@ -21,7 +21,7 @@ use rhai::Map;
 use tracing::{info, warn};
 
 use super::http::{AnswerState, record_answer, snooze};
-use super::reply::{choices_reply, is_stop, parse_answer_in, parse_snooze_in};
+use super::reply::{choices_reply, is_stop, is_yes, parse_answer_in, parse_snooze_in};
 use crate::plugin::inbound::{GatewayReply, Inbound, InboundRequest};
 use crate::plugin::{Grant, Message, Plugin, Registry, SecretStore};
 use crate::vocab::Kind;
@@ -192,6 +192,14 @@ pub(super) async fn take(
     {
         return respond(replies, gw, Some(STOPPED.into())).await;
     }
+    if !is_person(replies, gw, &from)
+        && is_yes(&text)
+        && contact_agrees(state, replies, &field, &from, "sms")
+            .await
+            .is_some()
+    {
+        return respond(replies, gw, Some(AGREED.into())).await;
+    }
     if !is_person(replies, gw, &from) {
         match replies.contacts.iter().find(|(_, a)| {
             a.get(&field)
@@ -275,6 +283,51 @@ pub(super) async fn withdraw_contact(
         }
         Err(e) => {
             warn!(contact = %contact, error = %e, "Could not record a contact's STOP.");
+            None
+        }
+    }
+}
+
+/// What a contact who said YES to an invitation is answered.
+pub(super) const AGREED: &str =
+    "Thank you. You will be told only when it matters, and can reply STOP at any time.";
+
+/// A contact's YES to an invitation (`kithd invite`): recorded in this plan, so alerts go
+/// to them from now on. The contact's id, when `from` is a contact of the plan who was
+/// invited (a YES from anyone else changes nothing).
+pub(super) async fn contact_agrees(
+    state: &AnswerState,
+    replies: &Replies,
+    field: &str,
+    from: &str,
+    how: &'static str,
+) -> Option<String> {
+    let (contact, _) = replies
+        .contacts
+        .iter()
+        .find(|(_, a)| a.get(field).is_some_and(|c| same_address(field, c, from)))?;
+    let (c, now) = (contact.clone(), state.clock.now());
+    let recorded = state
+        .ledger
+        .call(move |l| {
+            let invited = l
+                .consents()?
+                .iter()
+                .any(|r| r.contact == c && r.state == "invited");
+            if invited {
+                l.record_consent(&c, "given", how, now)?;
+            }
+            Ok(invited)
+        })
+        .await;
+    match recorded {
+        Ok(true) => {
+            info!(contact = %contact, "An invited contact said yes: alerts go to them from now on.");
+            Some(contact.clone())
+        }
+        Ok(false) => None,
+        Err(e) => {
+            warn!(contact = %contact, error = %e, "Could not record a contact's yes.");
             None
         }
     }

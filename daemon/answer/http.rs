@@ -381,6 +381,17 @@ pub(super) async fn inbound(
             serde_json::json!({"ok": true, "stopped": true, "reply": super::gateway::STOPPED}),
         );
     }
+    if !known
+        && super::reply::is_yes(&msg.text)
+        && super::gateway::contact_agrees(&state, &keys.replies, "phone", &msg.from, "sms")
+            .await
+            .is_some()
+    {
+        return json(
+            StatusCode::OK,
+            serde_json::json!({"ok": true, "agreed": true, "reply": super::gateway::AGREED}),
+        );
+    }
     if !known {
         return json(
             StatusCode::NOT_FOUND,

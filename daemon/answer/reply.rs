@@ -63,6 +63,13 @@ pub(crate) fn is_stop(text: &str) -> bool {
     STOP.contains(&normalise(text).as_str())
 }
 
+/// Whether a contact's reply agrees to an invitation (`YES` and its common words in the
+/// languages kithd reads), as the whole reply.
+pub(crate) fn is_yes(text: &str) -> bool {
+    const YES: &[&str] = &["yes", "y", "yes please", "ja", "oui", "si", "sí", "sì"];
+    YES.contains(&normalise(text).as_str())
+}
+
 /// The text as a reply: lower-case, typographic apostrophes made plain, and surrounding
 /// whitespace and punctuation ("OK!", "\"3\"", "taken :)") taken off.
 fn normalise(text: &str) -> String {

@@ -6,6 +6,7 @@ pub(crate) mod calendar;
 pub(crate) mod check;
 pub(crate) mod history;
 pub(crate) mod init;
+pub(crate) mod invite;
 pub(crate) mod keeping;
 pub(crate) mod ledger;
 pub(crate) mod manpages;

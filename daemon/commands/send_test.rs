@@ -43,46 +43,48 @@ pub(super) fn no_channel(args: &Args, plan: &crate::plan::Plan) -> exit::Error {
     }
 }
 
-pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> exit::Outcome {
-    let loaded = load(&args, err)?;
-    let snap = &loaded.snapshot;
-    let plan = &snap.plan;
-    let no_channel = || no_channel(&args, plan);
-    let channel = plan.channels.get(args.channel).ok_or_else(no_channel)?;
-    let recipient = plan
-        .recipient(args.to)
-        .ok_or_else(|| exit::Error::NoRecipient(args.to.to_string()))?;
-    if recipient.id != SELF_ID && recipient.consent.is_none() {
-        return Err(exit::Error::NoConsent(recipient.id.clone()));
-    }
+/// Sends `text` to `recipient` through the plan's channel `channel` now, through the
+/// plugin host as the daemon would (its own runtime; nothing is recorded).
+pub(super) fn send_now(
+    snap: &crate::dispatch::worker::Snapshot,
+    channel: &str,
+    recipient: &crate::plan::Recipient,
+    text: &str,
+    kind: &str,
+    now: DateTime<Utc>,
+) -> Result<Outcome, exit::Error> {
+    let no_channel = || exit::Error::NoChannel {
+        channel: channel.to_string(),
+        known: snap.plan.channels.keys().cloned().collect(),
+    };
     // Every channel in a loaded plan is prepared; a missing one is the plan's absence.
-    let prepared = snap
-        .channels
-        .channels
-        .get(&channel.id)
-        .ok_or_else(no_channel)?;
+    let prepared = snap.channels.channels.get(channel).ok_or_else(no_channel)?;
     let address =
         match &prepared.address {
             Some(field) => Some(recipient.addresses.get(field).cloned().ok_or_else(|| {
                 exit::Error::NoAddress {
                     recipient: recipient.id.clone(),
                     field: field.clone(),
-                    channel: channel.id.clone(),
+                    channel: channel.to_string(),
                 }
             })?),
             None => None,
         };
-    let now = args.now;
     let message = Message {
-        delivery_id: format!("test_{}", now.timestamp_millis()),
-        item: "send-test".into(),
-        kind: "test".into(),
+        delivery_id: format!("{kind}_{}", now.timestamp_millis()),
+        item: if kind == "test" {
+            "send-test".into()
+        } else {
+            kind.into()
+        },
+        kind: kind.into(),
         scheduled: now.with_timezone(&recipient.timezone).to_rfc3339(),
-        text: args
-            .message
-            .unwrap_or("This is a test message from kithd.")
-            .to_string(),
-        title: "Test".into(),
+        text: text.to_string(),
+        title: if kind == "test" {
+            "Test".into()
+        } else {
+            "A note from kithd".into()
+        },
         recipient: recipient.id.clone(),
         recipient_name: recipient.name.clone(),
         address,
@@ -97,15 +99,32 @@ pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> exit:
             what: "can't start the async runtime",
             source,
         })?;
-    let host = Host::new(SecretStore::from_env(), Timeouts::default());
-    let outcome = runtime.block_on(host.deliver(
+    let secrets = SecretStore::from_env().for_plan(snap.plan.scope.as_deref());
+    let host = Host::new(secrets, Timeouts::default());
+    Ok(runtime.block_on(host.deliver(
         &snap.registry.sandbox,
         &prepared.plugin,
         &message,
         &prepared.settings,
         &tokio::sync::Semaphore::new(1),
         &prepared.grant,
-    ));
+    )))
+}
+
+pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> exit::Outcome {
+    let loaded = load(&args, err)?;
+    let snap = &loaded.snapshot;
+    let plan = &snap.plan;
+    let no_channel = || no_channel(&args, plan);
+    let channel = plan.channels.get(args.channel).ok_or_else(no_channel)?;
+    let recipient = plan
+        .recipient(args.to)
+        .ok_or_else(|| exit::Error::NoRecipient(args.to.to_string()))?;
+    if recipient.id != SELF_ID && recipient.consent.is_none() {
+        return Err(exit::Error::NoConsent(recipient.id.clone()));
+    }
+    let text = args.message.unwrap_or("This is a test message from kithd.");
+    let outcome = send_now(snap, &channel.id, recipient, text, "test", args.now)?;
     let _ = out.flush();
     Ok(match outcome {
         Outcome::Sent { gateway_id } => {

@@ -133,12 +133,21 @@ pub(crate) fn run(state: &StateDir, now: DateTime<Utc>, out: &mut dyn Write) -> 
                 " (no kithd is running on this state directory)"
             }
         );
-        for (contact, since) in ledger.withdrawn()? {
-            let _ = writeln!(
-                out,
-                "Asked to stop: {contact} (since {}): kithd sends them nothing more.\n",
-                crate::published::local(since, zone)
-            );
+        for c in ledger.consents()? {
+            let since = crate::published::local(c.at, zone);
+            let line = match c.state.as_str() {
+                "withdrawn" => format!(
+                    "Asked to stop: {} (since {since}): kithd sends them nothing more.",
+                    c.contact
+                ),
+                "invited" => format!(
+                    "Invited, no answer yet: {} (since {since}): no alert goes to them until they say yes.",
+                    c.contact
+                ),
+                "given" => format!("Said yes: {} ({since}, by {}).", c.contact, c.how),
+                _ => continue,
+            };
+            let _ = writeln!(out, "{line}\n");
         }
         if let Some(shared) = ledger.shared_state()? {
             let leader = match &shared.leader {

@@ -92,7 +92,9 @@ pub(crate) fn step_records(
     now: DateTime<Utc>,
 ) -> Option<(NewFiring, Vec<NewDelivery>)> {
     let r = plan.recipient(recipient)?;
-    if r.id != SELF_ID && (r.consent.is_none() || plan.never_contact.contains(&r.id)) {
+    // An invited contact's step is recorded; the dispatcher sends it only after their YES.
+    if r.id != SELF_ID && ((r.consent.is_none() && !r.invite) || plan.never_contact.contains(&r.id))
+    {
         return None;
     }
     let channel = r.reach.first()?;

@@ -230,16 +230,23 @@ impl Dispatcher {
             warn!(delivery = %d.id, item = %d.item, recipient = %d.recipient, "Delivery cancelled: the contact is on `never_contact`.");
             return self.cancel(&d, "contact is on never_contact").await;
         }
-        if recipient.id != SELF_ID && recipient.consent.is_none() {
+        if recipient.id != SELF_ID && recipient.consent.is_none() && !recipient.invite {
             warn!(delivery = %d.id, item = %d.item, recipient = %d.recipient, "Delivery cancelled: the contact has no consent in the plan.");
             return self.cancel(&d, "contact has not consented").await;
         }
-        // A contact who asked to stop (a STOP reply) is never messaged again.
+        // What the contact said themselves: a STOP ends their messages; an invited
+        // contact gets them only after their YES.
         if recipient.id != SELF_ID {
-            let withdrawn = self.ledger.call(|l| l.withdrawn()).await?;
-            if withdrawn.iter().any(|(c, _)| *c == recipient.id) {
+            let id = recipient.id.clone();
+            let said = self.ledger.call(|l| l.consents()).await?;
+            let said = said.into_iter().find(|c| c.contact == id).map(|c| c.state);
+            if said.as_deref() == Some("withdrawn") {
                 info!(delivery = %d.id, item = %d.item, recipient = %d.recipient, "Delivery cancelled: the contact asked to stop.");
                 return self.cancel(&d, "the contact asked to stop").await;
+            }
+            if recipient.consent.is_none() && said.as_deref() != Some("given") {
+                warn!(delivery = %d.id, item = %d.item, recipient = %d.recipient, "Delivery cancelled: the contact was invited and has not said yes (yet).");
+                return self.cancel(&d, "the contact has not agreed yet").await;
             }
         }
         let Some(purpose) = Purpose::from_ledger_key(&d.purpose, item.remind_before()) else {

@@ -71,8 +71,11 @@ pub struct Recipient {
     pub reach: Vec<String>,
     /// Contacts only.
     pub relation: Option<Relation>,
-    /// Contacts only: the date they agreed to receive messages.
+    /// Contacts only: the date they agreed to receive messages (in person, recorded here).
     pub consent: Option<NaiveDate>,
+    /// Contacts only: asked by `kithd invite` instead (`invite = true`): alerts go to them
+    /// only once their `YES` is in the ledger.
+    pub invite: bool,
     /// Where the recipient's table starts, for diagnostics found after validation.
     pub span: std::ops::Range<usize>,
 }

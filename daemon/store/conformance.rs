@@ -510,9 +510,18 @@ fn a_contacts_stop_cancels_what_waits_for_them(l: &dyn Ledger) {
     };
     l.record_firings(&[(f, vec![to("sam"), to("kim")])])
         .unwrap();
-    assert!(l.withdrawn().unwrap().is_empty());
+    l.record_consent("sam", "invited", "cli", t - Duration::days(1))
+        .unwrap();
+    l.record_consent("sam", "given", "sms", t - Duration::hours(1))
+        .unwrap();
+    assert_eq!(l.consents().unwrap()[0].state, "given");
     assert_eq!(l.withdraw("sam", "sms", t).unwrap(), (1, 1));
-    assert_eq!(l.withdrawn().unwrap(), vec![("sam".to_string(), t)]);
+    let said = l.consents().unwrap();
+    assert_eq!(said.len(), 1, "the latest word per contact: {said:?}");
+    assert_eq!(
+        (said[0].contact.as_str(), said[0].state.as_str(), said[0].at),
+        ("sam", "withdrawn", t)
+    );
     let states: Vec<(String, State)> = l
         .history(&HistoryFilter::default())
         .unwrap()

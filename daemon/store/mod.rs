@@ -605,8 +605,26 @@ pub(crate) trait Consents: Send + Sync {
         how: &str,
         now: DateTime<Utc>,
     ) -> Result<(usize, usize), StoreError>;
-    /// The contacts whose latest word is a withdrawal, with when, by contact id.
-    fn withdrawn(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError>;
+    /// Records that a contact was invited (`invited`) or agreed (`given`), and how.
+    fn record_consent(
+        &self,
+        contact: &str,
+        state: &str,
+        how: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Each contact's latest word, by contact id.
+    fn consents(&self) -> Result<Vec<ConsentRecord>, StoreError>;
+}
+
+/// A contact's latest word on being messaged: `invited`, `given` or `withdrawn`, how
+/// (`sms`, `link`, `cli`) and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ConsentRecord {
+    pub contact: String,
+    pub state: String,
+    pub how: String,
+    pub at: DateTime<Utc>,
 }
 
 /// Everything kithd needs of a ledger.

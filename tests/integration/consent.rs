@@ -87,3 +87,118 @@ async fn a_contacts_stop_ends_their_messages() {
         .count();
     assert_eq!(to_sam, 0, "{history}");
 }
+
+/// An invited contact (`invite = true`, no `consent` date) is asked with `kithd invite`; no
+/// alert goes to them until they say YES, and after it their alerts go out.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invited_contact_is_alerted_only_after_their_yes() {
+    let sink = receiver().await;
+    let t0 = chrono::DurationRound::duration_trunc(
+        chrono::Utc::now() + chrono::Duration::seconds(4),
+        chrono::Duration::seconds(1),
+    )
+    .unwrap();
+    let at = |s: i64| cron_at(t0 + chrono::Duration::seconds(s));
+    let plan = format!(
+        "[person]\nname = \"Alex\"\ntimezone = \"UTC\"\nphone = \"+4915100000001\"\nreach = [\"me\"]\n\n\
+         [contacts.sam]\nname = \"Sam\"\nrelation = \"friend\"\nphone = \"+4915100000002\"\nreach = [\"sam\"]\ninvite = true\n\n\
+         [server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"http://127.0.0.1:0\"\n\n{}{}\n\
+         [[checkin]]\nid = \"first\"\ncron = \"{}\"\nexpect_reply_within = \"2s\"\nescalate = [\"sam\"]\nmessage = \"How are you?\"\n\n\
+         [[checkin]]\nid = \"second\"\ncron = \"{}\"\nexpect_reply_within = \"2s\"\nescalate = [\"sam\"]\nmessage = \"And now?\"\n",
+        webhook("me", &format!("{}/me", sink.uri()), ""),
+        webhook("sam", &format!("{}/sam", sink.uri()), ""),
+        at(0),
+        at(8),
+    );
+    let dir = project(&plan);
+    dir.kithd(&["check", "plan.toml", "--plugins", "plugins", "--offline"])
+        .stderr_has(
+            "contact `sam` is to be asked first: no alert goes to them until they reply YES",
+        )
+        .run();
+    let env = [
+        (
+            "KITHD_SECRET_ANSWER_KEY",
+            "0123456789abcdef0123456789abcdef-test-key",
+        ),
+        ("KITHD_SECRET_INBOUND_TOKEN", INBOUND),
+    ];
+    let d = Daemon::start(dir.path(), &env);
+    let base = d.answer_base();
+    dir.kithd(&[
+        "invite",
+        "plan.toml",
+        "sam",
+        "--plugins",
+        "plugins",
+        "--state-dir",
+        "state",
+    ])
+    .envs(&env)
+    .stdout_has("invited Sam through `sam`")
+    .run();
+    let invitation = wait_for(&sink, "/sam", 1, Duration::from_secs(10)).await;
+    let text = invitation[0]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("Hi Sam, Alex uses kithd") && text.contains("tell Alex"),
+        "{text}"
+    );
+    dir.kithd(&["status", "--state-dir", "state"])
+        .stdout_has("Invited, no answer yet: sam")
+        .run();
+    // The first check-in goes unanswered: Sam hasn't said yes, so the alert is cancelled.
+    let history = || -> Vec<serde_json::Value> {
+        text_lines(
+            &kithd(
+                dir.path(),
+                &["history", "--state-dir", "state", "--format", "json"],
+            )
+            .stdout,
+        )
+    };
+    let t = std::time::Instant::now();
+    while !history()
+        .iter()
+        .any(|d| d["recipient"] == "sam" && d["last_error"] == "the contact has not agreed yet")
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "{:#?}\n{}",
+            history(),
+            d.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Sam says yes; the second check-in's alert reaches them.
+    let reply: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/inbound"))
+        .bearer_auth(INBOUND)
+        .json(&serde_json::json!({"from": "+4915100000002", "text": "Yes"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reply["agreed"], true, "{reply}");
+    dir.kithd(&["status", "--state-dir", "state"])
+        .stdout_has("Said yes: sam (")
+        .run();
+    let sam = wait_for(&sink, "/sam", 2, Duration::from_secs(20)).await;
+    assert_eq!(sam.len(), 2, "{}", d.logs());
+    assert!(
+        sam[1]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Alex hasn't answered a check-in")
+    );
+    let (code, _, logs) = d.stop();
+    assert_eq!(code, Some(0), "{logs}");
+}
+
+fn text_lines(out: &[u8]) -> Vec<serde_json::Value> {
+    text(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

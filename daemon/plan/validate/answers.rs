@@ -76,11 +76,11 @@ impl<'s> Validator<'s> {
                     self.unknown_contact(&c, span, contacts, "escalate");
                     ok = false;
                 }
-                Some(contact) if contact.consent.is_none() => {
+                Some(contact) if contact.consent.is_none() && !contact.invite => {
                     self.error(
                         span,
                         format!("{section} would alert contact `{c}`, who has not consented"),
-                        Some(format!("kithd never messages a contact without consent: once {} has agreed, add `consent = YYYY-MM-DD` to [contacts.{c}]", contact.name)),
+                        Some(format!("kithd never messages a contact without consent: once {} has agreed, add `consent = YYYY-MM-DD` to [contacts.{c}], or set `invite = true` there and ask them with `kithd invite`", contact.name)),
                     );
                     ok = false;
                 }

@@ -18,6 +18,7 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "heartbeat",
     "crisis_text",
     "history_retention",
+    "invite",
 ];
 pub(super) const SERVER_KEYS: &[&str] = &["listen", "public_url", "link_ttl"];
 pub(super) const HEARTBEAT_KEYS: &[&str] = &["url", "every"];
@@ -64,6 +65,7 @@ pub(super) const CONTACT_KEYS: &[&str] = &[
     "phone",
     "reach",
     "consent",
+    "invite",
 ];
 pub(super) const ITEM_KEYS: &[&str] = &[
     "id",

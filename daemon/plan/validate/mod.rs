@@ -51,6 +51,8 @@ struct Validator<'s> {
     language: String,
     /// `[person] id`: the plan's id (required in a directory of plans).
     plan_id: Option<String>,
+    /// The plan's `invite = true`: contacts without `consent` are asked by `kithd invite`.
+    invite_default: bool,
     /// Parsed cron expressions, shared between items that use the same one.
     crons: HashMap<String, Arc<croner::Cron>>,
     /// Parsed item messages, shared between items with the same text.
@@ -111,6 +113,7 @@ impl<'s> Validator<'s> {
             max_snooze: PlanDuration::parse(DEFAULT_MAX_SNOOZE).expect("a valid default"),
             language: crate::vocab::DEFAULT_LANGUAGE.to_string(),
             plan_id: None,
+            invite_default: false,
             crons: HashMap::new(),
             messages: HashMap::new(),
             recipient_lists: HashMap::new(),
@@ -432,6 +435,7 @@ impl<'s> Validator<'s> {
         let channels = self.channels(doc, catalog);
         let person = self.person(doc, &channels);
         let person_tz = person.as_ref().map(|p| p.timezone).unwrap_or(Tz::UTC);
+        self.invite_default = self.boolean(doc, "invite").unwrap_or(false);
         let mut contacts = self.contacts(doc, &channels, person_tz);
         // A contact without `quiet_hours` keeps the person's: the same nightly window, in
         // the contact's own zone (`quiet_hours = "none"` opts out).

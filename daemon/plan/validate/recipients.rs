@@ -73,6 +73,7 @@ impl<'s> Validator<'s> {
             reach,
             relation: None,
             consent: None,
+            invite: false,
             span: header.clone(),
         })
     }
@@ -290,6 +291,15 @@ impl<'s> Validator<'s> {
                 self.recipient_common(ct, &id, &section, &header, channels, Some(default_tz))
             {
                 r.relation = relation;
+                r.invite =
+                    consent.is_none() && self.boolean(ct, "invite").unwrap_or(self.invite_default);
+                if r.invite {
+                    self.warn(
+                        header.clone(),
+                        format!("contact `{id}` is to be asked first: no alert goes to them until they reply YES"),
+                        Some(format!("ask them with `kithd invite PLAN {id}`; `kithd status` shows who is still asked")),
+                    );
+                }
                 r.consent = consent;
                 out.insert(id, r);
             }

@@ -1,7 +1,7 @@
 //! PostgreSQL: what contacts said about being messaged, per plan.
 
 use super::*;
-use crate::store::Consents;
+use crate::store::{ConsentRecord, Consents};
 
 impl Consents for PgLedger {
     fn withdraw(
@@ -44,21 +44,46 @@ impl Consents for PgLedger {
         })
     }
 
-    fn withdrawn(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+    fn record_consent(
+        &self,
+        contact: &str,
+        state: &str,
+        how: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.run(async {
-            sqlx::query_as(
-                "SELECT DISTINCT ON (contact) contact, at, state FROM consents WHERE plan = $1
-                 ORDER BY contact, at DESC",
+            sqlx::query(
+                "INSERT INTO consents (plan, contact, state, how, at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(self.plan())
+            .bind(contact)
+            .bind(state)
+            .bind(how)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+        })
+    }
+
+    fn consents(&self) -> Result<Vec<ConsentRecord>, StoreError> {
+        self.run(async {
+            let rows: Vec<(String, String, String, DateTime<Utc>)> = sqlx::query_as(
+                "SELECT DISTINCT ON (contact) contact, state, how, at FROM consents WHERE plan = $1
+                 ORDER BY contact, at DESC, ctid DESC",
             )
             .bind(self.plan())
             .fetch_all(&self.pool)
-            .await
-            .map(|rows: Vec<(String, DateTime<Utc>, String)>| {
-                rows.into_iter()
-                    .filter(|(_, _, state)| state == "withdrawn")
-                    .map(|(c, at, _)| (c, at))
-                    .collect()
-            })
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(contact, state, how, at)| ConsentRecord {
+                    contact,
+                    state,
+                    how,
+                    at,
+                })
+                .collect())
         })
     }
 }

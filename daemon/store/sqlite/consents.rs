@@ -1,7 +1,7 @@
 //! SQLite: what contacts said about being messaged.
 
 use super::*;
-use crate::store::Consents;
+use crate::store::{ConsentRecord, Consents};
 
 impl Consents for SqliteLedger {
     fn withdraw(
@@ -29,15 +29,35 @@ impl Consents for SqliteLedger {
         Ok((deliveries, steps))
     }
 
-    fn withdrawn(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+    fn record_consent(
+        &self,
+        contact: &str,
+        state: &str,
+        how: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO consents (contact, state, how, at) VALUES (?1, ?2, ?3, ?4)",
+            params![contact, state, how, ms(now)],
+        )?;
+        Ok(())
+    }
+
+    fn consents(&self) -> Result<Vec<ConsentRecord>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT c.contact, c.at FROM consents c
-             WHERE c.state = 'withdrawn'
-               AND c.at = (SELECT MAX(at) FROM consents l WHERE l.contact = c.contact)
+            "SELECT c.contact, c.state, c.how, c.at FROM consents c
+             WHERE c.rowid = (SELECT l.rowid FROM consents l WHERE l.contact = c.contact ORDER BY l.at DESC, l.rowid DESC LIMIT 1)
              ORDER BY c.contact",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, from_ms(r.get(1)?))))?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ConsentRecord {
+                contact: r.get(0)?,
+                state: r.get(1)?,
+                how: r.get(2)?,
+                at: from_ms(r.get(3)?),
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }

@@ -1,0 +1,104 @@
+//! `kithd invite PLAN CONTACT`: asks a contact (with `invite = true`) whether they agree to
+//! be told when the person doesn't answer in time. The message says who asks, what they may
+//! receive and how to stop; it goes now through the contact's first channel, and the
+//! invitation is recorded in the ledger. Alerts go to the contact only after their `YES`
+//! (by SMS reply or `/inbound`). Must not record consent itself.
+
+use std::io::Write;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use super::StateDir;
+use crate::exit;
+use crate::plugin::{Outcome, SecretStore};
+
+/// The invitation, in the plan's words for the person and the contact.
+fn invitation(person: &str, contact: &str, replies: bool) -> String {
+    let answer = match replies {
+        true => "Reply YES if that's okay with you. Reply STOP and kithd won't message you again."
+            .to_string(),
+        false => format!(
+            "If that's okay with you, tell {person}: they will note it in their plan. If not, nothing more happens."
+        ),
+    };
+    format!(
+        "Hi {contact}, {person} uses kithd, a reminder service, and would like you to be told if they don't answer a check-in in time. \
+         You would get a short note only then, never anything about their health. {answer}"
+    )
+}
+
+pub(crate) fn run(
+    plan: &Path,
+    plugin_dir: &Path,
+    contact: &str,
+    state: &StateDir,
+    now: DateTime<Utc>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> exit::Outcome {
+    let store = SecretStore::from_env();
+    let secrets = crate::load::Secrets::Check(&store);
+    let loaded = super::load(plan, plugin_dir, secrets, false, now, err)?;
+    let snap = &loaded.snapshot;
+    let c = snap
+        .plan
+        .contacts
+        .get(contact)
+        .ok_or_else(|| exit::Error::NoRecipient(contact.to_string()))?;
+    if let Some(date) = c.consent {
+        let _ = writeln!(
+            out,
+            "{} agreed in person (`consent = {date}` in the plan): no invitation needed",
+            c.name
+        );
+        return Ok(exit::OK);
+    }
+    if !c.invite {
+        return Err(exit::Error::NoConsent(c.id.clone()));
+    }
+    let ledger = state.client()?;
+    let said = ledger.consents()?.into_iter().find(|r| r.contact == c.id);
+    if let Some(r) = said.as_ref().filter(|r| r.state == "given") {
+        let _ = writeln!(
+            out,
+            "{} said yes on {} (by {})",
+            c.name,
+            r.at.to_rfc3339(),
+            r.how
+        );
+        return Ok(exit::OK);
+    }
+    let Some(channel) = c.reach.first() else {
+        return Err(exit::Error::NoRecipient(contact.to_string()));
+    };
+    let replies = snap
+        .channels
+        .channels
+        .get(channel)
+        .is_some_and(|ch| ch.plugin.receives());
+    let text = invitation(&snap.plan.person.name, &c.name, replies);
+    match super::send_test::send_now(snap, channel, c, &text, "invite", now)? {
+        Outcome::Sent { .. } => {
+            ledger.record_consent(&c.id, "invited", "cli", now)?;
+            let _ = writeln!(
+                out,
+                "invited {} through `{channel}`; alerts go to them once they reply YES (`kithd status` shows who is still asked)",
+                c.name
+            );
+            Ok(exit::OK)
+        }
+        Outcome::Skipped => {
+            let _ = writeln!(out, "not sent: the plugin chose not to send");
+            Ok(exit::FAILURE)
+        }
+        Outcome::Retry { reason, .. } => {
+            let _ = writeln!(out, "not sent, retryable: {reason}");
+            Ok(exit::UNAVAILABLE)
+        }
+        Outcome::Permanent { reason } => {
+            let _ = writeln!(out, "not sent, permanent failure: {reason}");
+            Ok(exit::FAILURE)
+        }
+    }
+}
