@@ -50,6 +50,9 @@ pub(crate) struct Replies {
     pub contacts: Vec<(String, BTreeMap<String, String>)>,
     /// The plan's id when it is one of a directory of plans: its secrets are its own first.
     pub scope: Option<String>,
+    /// The person's first channel and their address on it: how kithd tells them what a
+    /// contact said.
+    pub person_channel: Option<(Gateway, Option<String>)>,
 }
 
 /// How often one sender is told the choices.
@@ -279,6 +282,15 @@ pub(super) async fn withdraw_contact(
     match state.ledger.call(move |l| l.withdraw(&c, how, now)).await {
         Ok((deliveries, steps)) => {
             warn!(contact = %contact, deliveries, steps, "A contact asked to stop: kithd sends them nothing more (see `kithd status`).");
+            tell_person(
+                state,
+                replies,
+                format!(
+                    "{contact} asked kithd not to send them messages any more. That's okay: \
+                     you can still reach them yourself, and kithd won't alert them from now on. \
+                     When you feel ready, you could choose someone else to be told."
+                ),
+            );
             Some(contact.clone())
         }
         Err(e) => {
@@ -286,6 +298,44 @@ pub(super) async fn withdraw_contact(
             None
         }
     }
+}
+
+/// Sends `text` to the person through their first channel, in the background (logged,
+/// never retried: `kithd status` says the same).
+fn tell_person(state: &AnswerState, replies: &Replies, text: String) {
+    let Some((gw, address)) = replies.person_channel.clone() else {
+        return;
+    };
+    let now = state.clock.now();
+    let message = Message {
+        delivery_id: format!("notice-{}", now.timestamp_millis()),
+        item: String::new(),
+        kind: "notice".into(),
+        scheduled: now.to_rfc3339(),
+        text,
+        title: "A note from kithd".into(),
+        recipient: crate::vocab::SELF_ID.into(),
+        recipient_name: String::new(),
+        address,
+        urgent: false,
+        answer_url: None,
+        choices: Vec::new(),
+    };
+    let (host, registry) = (state.host.clone(), replies.registry.clone());
+    tokio::spawn(async move {
+        let gate = tokio::sync::Semaphore::new(1);
+        let outcome = host
+            .deliver(
+                &registry.sandbox,
+                &gw.plugin,
+                &message,
+                &gw.settings,
+                &gate,
+                &gw.grant,
+            )
+            .await;
+        info!(outcome = ?outcome, "Told the person what a contact said.");
+    });
 }
 
 /// What a contact who said YES to an invitation is answered.

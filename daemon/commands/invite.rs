@@ -46,19 +46,9 @@ pub(crate) fn run(
         .contacts
         .get(contact)
         .ok_or_else(|| exit::Error::NoRecipient(contact.to_string()))?;
-    if let Some(date) = c.consent {
-        let _ = writeln!(
-            out,
-            "{} agreed in person (`consent = {date}` in the plan): no invitation needed",
-            c.name
-        );
-        return Ok(exit::OK);
-    }
-    if !c.invite {
-        return Err(exit::Error::NoConsent(c.id.clone()));
-    }
     let ledger = state.client()?;
     let said = ledger.consents()?.into_iter().find(|r| r.contact == c.id);
+    let said_state = said.as_ref().map(|r| r.state.as_str());
     if let Some(r) = said.as_ref().filter(|r| r.state == "given") {
         let _ = writeln!(
             out,
@@ -68,6 +58,19 @@ pub(crate) fn run(
             r.how
         );
         return Ok(exit::OK);
+    }
+    // After a STOP, only a new YES counts, whatever the plan says.
+    let stopped = said_state == Some("withdrawn");
+    if let (Some(date), false) = (c.consent, stopped) {
+        let _ = writeln!(
+            out,
+            "{} agreed in person (`consent = {date}` in the plan): no invitation needed",
+            c.name
+        );
+        return Ok(exit::OK);
+    }
+    if !c.invite && !stopped {
+        return Err(exit::Error::NoConsent(c.id.clone()));
     }
     let Some(channel) = c.reach.first() else {
         return Err(exit::Error::NoRecipient(contact.to_string()));

@@ -244,7 +244,9 @@ impl Dispatcher {
                 info!(delivery = %d.id, item = %d.item, recipient = %d.recipient, "Delivery cancelled: the contact asked to stop.");
                 return self.cancel(&d, "the contact asked to stop").await;
             }
-            if recipient.consent.is_none() && said.as_deref() != Some("given") {
+            // Invited (again, after a STOP), or never agreed in person: only a YES counts.
+            let asked = said.as_deref() == Some("invited");
+            if (asked || recipient.consent.is_none()) && said.as_deref() != Some("given") {
                 warn!(delivery = %d.id, item = %d.item, recipient = %d.recipient, "Delivery cancelled: the contact was invited and has not said yes (yet).");
                 return self.cancel(&d, "the contact has not agreed yet").await;
             }

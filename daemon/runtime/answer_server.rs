@@ -59,6 +59,20 @@ pub(crate) fn keys_for(snapshot: &Snapshot) -> Option<Keys> {
             .collect(),
         public_url: plan.server.as_ref()?.public_url.clone(),
         scope: plan.scope.clone(),
+        person_channel: plan.person.reach.first().and_then(|id| {
+            let c = snapshot.channels.channels.get(id)?;
+            let gateway = Gateway {
+                plugin: c.plugin.clone(),
+                settings: c.settings.clone(),
+                grant: c.grant.clone(),
+                address: c.address.clone(),
+            };
+            let address = c
+                .address
+                .as_ref()
+                .and_then(|f| plan.person.addresses.get(f).cloned());
+            Some((gateway, address))
+        }),
         language: plan.language.clone(),
         person: plan.person.addresses.clone(),
         contacts: plan

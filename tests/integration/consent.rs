@@ -63,6 +63,16 @@ async fn a_contacts_stop_ends_their_messages() {
     dir.kithd(&["status", "--state-dir", "state"])
         .stdout_has("Asked to stop: sam (since ")
         .run();
+    // The person is told, kindly.
+    let t = std::time::Instant::now();
+    while !crate::daemon::bodies(&sink, "/me").await.iter().any(|b| {
+        b["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("sam asked kithd not to send them messages any more."))
+    }) {
+        assert!(t.elapsed() < Duration::from_secs(10), "{}", d.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // The second check-in goes unanswered: Kim is alerted, Sam is not.
     let kim = wait_for(&sink, "/kim", 1, Duration::from_secs(15)).await;
     assert_eq!(kim.len(), 1, "{}", d.logs());
@@ -86,6 +96,22 @@ async fn a_contacts_stop_ends_their_messages() {
         .filter(|d| d["recipient"] == "sam" && d["item"] == "later" && d["state"] == "sent")
         .count();
     assert_eq!(to_sam, 0, "{history}");
+    // Asking Sam again is possible, and only a new YES would count.
+    dir.kithd(&[
+        "invite",
+        "plan.toml",
+        "sam",
+        "--plugins",
+        "plugins",
+        "--state-dir",
+        "state",
+    ])
+    .envs(&env)
+    .stdout_has("invited Sam through `sam`")
+    .run();
+    dir.kithd(&["status", "--state-dir", "state"])
+        .stdout_has("Invited, no answer yet: sam")
+        .run();
 }
 
 /// An invited contact (`invite = true`, no `consent` date) is asked with `kithd invite`; no
