@@ -48,6 +48,7 @@ impl Front {
 pub(crate) fn router(front: Arc<Front>) -> Router {
     Router::new()
         .route("/a/{token}", get(show).post(record))
+        .route("/c/{token}", get(contact_show).post(contact_record))
         .route("/inbound", post(inbound))
         .route(
             "/inbound/{channel}",
@@ -91,6 +92,24 @@ fn is_contact(desk: &AnswerState, field: &str, from: &str) -> bool {
         a.get(field)
             .is_some_and(|c| gateway::same_address(field, c, from))
     })
+}
+
+async fn contact_show(State(front): State<Arc<Front>>, Path(token): Path<String>) -> Response {
+    match desk_of(&front, &token) {
+        Some(desk) => super::contact::show(State(desk), Path(token)).await,
+        None => invalid(),
+    }
+}
+
+async fn contact_record(
+    State(front): State<Arc<Front>>,
+    Path(token): Path<String>,
+    form: Form<Choice>,
+) -> Response {
+    match desk_of(&front, &token) {
+        Some(desk) => super::contact::record(State(desk), Path(token), form).await,
+        None => invalid(),
+    }
 }
 
 /// `/inbound`: the desk whose person has the sender's number; a contact's STOP or YES

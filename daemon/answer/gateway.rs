@@ -44,6 +44,8 @@ pub(crate) struct Replies {
     /// `[server] public_url`: gateways sign the URL they called.
     pub public_url: String,
     pub language: String,
+    /// The person's name (contacts' pages say who asks).
+    pub person_name: String,
     /// The person's address fields.
     pub person: BTreeMap<String, String>,
     /// Each contact's id and address fields.
@@ -282,15 +284,7 @@ pub(super) async fn withdraw_contact(
     match state.ledger.call(move |l| l.withdraw(&c, how, now)).await {
         Ok((deliveries, steps)) => {
             warn!(contact = %contact, deliveries, steps, "A contact asked to stop: kithd sends them nothing more (see `kithd status`).");
-            tell_person(
-                state,
-                replies,
-                format!(
-                    "{contact} asked kithd not to send them messages any more. That's okay: \
-                     you can still reach them yourself, and kithd won't alert them from now on. \
-                     When you feel ready, you could choose someone else to be told."
-                ),
-            );
+            tell_person(state, replies, stopped_notice(contact));
             Some(contact.clone())
         }
         Err(e) => {
@@ -300,9 +294,18 @@ pub(super) async fn withdraw_contact(
     }
 }
 
+/// What the person is told when a contact asked to stop.
+pub(super) fn stopped_notice(contact: &str) -> String {
+    format!(
+        "{contact} asked kithd not to send them messages any more. That's okay: \
+         you can still reach them yourself, and kithd won't alert them from now on. \
+         When you feel ready, you could choose someone else to be told."
+    )
+}
+
 /// Sends `text` to the person through their first channel, in the background (logged,
 /// never retried: `kithd status` says the same).
-fn tell_person(state: &AnswerState, replies: &Replies, text: String) {
+pub(super) fn tell_person(state: &AnswerState, replies: &Replies, text: String) {
     let Some((gw, address)) = replies.person_channel.clone() else {
         return;
     };

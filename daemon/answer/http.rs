@@ -88,7 +88,7 @@ impl AnswerState {
     }
 }
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+pub(super) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><meta name=\"robots\" content=\"noindex\"><title>{title}</title>\
          <style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem}}button{{font-size:1.2rem;margin:.3rem;padding:.6rem 1rem}}</style></head>\
@@ -192,7 +192,7 @@ fn crisis_section(state: &AnswerState, heading: &str) -> String {
 
 #[derive(serde::Deserialize)]
 pub(super) struct Choice {
-    value: String,
+    pub(super) value: String,
 }
 
 pub(super) async fn record_answer(

@@ -4,6 +4,7 @@
 //! through the ledger); it sends only the short list of choices back to a gateway reply
 //! it did not understand.
 
+mod contact;
 pub(crate) mod front;
 mod gateway;
 pub(crate) mod http;

@@ -58,6 +58,12 @@ impl std::fmt::Debug for LinkSigner {
     }
 }
 
+/// The item of a contact's link: not an item id (those can't start with `@`), so a
+/// contact's link never answers a check-in, nor an answer link stops a contact.
+pub(super) const CONTACT_ITEM: &str = "@contact";
+/// How long a contact's link stays valid.
+pub(super) const CONTACT_LINK_DAYS: i64 = 30;
+
 /// The shortest key accepted, in bytes.
 pub(crate) const MIN_KEY_LEN: usize = 32;
 
@@ -147,6 +153,25 @@ impl LinkSigner {
             p: self.plan.clone(),
         };
         self.sign(&serde_json::to_vec(&claims).unwrap_or_default())
+    }
+
+    /// A contact's link (`/c/TOKEN`): to say yes to an invitation or stop kithd's messages,
+    /// valid for `CONTACT_LINK_DAYS` (an invitation may wait a while for its answer).
+    pub fn contact_token(&self, contact: &str, now: DateTime<Utc>) -> String {
+        let claims = Claims {
+            i: CONTACT_ITEM.to_string(),
+            s: 0,
+            r: contact.to_string(),
+            e: (now + chrono::Duration::days(CONTACT_LINK_DAYS)).timestamp(),
+            n: hex::encode(rand::random::<[u8; 12]>()),
+            p: self.plan.clone(),
+        };
+        self.sign(&serde_json::to_vec(&claims).unwrap_or_default())
+    }
+
+    /// Where a contact opens their link.
+    pub fn contact_url(&self, token: &str) -> String {
+        format!("{}/c/{token}", self.public_url)
     }
 
     /// Signs raw payload bytes into a token. `token` builds the payload; fuzzing uses this

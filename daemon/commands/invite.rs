@@ -13,12 +13,19 @@ use super::StateDir;
 use crate::exit;
 use crate::plugin::{Outcome, SecretStore};
 
-/// The invitation, in the plan's words for the person and the contact.
-fn invitation(person: &str, contact: &str, replies: bool) -> String {
-    let answer = match replies {
-        true => "Reply YES if that's okay with you. Reply STOP and kithd won't message you again."
-            .to_string(),
-        false => format!(
+/// The invitation: who asks, what the contact may get, how to answer (a reply, their own
+/// link with `[server]`, or through the person).
+fn invitation(person: &str, contact: &str, replies: bool, link: Option<&str>) -> String {
+    let answer = match (replies, link) {
+        (true, Some(link)) => format!(
+            "Reply YES if that's okay with you, or STOP and kithd won't message you again; or answer here: {link}"
+        ),
+        (true, None) => {
+            "Reply YES if that's okay with you. Reply STOP and kithd won't message you again."
+                .to_string()
+        }
+        (false, Some(link)) => format!("Please answer here: {link}"),
+        (false, None) => format!(
             "If that's okay with you, tell {person}: they will note it in their plan. If not, nothing more happens."
         ),
     };
@@ -80,7 +87,11 @@ pub(crate) fn run(
         .channels
         .get(channel)
         .is_some_and(|ch| ch.plugin.receives());
-    let text = invitation(&snap.plan.person.name, &c.name, replies);
+    let link = snap
+        .links
+        .as_ref()
+        .map(|l| l.contact_url(&l.contact_token(&c.id, now)));
+    let text = invitation(&snap.plan.person.name, &c.name, replies, link.as_deref());
     match super::send_test::send_now(snap, channel, c, &text, "invite", now)? {
         Outcome::Sent { .. } => {
             ledger.record_consent(&c.id, "invited", "cli", now)?;

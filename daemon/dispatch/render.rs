@@ -102,11 +102,13 @@ pub(crate) fn render_text(
 }
 
 /// The last line of every message to a contact: how to stop them. A reply `STOP` where the
-/// contact's channel takes replies; otherwise the person is the way.
-pub(crate) fn how_to_stop(plan: &Plan, replies: bool) -> String {
-    match replies {
-        true => "Reply STOP to get no more messages from kithd.".into(),
-        false => format!(
+/// contact's channel takes replies, else their own link (`link`, with `[server]`);
+/// otherwise the person is the way.
+pub(crate) fn how_to_stop(plan: &Plan, replies: bool, link: Option<&str>) -> String {
+    match (replies, link) {
+        (true, _) => "Reply STOP to get no more messages from kithd.".into(),
+        (false, Some(link)) => format!("To get no more messages from kithd: {link}"),
+        (false, None) => format!(
             "To get no more messages from kithd, tell {}: they can take you off their plan.",
             plan.person.name
         ),

@@ -291,10 +291,16 @@ impl Dispatcher {
             render::message(plan, item, &firing, recipient, &d.id, address, answer_url);
         // Every message to a contact ends with how to stop them.
         if recipient.id != SELF_ID {
+            let link = snap
+                .links
+                .as_ref()
+                .map(|l| l.contact_url(&l.contact_token(&recipient.id, now)));
             message.text.push_str("\n\n");
-            message
-                .text
-                .push_str(&render::how_to_stop(plan, channel.plugin.receives()));
+            message.text.push_str(&render::how_to_stop(
+                plan,
+                channel.plugin.receives(),
+                link.as_deref(),
+            ));
         }
         let planned = item_delivery_times(plan, item, d.scheduled)
             .into_iter()

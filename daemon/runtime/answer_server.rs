@@ -74,6 +74,7 @@ pub(crate) fn keys_for(snapshot: &Snapshot) -> Option<Keys> {
             Some((gateway, address))
         }),
         language: plan.language.clone(),
+        person_name: plan.person.name.clone(),
         person: plan.person.addresses.clone(),
         contacts: plan
             .contacts

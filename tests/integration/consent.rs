@@ -43,9 +43,7 @@ async fn a_contacts_stop_ends_their_messages() {
     assert_eq!(sam.len(), 1, "{}", d.logs());
     let alert = sam[0]["text"].as_str().unwrap();
     assert!(
-        alert.ends_with(
-            "To get no more messages from kithd, tell Alex: they can take you off their plan."
-        ),
+        alert.contains("\n\nTo get no more messages from kithd: http://127.0.0.1:0/c/"),
         "{alert}"
     );
     // Sam says STOP (before the second check-in's alerts are due).
@@ -114,6 +112,85 @@ async fn a_contacts_stop_ends_their_messages() {
         .run();
 }
 
+/// A YES by SMS counts for an invited contact (and only for one).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invited_contacts_yes_by_sms_is_recorded() {
+    let sink = receiver().await;
+    let plan = format!(
+        "invite = true\n\n[person]\nname = \"Alex\"\ntimezone = \"UTC\"\nphone = \"+4915100000001\"\nreach = [\"me\"]\n\n\
+         [contacts.sam]\nname = \"Sam\"\nrelation = \"friend\"\nphone = \"+4915100000002\"\nreach = [\"me\"]\n\n\
+         [server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"http://127.0.0.1:0\"\n\n{}\n\
+         [[checkin]]\nid = \"mood\"\nat = \"09:00\"\nexpect_reply_within = \"1h\"\nescalate = [\"sam\"]\nmessage = \"How are you?\"\n",
+        webhook("me", &format!("{}/me", sink.uri()), ""),
+    );
+    let dir = project(&plan);
+    let env = [
+        (
+            "KITHD_SECRET_ANSWER_KEY",
+            "0123456789abcdef0123456789abcdef-test-key",
+        ),
+        ("KITHD_SECRET_INBOUND_TOKEN", INBOUND),
+    ];
+    let d = Daemon::start(dir.path(), &env);
+    let base = d.answer_base();
+    let yes = || async {
+        reqwest::Client::new()
+            .post(format!("{base}/inbound"))
+            .bearer_auth(INBOUND)
+            .json(&serde_json::json!({"from": "+4915100000002", "text": "YES"}))
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    // Not invited yet: a YES is nothing to answer.
+    assert_eq!(yes().await["agreed"], serde_json::Value::Null);
+    dir.kithd(&[
+        "invite",
+        "plan.toml",
+        "sam",
+        "--plugins",
+        "plugins",
+        "--state-dir",
+        "state",
+    ])
+    .envs(&env)
+    .run();
+    assert_eq!(yes().await["agreed"], true);
+    dir.kithd(&["status", "--state-dir", "state"])
+        .stdout_has("Said yes: sam (")
+        .stdout_has("by sms")
+        .run();
+    // Later Sam uses the link from the invitation to stop.
+    let invitation = wait_for(&sink, "/me", 1, Duration::from_secs(10)).await;
+    let text = invitation[0]["text"].as_str().unwrap();
+    let link = text[text.find("http://127.0.0.1:0/c/").unwrap()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .replacen("http://127.0.0.1:0", &base, 1);
+    let page = reqwest::Client::new()
+        .post(&link)
+        .form(&[("value", "stop")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("You will get no more messages from kithd."),
+        "{page}"
+    );
+    dir.kithd(&["status", "--state-dir", "state"])
+        .stdout_has("Asked to stop: sam (since ")
+        .run();
+    let (code, _, logs) = d.stop();
+    assert_eq!(code, Some(0), "{logs}");
+}
+
 /// An invited contact (`invite = true`, no `consent` date) is asked with `kithd invite`; no
 /// alert goes to them until they say YES, and after it their alerts go out.
 #[tokio::test(flavor = "multi_thread")]
@@ -166,9 +243,15 @@ async fn an_invited_contact_is_alerted_only_after_their_yes() {
     let invitation = wait_for(&sink, "/sam", 1, Duration::from_secs(10)).await;
     let text = invitation[0]["text"].as_str().unwrap();
     assert!(
-        text.starts_with("Hi Sam, Alex uses kithd") && text.contains("tell Alex"),
+        text.starts_with("Hi Sam, Alex uses kithd")
+            && text.contains("Please answer here: http://127.0.0.1:0/c/"),
         "{text}"
     );
+    let link = text[text.find("http://127.0.0.1:0/c/").unwrap()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .replacen("http://127.0.0.1:0", &base, 1);
     dir.kithd(&["status", "--state-dir", "state"])
         .stdout_has("Invited, no answer yet: sam")
         .run();
@@ -195,20 +278,29 @@ async fn an_invited_contact_is_alerted_only_after_their_yes() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Sam says yes; the second check-in's alert reaches them.
-    let reply: serde_json::Value = reqwest::Client::new()
-        .post(format!("{base}/inbound"))
-        .bearer_auth(INBOUND)
-        .json(&serde_json::json!({"from": "+4915100000002", "text": "Yes"}))
+    // Sam says yes on their page; the second check-in's alert reaches them.
+    let http = reqwest::Client::new();
+    let page = http.get(&link).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("Alex uses kithd") && page.contains("value=\"yes\""),
+        "{page}"
+    );
+    let page = http
+        .post(&link)
+        .form(&[("value", "yes")])
         .send()
         .await
         .unwrap()
-        .json()
+        .text()
         .await
         .unwrap();
-    assert_eq!(reply["agreed"], true, "{reply}");
+    assert!(
+        page.contains("You will be told only when it matters"),
+        "{page}"
+    );
     dir.kithd(&["status", "--state-dir", "state"])
         .stdout_has("Said yes: sam (")
+        .stdout_has("by link")
         .run();
     let sam = wait_for(&sink, "/sam", 2, Duration::from_secs(20)).await;
     assert_eq!(sam.len(), 2, "{}", d.logs());

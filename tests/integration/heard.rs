@@ -116,11 +116,9 @@ async fn a_low_answer_is_heard_and_a_good_one_cancels() {
     assert_eq!(reply["heard"], true, "{reply}");
     assert_eq!(reply["reply"], CRISIS, "{reply}");
     let sam = wait_for(&sink, "/sam", 2, Duration::from_secs(10)).await;
-    assert_eq!(
-        sam[1]["text"],
-        "Alex skipped a dose. Maybe call?\n\n\
-         To get no more messages from kithd, tell Alex: they can take you off their plan."
-    );
+    assert!(sam[1]["text"].as_str().unwrap().starts_with(
+        "Alex skipped a dose. Maybe call?\n\nTo get no more messages from kithd: http://"
+    ));
     let (code, _, logs) = d.stop();
     assert_eq!(code, Some(0), "{logs}");
     // Nothing else went to Sam: the good mood's escalation and the dose's nags are gone.
