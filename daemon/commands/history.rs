@@ -86,8 +86,13 @@ pub(crate) fn run(
                     }
                     _ => String::new(),
                 };
+                let consent = d
+                    .consent
+                    .as_deref()
+                    .map(|c| format!(" (consent: {c})"))
+                    .unwrap_or_default();
                 format!(
-                    "{}  {:<11} {:<16} {} → {} via {}  {outcome}, {} attempt{}{late}{answer}",
+                    "{}  {:<11} {:<16} {} → {}{consent} via {}  {outcome}, {} attempt{}{late}{answer}",
                     crate::published::local(d.scheduled, zone),
                     d.kind,
                     d.item,

@@ -115,11 +115,29 @@ pub(crate) fn run(
     let entries = ledger.journal(since)?;
     let (escalations, all_clears) = ledger.escalation_counts(since)?;
     let summary = summarise(&entries);
+    // Every message sent to a contact, and the consent it relied on.
+    let filter = crate::store::HistoryFilter {
+        since: Some(since),
+        ..Default::default()
+    };
+    let to_contacts: Vec<serde_json::Value> = ledger
+        .history(&filter)?
+        .into_iter()
+        .filter(|d| d.recipient != crate::plan::SELF_ID && d.state == crate::store::State::Sent)
+        .map(|d| {
+            serde_json::json!({
+                "sent": d.sent_at.map(|t| t.to_rfc3339()),
+                "to": d.recipient,
+                "purpose": d.purpose,
+                "consent": d.consent,
+            })
+        })
+        .collect();
     let _ = match format {
         Format::Json => writeln!(
             out,
             "{}",
-            serde_json::json!({"days": days, "items": summary, "escalations_sent": escalations, "all_clears_sent": all_clears})
+            serde_json::json!({"days": days, "items": summary, "escalations_sent": escalations, "all_clears_sent": all_clears, "contact_messages": to_contacts})
         ),
         Format::Csv => {
             let _ = writeln!(
@@ -198,10 +216,22 @@ pub(crate) fn run(
                     );
                 }
             }
-            writeln!(
+            let _ = writeln!(
                 out,
                 "\nEscalations sent: {escalations}   All-clears sent: {all_clears}"
-            )
+            );
+            for m in &to_contacts {
+                let _ = writeln!(
+                    out,
+                    "  {}  to {}  consent: {}",
+                    m["sent"].as_str().unwrap_or("?"),
+                    m["to"].as_str().unwrap_or("?"),
+                    m["consent"]
+                        .as_str()
+                        .unwrap_or("not noted (sent before kithd noted it)")
+                );
+            }
+            Ok(())
         }
     };
     Ok(exit::OK)

@@ -239,7 +239,16 @@ impl Dispatcher {
         if recipient.id != SELF_ID {
             let id = recipient.id.clone();
             let said = self.ledger.call(|l| l.consents()).await?;
-            let said = said.into_iter().find(|c| c.contact == id).map(|c| c.state);
+            let said = said.into_iter().find(|c| c.contact == id);
+            // What this message relies on, kept with it for `history` and `report`.
+            let basis = match (&said, recipient.consent) {
+                (Some(c), _) if c.state == "given" => {
+                    Some(format!("yes by {}, {}", c.how, c.at.format("%Y-%m-%d")))
+                }
+                (_, Some(date)) => Some(format!("in the plan, {date}")),
+                _ => None,
+            };
+            let said = said.map(|c| c.state);
             if said.as_deref() == Some("withdrawn") {
                 info!(delivery = %d.id, item = %d.item, recipient = %d.recipient, "Delivery cancelled: the contact asked to stop.");
                 return self.cancel(&d, "the contact asked to stop").await;
@@ -249,6 +258,12 @@ impl Dispatcher {
             if (asked || recipient.consent.is_none()) && said.as_deref() != Some("given") {
                 warn!(delivery = %d.id, item = %d.item, recipient = %d.recipient, "Delivery cancelled: the contact was invited and has not said yes (yet).");
                 return self.cancel(&d, "the contact has not agreed yet").await;
+            }
+            if let Some(basis) = basis {
+                let id = d.id.clone();
+                self.ledger
+                    .call(move |l| l.note_consent(&id, &basis))
+                    .await?;
             }
         }
         let Some(purpose) = Purpose::from_ledger_key(&d.purpose, item.remind_before()) else {

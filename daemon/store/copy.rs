@@ -120,7 +120,7 @@ pub(crate) fn sqlite_to_postgres(
             let p: i64 = sqlx::query_scalar(&next("pauses")).fetch_one(&mut *tx).await?;
             let (f, w, p, plan) = ((Some(f), None), (Some(w), None), (Some(p), None), (None, plan));
             copied.firings += insert(&mut tx, "INSERT INTO firings (id, plan, item, kind, purpose, scheduled, recorded, outcome, deadline, snooze_cap, alert_on) VALUES ($3 + $1, $2, $4, $5, $6, $7, $8, $9, $10, $11, $12)", rows.firings, &[f, plan]).await?;
-            copied.deliveries += insert(&mut tx, "INSERT INTO deliveries (plan, id, firing, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, attempts, late, last_error, gateway_id, created, updated, sent_at, claimed, claim, uncertain) VALUES ($2, $3, $4 + $1, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)", rows.deliveries, &[f, plan]).await?;
+            copied.deliveries += insert(&mut tx, "INSERT INTO deliveries (plan, id, firing, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, attempts, late, last_error, gateway_id, created, updated, sent_at, claimed, claim, uncertain, consent) VALUES ($2, $3, $4 + $1, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)", rows.deliveries, &[f, plan]).await?;
             copied.answers += insert(&mut tx, "INSERT INTO answers (plan, firing, item, kind, scheduled, value, note, via, answered, late, heard) VALUES ($2, $3 + $1, $4, $5, $6, $7, $8, $9, $10, $11, $12)", rows.answers, &[f, plan]).await?;
             copied.steps += insert(&mut tx, "INSERT INTO watches (plan, id, firing, action, step, recipient, due, state) VALUES ($3, $4 + $1, $5 + $2, $6, $7, $8, $9, $10)", rows.steps, &[w, f, plan]).await?;
             copied.snoozes += insert(&mut tx, "INSERT INTO snoozes (firing, at, delay, via) VALUES ($2 + $1, $3, $4, $5)", rows.snoozes, &[f]).await?;
@@ -162,7 +162,7 @@ fn rows(src: &SqliteLedger) -> Result<Rows, StoreError> {
     )?;
     let deliveries = read(
         src,
-        "SELECT id, firing, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, attempts, late, last_error, gateway_id, created, updated, sent_at, claimed, claim, uncertain FROM deliveries ORDER BY firing, id",
+        "SELECT id, firing, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, attempts, late, last_error, gateway_id, created, updated, sent_at, claimed, claim, uncertain, consent FROM deliveries ORDER BY firing, id",
         |r| {
             Ok(vec![
                 V::T(r.get(0)?),
@@ -188,6 +188,7 @@ fn rows(src: &SqliteLedger) -> Result<Rows, StoreError> {
                 V::B(false),
                 V::I(r.get(19)?),
                 V::B(r.get::<_, i64>(20)? != 0 || r.get::<_, i64>(18)? != 0),
+                V::T(r.get(21)?),
             ])
         },
     )?;

@@ -262,6 +262,10 @@ pub(crate) struct Delivery {
     /// its lease ran out mid-send): the first attempt may have reached the gateway, so the
     /// recipient may have it twice.
     pub uncertain: bool,
+    /// A message to a contact: the consent it relied on (`in the plan, 2026-11-01`, or
+    /// `yes by sms, 2026-12-02`), noted when it was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent: Option<String>,
 }
 
 impl Delivery {
@@ -449,6 +453,8 @@ pub(crate) trait Queue: Send + Sync {
         next: Option<&NewDelivery>,
     ) -> Result<bool, StoreError>;
     fn cancel(&self, fence: &Fence, reason: &str) -> Result<bool, StoreError>;
+    /// Notes the consent a message to a contact relies on, before it is sent.
+    fn note_consent(&self, id: &str, consent: &str) -> Result<(), StoreError>;
     /// The plan left its directory: its pending deliveries (except those another
     /// instance is sending under a live lease) and its pending steps are cancelled, with
     /// `reason` recorded. How many deliveries and steps.

@@ -97,6 +97,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // 9 → 10: what contacts said about being messaged (`withdrawn` after a STOP).
     "CREATE TABLE consents (contact TEXT NOT NULL, state TEXT NOT NULL, how TEXT NOT NULL, at INTEGER NOT NULL);
     CREATE INDEX consents_contact ON consents (contact, at);",
+    // 10 → 11: the consent a message to a contact relied on, noted when it was sent.
+    "ALTER TABLE deliveries ADD COLUMN consent TEXT;",
 ];
 
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;

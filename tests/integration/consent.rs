@@ -94,6 +94,12 @@ async fn a_contacts_stop_ends_their_messages() {
         .filter(|d| d["recipient"] == "sam" && d["item"] == "later" && d["state"] == "sent")
         .count();
     assert_eq!(to_sam, 0, "{history}");
+    // The alert Sam did get says which consent it relied on.
+    assert!(
+        history.lines().any(|l| l.contains("\"recipient\":\"sam\"")
+            && l.contains("\"consent\":\"in the plan, 2026-11-01\"")),
+        "{history}"
+    );
     // Asking Sam again is possible, and only a new YES would count.
     dir.kithd(&[
         "invite",
@@ -311,6 +317,18 @@ async fn an_invited_contact_is_alerted_only_after_their_yes() {
             .starts_with("Alex hasn't answered a check-in")
     );
     let (code, _, logs) = d.stop();
+    let report = crate::support::text(
+        &kithd(
+            dir.path(),
+            &["report", "--state-dir", "state", "--format", "json"],
+        )
+        .stdout,
+    );
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let consent = report["contact_messages"][0]["consent"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(consent.starts_with("yes by link, "), "{report}");
     assert_eq!(code, Some(0), "{logs}");
 }
 

@@ -91,7 +91,7 @@ fn shown(url: &str) -> String {
     }
 }
 
-const DELIVERY_COLUMNS: &str = "id, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, attempts, late, last_error, gateway_id, updated, sent_at, claim, uncertain";
+const DELIVERY_COLUMNS: &str = "id, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, attempts, late, last_error, gateway_id, updated, sent_at, claim, uncertain, consent";
 
 fn kind(row: &PgRow, col: &str) -> Result<Kind, sqlx::Error> {
     let s: String = row.try_get(col)?;
@@ -123,6 +123,7 @@ fn delivery(row: &PgRow) -> Result<Delivery, sqlx::Error> {
         sent_at: row.try_get("sent_at")?,
         claim: row.try_get("claim")?,
         uncertain: row.try_get("uncertain")?,
+        consent: row.try_get("consent")?,
     })
 }
 

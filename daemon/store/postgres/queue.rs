@@ -187,6 +187,17 @@ impl Queue for PgLedger {
         })
     }
 
+    fn note_consent(&self, id: &str, consent: &str) -> Result<(), StoreError> {
+        self.run(async {
+            sqlx::query("UPDATE deliveries SET consent = $2 WHERE id = $1")
+                .bind(id)
+                .bind(consent)
+                .execute(&self.pool)
+                .await
+                .map(|_| ())
+        })
+    }
+
     fn retire(&self, reason: &str) -> Result<(usize, usize), StoreError> {
         self.run(async {
             let mut tx = self.pool.begin().await?;

@@ -127,6 +127,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "CREATE TABLE consents (plan TEXT NOT NULL DEFAULT '', contact TEXT NOT NULL, state TEXT NOT NULL, how TEXT NOT NULL, at TIMESTAMPTZ NOT NULL);
     CREATE INDEX consents_contact ON consents (plan, contact, at);",
     ),
+    (
+        "the consent a message to a contact relied on",
+        "ALTER TABLE deliveries ADD COLUMN consent TEXT;",
+    ),
 ];
 
 /// The migrator: sqlx keeps the applied versions (with checksums) in `_sqlx_migrations`

@@ -72,7 +72,7 @@ fn from_ms(v: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(v).single().unwrap_or_default()
 }
 
-const DELIVERY_COLUMNS: &str = "id, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, attempts, late, last_error, gateway_id, updated, sent_at, claim, uncertain";
+const DELIVERY_COLUMNS: &str = "id, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, attempts, late, last_error, gateway_id, updated, sent_at, claim, uncertain, consent";
 /// The condition under which a claim's outcome may still be recorded.
 const FENCED: &str = "id = ?1 AND claim = ?2 AND state = 'pending'";
 
@@ -117,6 +117,7 @@ fn delivery(row: &Row) -> rusqlite::Result<Delivery> {
         sent_at: row.get::<_, Option<i64>>(15)?.map(from_ms),
         claim: row.get(16)?,
         uncertain: row.get::<_, i64>(17)? != 0,
+        consent: row.get(18)?,
     })
 }
 

@@ -105,6 +105,14 @@ impl Queue for SqliteLedger {
         )?)
     }
 
+    fn note_consent(&self, id: &str, consent: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE deliveries SET consent = ?2 WHERE id = ?1",
+            params![id, consent],
+        )?;
+        Ok(())
+    }
+
     fn retire(&self, reason: &str) -> Result<(usize, usize), StoreError> {
         // One daemon per SQLite ledger, and it has stopped: nothing is in flight elsewhere.
         let mut conn = self.conn();
