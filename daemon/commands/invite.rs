@@ -13,9 +13,16 @@ use super::StateDir;
 use crate::exit;
 use crate::plugin::{Outcome, SecretStore};
 
-/// The invitation: who asks, what the contact may get, how to answer (a reply, their own
-/// link with `[server]`, or through the person).
-fn invitation(person: &str, contact: &str, replies: bool, link: Option<&str>) -> String {
+/// The invitation: who asks (in the person's own words when the plan has
+/// `invite_message`), what the contact may get, and how to answer (a reply, their own link
+/// with `[server]`, or through the person).
+fn invitation(
+    plan: &crate::plan::Plan,
+    contact: &str,
+    replies: bool,
+    link: Option<&str>,
+) -> String {
+    let person = &plan.person.name;
     let answer = match (replies, link) {
         (true, Some(link)) => format!(
             "Reply YES if that's okay with you, or STOP and kithd won't message you again; or answer here: {link}"
@@ -29,10 +36,20 @@ fn invitation(person: &str, contact: &str, replies: bool, link: Option<&str>) ->
             "If that's okay with you, tell {person}: they will note it in their plan. If not, nothing more happens."
         ),
     };
-    format!(
-        "Hi {contact}, {person} uses kithd, a reminder service, and would like you to be told if they don't answer a check-in in time. \
-         You would get a short note only then, never anything about their health. {answer}"
-    )
+    let what = format!(
+        "You would get a short note from kithd only if {person} doesn't answer a check-in in time, never anything about their health."
+    );
+    match &plan.invite_message {
+        Some(own) => {
+            let mut v = std::collections::BTreeMap::new();
+            v.insert("person", person.clone());
+            v.insert("recipient", contact.to_string());
+            format!("{} {what} {answer}", own.render(&v))
+        }
+        None => format!(
+            "Hi {contact}, {person} uses kithd, a reminder service, and would like you to be told if they don't answer a check-in in time. {what} {answer}"
+        ),
+    }
 }
 
 pub(crate) fn run(
@@ -91,7 +108,7 @@ pub(crate) fn run(
         .links
         .as_ref()
         .map(|l| l.contact_url(&l.contact_token(&c.id, now)));
-    let text = invitation(&snap.plan.person.name, &c.name, replies, link.as_deref());
+    let text = invitation(&snap.plan, &c.name, replies, link.as_deref());
     match super::send_test::send_now(snap, channel, c, &text, "invite", now)? {
         Outcome::Sent { .. } => {
             ledger.record_consent(&c.id, "invited", "cli", now)?;

@@ -47,6 +47,8 @@ pub struct Plan {
     pub crisis_text: Option<String>,
     /// `history_retention`: answers and deliveries older than this are pruned daily.
     pub retention: crate::vocab::PlanDuration,
+    /// `invite_message`: the person's own words opening an invitation.
+    pub invite_message: Option<Template>,
     /// The answer server, when the plan has `[server]`.
     pub server: Option<ServerConfig>,
     /// Pings to an outside monitor, when the plan has `[heartbeat]`.
@@ -242,7 +244,7 @@ pub struct AnswerPolicy {
     /// `alert_on`: answers the person wants their contacts told about (a low mood, a
     /// skipped dose): such an answer escalates at once instead of cancelling.
     pub(crate) alert_on: Option<crate::vocab::AlertOn>,
-    /// What the contacts are told after such an answer (`heard_message`).
+    /// What the contacts are told after such an answer (`low_message`).
     pub heard_message: Template,
 }
 
@@ -358,6 +360,7 @@ impl Plan {
             id: None,
             scope: None,
             crisis_text: None,
+            invite_message: None,
             retention: crate::vocab::PlanDuration::from_secs(
                 validate::DEFAULT_RETENTION_DAYS * 86_400,
             ),

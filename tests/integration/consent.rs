@@ -123,7 +123,7 @@ async fn a_contacts_stop_ends_their_messages() {
 async fn an_invited_contacts_yes_by_sms_is_recorded() {
     let sink = receiver().await;
     let plan = format!(
-        "invite = true\n\n[person]\nname = \"Alex\"\ntimezone = \"UTC\"\nphone = \"+4915100000001\"\nreach = [\"me\"]\n\n\
+        "invite = true\ninvite_message = \"Hello {{recipient}}, it's {{person}}. Would you be someone kithd tells?\"\n\n[person]\nname = \"Alex\"\ntimezone = \"UTC\"\nphone = \"+4915100000001\"\nreach = [\"me\"]\n\n\
          [contacts.sam]\nname = \"Sam\"\nrelation = \"friend\"\nphone = \"+4915100000002\"\nreach = [\"me\"]\n\n\
          [server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"http://127.0.0.1:0\"\n\n{}\n\
          [[checkin]]\nid = \"mood\"\nat = \"09:00\"\nexpect_reply_within = \"1h\"\nescalate = [\"sam\"]\nmessage = \"How are you?\"\n",
@@ -172,6 +172,12 @@ async fn an_invited_contacts_yes_by_sms_is_recorded() {
     // Later Sam uses the link from the invitation to stop.
     let invitation = wait_for(&sink, "/me", 1, Duration::from_secs(10)).await;
     let text = invitation[0]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(
+            "Hello Sam, it's Alex. Would you be someone kithd tells? You would get a short note"
+        ),
+        "{text}"
+    );
     let link = text[text.find("http://127.0.0.1:0/c/").unwrap()..]
         .split_whitespace()
         .next()

@@ -1,6 +1,6 @@
 //! Answers the person asked to be heard (`alert_on`), with the real binary: a check-in
 //! answered with a low mood, and a dose answered `skipped` by SMS, alert the contact at once
-//! with the person's `heard_message` and give the person their own `crisis_text` back (on
+//! with the person's `low_message` and give the person their own `crisis_text` back (on
 //! the page, in the SMS reply); a good mood cancels the escalation as before.
 
 use std::time::Duration;
@@ -25,7 +25,7 @@ async fn a_low_answer_is_heard_and_a_good_one_cancels() {
          [[checkin]]\nid = \"low\"\ncron = \"{cron}\"\n{policy}\nalert_on = \"mood <= 2\"\nmessage = \"How are you? {{answer_url}}\"\n\n\
          [[checkin]]\nid = \"fine\"\ncron = \"{cron}\"\n{policy}\nalert_on = \"mood <= 2\"\nmessage = \"And now? {{answer_url}}\"\n\n\
          [[medication]]\nid = \"meds\"\nname = \"x\"\ncron = \"{cron}\"\nconfirm_within = \"1h\"\nnag = \"10m x2\"\nescalate = [\"sam\"]\nalert_on = \"skipped\"\n\
-         heard_message = \"{{person}} skipped a dose. Maybe call?\"\nmessage = \"Dose?\"\n",
+         low_message = \"{{person}} skipped a dose. Maybe call?\"\nmessage = \"Dose?\"\n",
         webhook("me", &format!("{}/me", sink.uri()), ""),
         webhook("sam", &format!("{}/sam", sink.uri()), ""),
     );

@@ -138,7 +138,7 @@ impl<'s> Validator<'s> {
         } else {
             "{person} asked kithd to tell you when they skip a dose, and they skipped the one at {time}. You agreed to be told: maybe check in with them?"
         };
-        let heard_message = template("heard_message", heard_default);
+        let heard_message = template("low_message", heard_default);
         let alert_on = match self.string(t, "alert_on") {
             None => None,
             Some((s, span)) => {

@@ -19,6 +19,7 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "crisis_text",
     "history_retention",
     "invite",
+    "invite_message",
 ];
 pub(super) const SERVER_KEYS: &[&str] = &["listen", "public_url", "link_ttl"];
 pub(super) const HEARTBEAT_KEYS: &[&str] = &["url", "every"];
@@ -39,10 +40,12 @@ pub(super) const ANSWER_KEYS: &[&str] = &[
     "escalate_message",
     "all_clear_message",
     "alert_on",
-    "heard_message",
+    "low_message",
 ];
 /// Placeholders an escalation or all-clear message may use: nothing about health.
 pub(super) const ESCALATION_FIELDS: &[&str] = &["person", "recipient", "time", "date"];
+/// Placeholders an invitation may use.
+pub(super) const INVITE_FIELDS: &[&str] = &["person", "recipient"];
 pub(super) const PERSON_KEYS: &[&str] = &[
     "id",
     "name",

@@ -466,6 +466,7 @@ impl<'s> Validator<'s> {
         plan.id = self.plan_id.take();
         plan.crisis_text = self.crisis_text(doc);
         plan.retention = self.retention(doc);
+        plan.invite_message = self.invite_message(doc);
         Some(plan)
     }
 }

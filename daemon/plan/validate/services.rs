@@ -9,6 +9,12 @@ pub(crate) const DEFAULT_RETENTION_DAYS: i64 = 400;
 const CRISIS_TEXT_MAX: usize = 480;
 
 impl<'s> Validator<'s> {
+    /// `invite_message`: the person's own words opening an invitation (`kithd invite`).
+    pub(super) fn invite_message(&mut self, doc: &Table) -> Option<Template> {
+        let (text, span) = self.string(doc, "invite_message")?;
+        self.template(&text, &span, "invite_message", INVITE_FIELDS)
+    }
+
     /// `history_retention`: how long answers and deliveries are kept (7 days to 10 years).
     pub(super) fn retention(&mut self, doc: &Table) -> PlanDuration {
         let default = PlanDuration::from_secs(DEFAULT_RETENTION_DAYS * 86_400);
