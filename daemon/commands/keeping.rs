@@ -1,6 +1,7 @@
 //! `kithd export` and `kithd forget`: the person's history is theirs. `export` writes
-//! everything the ledger holds about them as one JSON document (with a summary of the plan,
-//! its contacts and the consent each relied on, when the plan is given); `forget` erases it
+//! everything the ledger holds about them as one JSON document (what each contact said
+//! themselves too, and with the plan given, its items and contacts with the consent each
+//! relied on); `forget` erases it
 //! (all, or everything before a date), rebuilds the storage so the bytes are gone, and
 //! records only that a deletion happened. Must not send anything.
 
@@ -59,6 +60,13 @@ pub(crate) fn export(
         "answers": ledger.journal(DateTime::<Utc>::MIN_UTC)?,
         "missed": ledger.missed(&all)?,
         "pauses": ledger.pauses(now)?,
+        // What each contact said themselves (invited, yes, stop), with how and when.
+        "consents": ledger.consents()?.into_iter().map(|c| serde_json::json!({
+            "contact": c.contact,
+            "state": c.state,
+            "how": c.how,
+            "at": c.at.to_rfc3339(),
+        })).collect::<Vec<_>>(),
         "deletions": ledger.deletions()?.into_iter().map(|(at, before)| serde_json::json!({
             "at": at.to_rfc3339(),
             "before": before.map(|b| b.to_rfc3339()),

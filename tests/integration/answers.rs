@@ -151,8 +151,8 @@ async fn the_whole_chain_nag_escalation_answer_all_clear() {
     for want in [
         "evening          (check-in) → self via me  sent",
         "evening          (nudge) → self via me  sent",
-        "evening          (alert to a contact) → sam via sam  sent",
-        "evening          (all-clear to a contact) → sam via sam  sent",
+        "evening          (alert to a contact) → sam (consent: in the plan, 2026-11-01) via sam  sent",
+        "evening          (all-clear to a contact) → sam (consent: in the plan, 2026-11-01) via sam  sent",
         "; answered 3 (late)",
     ] {
         assert!(history.contains(want), "{want:?} in\n{history}");

@@ -199,6 +199,13 @@ async fn an_invited_contacts_yes_by_sms_is_recorded() {
     dir.kithd(&["status", "--state-dir", "state"])
         .stdout_has("Asked to stop: sam (since ")
         .run();
+    // The export holds what Sam said, with how.
+    let export: serde_json::Value =
+        serde_json::from_slice(&kithd(dir.path(), &["export", "--state-dir", "state"]).stdout)
+            .unwrap();
+    assert_eq!(export["consents"][0]["contact"], "sam");
+    assert_eq!(export["consents"][0]["state"], "withdrawn");
+    assert_eq!(export["consents"][0]["how"], "link");
     let (code, _, logs) = d.stop();
     assert_eq!(code, Some(0), "{logs}");
 }
