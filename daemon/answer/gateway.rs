@@ -262,6 +262,15 @@ pub(super) async fn take(
     }
 }
 
+/// The id of the plan's contact whose `field` address `from` is.
+fn contact_by<'r>(replies: &'r Replies, field: &str, from: &str) -> Option<&'r String> {
+    replies
+        .contacts
+        .iter()
+        .find(|(_, a)| a.get(field).is_some_and(|c| same_address(field, c, from)))
+        .map(|(id, _)| id)
+}
+
 /// What a contact who asked to stop is answered.
 pub(super) const STOPPED: &str =
     "You will get no more messages from kithd. Thank you for having been there.";
@@ -276,10 +285,7 @@ pub(super) async fn withdraw_contact(
     from: &str,
     how: &'static str,
 ) -> Option<String> {
-    let (contact, _) = replies
-        .contacts
-        .iter()
-        .find(|(_, a)| a.get(field).is_some_and(|c| same_address(field, c, from)))?;
+    let contact = contact_by(replies, field, from)?;
     let (c, now) = (contact.clone(), state.clock.now());
     match state.ledger.call(move |l| l.withdraw(&c, how, now)).await {
         Ok((deliveries, steps)) => {
@@ -310,20 +316,51 @@ pub(super) fn tell_person(state: &AnswerState, replies: &Replies, text: String) 
         return;
     };
     let now = state.clock.now();
-    let message = Message {
-        delivery_id: format!("notice-{}", now.timestamp_millis()),
+    let id = format!("notice-{}", now.timestamp_millis());
+    let message = note(id, "notice", "A note from kithd", text, address, now);
+    send_in_background(
+        state,
+        replies,
+        gw,
+        message,
+        "Told the person what a contact said.",
+    );
+}
+
+/// A short message of kithd's own (not an item's), to `address`.
+fn note(
+    delivery_id: String,
+    kind: &str,
+    title: &str,
+    text: String,
+    address: Option<String>,
+    now: DateTime<Utc>,
+) -> Message {
+    Message {
+        delivery_id,
         item: String::new(),
-        kind: "notice".into(),
+        kind: kind.into(),
         scheduled: now.to_rfc3339(),
         text,
-        title: "A note from kithd".into(),
+        title: title.into(),
         recipient: crate::vocab::SELF_ID.into(),
         recipient_name: String::new(),
         address,
         urgent: false,
         answer_url: None,
         choices: Vec::new(),
-    };
+    }
+}
+
+/// Sends `message` through `gw`'s plugin off the request, logging `done` with the outcome
+/// (never retried: what it says is in the ledger or `status` too).
+fn send_in_background(
+    state: &AnswerState,
+    replies: &Replies,
+    gw: Gateway,
+    message: Message,
+    done: &'static str,
+) {
     let (host, registry) = (state.host.clone(), replies.registry.clone());
     tokio::spawn(async move {
         let gate = tokio::sync::Semaphore::new(1);
@@ -337,7 +374,7 @@ pub(super) fn tell_person(state: &AnswerState, replies: &Replies, text: String) 
                 &gw.grant,
             )
             .await;
-        info!(outcome = ?outcome, "Told the person what a contact said.");
+        info!(outcome = ?outcome, "{done}");
     });
 }
 
@@ -355,10 +392,7 @@ pub(super) async fn contact_agrees(
     from: &str,
     how: &'static str,
 ) -> Option<String> {
-    let (contact, _) = replies
-        .contacts
-        .iter()
-        .find(|(_, a)| a.get(field).is_some_and(|c| same_address(field, c, from)))?;
+    let contact = contact_by(replies, field, from)?;
     let (c, now) = (contact.clone(), state.clock.now());
     let recorded = state
         .ledger
@@ -511,40 +545,15 @@ async fn respond_or_send(
         return answer_gateway(r);
     }
     let now = state.clock.now();
-    let message = Message {
-        delivery_id: format!("reply-{}-{}", channel, now.timestamp_millis()),
-        item: String::new(),
-        kind: "reply".into(),
-        scheduled: now.to_rfc3339(),
-        text,
-        title: "kithd".into(),
-        recipient: crate::vocab::SELF_ID.into(),
-        recipient_name: String::new(),
-        address: Some(to.to_string()),
-        urgent: false,
-        answer_url: None,
-        choices: Vec::new(),
-    };
-    let (host, registry, gw, channel) = (
-        state.host.clone(),
-        replies.registry.clone(),
+    let id = format!("reply-{}-{}", channel, now.timestamp_millis());
+    let message = note(id, "reply", "kithd", text, Some(to.to_string()), now);
+    send_in_background(
+        state,
+        replies,
         gw.clone(),
-        channel.to_string(),
+        message,
+        "Sent a reply back through the channel.",
     );
-    tokio::spawn(async move {
-        let gate = tokio::sync::Semaphore::new(1);
-        let outcome = host
-            .deliver(
-                &registry.sandbox,
-                &gw.plugin,
-                &message,
-                &gw.settings,
-                &gate,
-                &gw.grant,
-            )
-            .await;
-        info!(channel = %channel, outcome = ?outcome, "Sent the choices back to a reply that was not understood.");
-    });
     answer_gateway(GatewayReply::empty())
 }
 

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use crate::daemon::{Daemon, cron_at, project, receiver, wait_for, webhook};
+use crate::daemon::{
+    Daemon, choose, cron_at, inbound, link_at, project, receiver, wait_for, webhook,
+};
 use crate::support::{kithd, text};
 
 const INBOUND: &str = "inbound-secret-for-the-consent-test";
@@ -47,16 +49,7 @@ async fn a_contacts_stop_ends_their_messages() {
         "{alert}"
     );
     // Sam says STOP (before the second check-in's alerts are due).
-    let reply: serde_json::Value = reqwest::Client::new()
-        .post(format!("{base}/inbound"))
-        .bearer_auth(INBOUND)
-        .json(&serde_json::json!({"from": "+49 151 00000002", "text": "Stop"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = inbound(&base, INBOUND, "+49 151 00000002", "Stop").await;
     assert_eq!(reply["stopped"], true, "{reply}");
     dir.kithd(&["status", "--state-dir", "state"])
         .stdout_has("Asked to stop: sam (since ")
@@ -101,18 +94,7 @@ async fn a_contacts_stop_ends_their_messages() {
         "{history}"
     );
     // Asking Sam again is possible, and only a new YES would count.
-    dir.kithd(&[
-        "invite",
-        "plan.toml",
-        "sam",
-        "--plugins",
-        "plugins",
-        "--state-dir",
-        "state",
-    ])
-    .envs(&env)
-    .stdout_has("invited Sam through `sam`")
-    .run();
+    invite_sam(&dir, &env);
     dir.kithd(&["status", "--state-dir", "state"])
         .stdout_has("Invited, no answer yet: sam")
         .run();
@@ -139,18 +121,7 @@ async fn an_invited_contacts_yes_by_sms_is_recorded() {
     ];
     let d = Daemon::start(dir.path(), &env);
     let base = d.answer_base();
-    let yes = || async {
-        reqwest::Client::new()
-            .post(format!("{base}/inbound"))
-            .bearer_auth(INBOUND)
-            .json(&serde_json::json!({"from": "+4915100000002", "text": "YES"}))
-            .send()
-            .await
-            .unwrap()
-            .json::<serde_json::Value>()
-            .await
-            .unwrap()
-    };
+    let yes = || inbound(&base, INBOUND, "+4915100000002", "YES");
     // Not invited yet: a YES is nothing to answer.
     assert_eq!(yes().await["agreed"], serde_json::Value::Null);
     dir.kithd(&[
@@ -178,20 +149,8 @@ async fn an_invited_contacts_yes_by_sms_is_recorded() {
         ),
         "{text}"
     );
-    let link = text[text.find("http://127.0.0.1:0/c/").unwrap()..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .replacen("http://127.0.0.1:0", &base, 1);
-    let page = reqwest::Client::new()
-        .post(&link)
-        .form(&[("value", "stop")])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let link = link_at(text, "http://127.0.0.1:0/c/", &format!("{base}/c/"));
+    let page = choose(&link, "stop").await;
     assert!(
         page.contains("You will get no more messages from kithd."),
         "{page}"
@@ -247,18 +206,7 @@ async fn an_invited_contact_is_alerted_only_after_their_yes() {
     ];
     let d = Daemon::start(dir.path(), &env);
     let base = d.answer_base();
-    dir.kithd(&[
-        "invite",
-        "plan.toml",
-        "sam",
-        "--plugins",
-        "plugins",
-        "--state-dir",
-        "state",
-    ])
-    .envs(&env)
-    .stdout_has("invited Sam through `sam`")
-    .run();
+    invite_sam(&dir, &env);
     let invitation = wait_for(&sink, "/sam", 1, Duration::from_secs(10)).await;
     let text = invitation[0]["text"].as_str().unwrap();
     assert!(
@@ -266,11 +214,7 @@ async fn an_invited_contact_is_alerted_only_after_their_yes() {
             && text.contains("Please answer here: http://127.0.0.1:0/c/"),
         "{text}"
     );
-    let link = text[text.find("http://127.0.0.1:0/c/").unwrap()..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .replacen("http://127.0.0.1:0", &base, 1);
+    let link = link_at(text, "http://127.0.0.1:0/c/", &format!("{base}/c/"));
     dir.kithd(&["status", "--state-dir", "state"])
         .stdout_has("Invited, no answer yet: sam")
         .run();
@@ -304,15 +248,7 @@ async fn an_invited_contact_is_alerted_only_after_their_yes() {
         page.contains("Alex uses kithd") && page.contains("value=\"yes\""),
         "{page}"
     );
-    let page = http
-        .post(&link)
-        .form(&[("value", "yes")])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = choose(&link, "yes").await;
     assert!(
         page.contains("You will be told only when it matters"),
         "{page}"
@@ -350,4 +286,20 @@ fn text_lines(out: &[u8]) -> Vec<serde_json::Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// `kithd invite plan.toml sam` in `dir`, which must succeed.
+fn invite_sam(dir: &crate::builder::Project, env: &[(&str, &str)]) {
+    dir.kithd(&[
+        "invite",
+        "plan.toml",
+        "sam",
+        "--plugins",
+        "plugins",
+        "--state-dir",
+        "state",
+    ])
+    .envs(env)
+    .stdout_has("invited Sam through `sam`")
+    .run();
 }

@@ -339,3 +339,40 @@ pub async fn wait_for_requests(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// POSTs `{"from", "text"}` to the answer server's `/inbound` with `token`: its JSON.
+pub async fn inbound(base: &str, token: &str, from: &str, text: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(format!("{base}/inbound"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"from": from, "text": text}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The first link under `public` in `text`, pointed at the answer server `base`.
+pub fn link_at(text: &str, public: &str, base: &str) -> String {
+    let start = text.find(public).expect("a link in the text");
+    text[start..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .replacen(public, base, 1)
+}
+
+/// POSTs a page's form with `value = VALUE` to `link`: the page's text.
+pub async fn choose(link: &str, value: &str) -> String {
+    reqwest::Client::new()
+        .post(link)
+        .form(&[("value", value)])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}

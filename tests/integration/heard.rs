@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::daemon::{Daemon, cron_in, project, receiver, wait_for, webhook};
+use crate::daemon::{Daemon, choose, cron_in, inbound, project, receiver, wait_for, webhook};
 
 const KEY: &str = "0123456789abcdef0123456789abcdef-test-key";
 const INBOUND: &str = "inbound-secret-for-the-heard-test-1";
@@ -66,29 +66,13 @@ async fn a_low_answer_is_heard_and_a_good_one_cancels() {
             .contains("Call Sam on +49 151 0000002 &amp; the helpline")
     );
     // A good mood first: the escalation is cancelled, as without alert_on.
-    let fine = http
-        .post(link(&text_of("And now?")))
-        .form(&[("value", "4")])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let fine = choose(&link(&text_of("And now?")), "4").await;
     assert!(
         fine.contains("Your answer is saved.") && !fine.contains("helpline"),
         "{fine}"
     );
     // A low one: Sam is told at once, and the person gets their own words back.
-    let low = http
-        .post(link(&text_of("How are you?")))
-        .form(&[("value", "1")])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let low = choose(&link(&text_of("How are you?")), "1").await;
     assert!(low.contains("will be told, as you asked"), "{low}");
     assert!(
         low.contains("&amp; the helpline on 0800 111 0 111."),
@@ -103,16 +87,7 @@ async fn a_low_answer_is_heard_and_a_good_one_cancels() {
         "the time, no mood value: {alert}"
     );
     // A dose skipped by SMS: the reply carries the crisis text; Sam gets the plan's words.
-    let reply: serde_json::Value = http
-        .post(format!("{base}/inbound"))
-        .bearer_auth(INBOUND)
-        .json(&serde_json::json!({"from": "+4915100000001", "text": "skipped"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = inbound(&base, INBOUND, "+4915100000001", "skipped").await;
     assert_eq!(reply["heard"], true, "{reply}");
     assert_eq!(reply["reply"], CRISIS, "{reply}");
     let sam = wait_for(&sink, "/sam", 2, Duration::from_secs(10)).await;
