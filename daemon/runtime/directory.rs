@@ -53,32 +53,29 @@ pub(super) async fn next_order(lane: &mut Option<Lane>) -> Order {
     }
 }
 
-/// Each running plan's status line (never message text), for the supervisor's STATUS=.
+/// Whether each running plan is degraded, for the supervisor's STATUS=.
 #[derive(Default)]
 pub(crate) struct Board {
-    lines: Mutex<BTreeMap<String, String>>,
+    degraded: Mutex<BTreeMap<String, bool>>,
     changed: Notify,
 }
 
 impl Board {
-    pub(super) fn set(&self, id: &str, status: &str) {
-        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
-        lines.insert(id.to_string(), status.to_string());
+    pub(super) fn set(&self, id: &str, degraded: bool) {
+        let mut lanes = self.degraded.lock().unwrap_or_else(|p| p.into_inner());
+        lanes.insert(id.to_string(), degraded);
         self.changed.notify_one();
     }
 
     fn remove(&self, id: &str) {
-        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
-        lines.remove(id);
+        let mut lanes = self.degraded.lock().unwrap_or_else(|p| p.into_inner());
+        lanes.remove(id);
     }
 
-    /// How many plans report a degraded status (it then leads with what is wrong).
+    /// How many plans are degraded.
     fn degraded(&self) -> usize {
-        let lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
-        lines
-            .values()
-            .filter(|s| !s.starts_with("Next reminder") && !s.starts_with("No reminders"))
-            .count()
+        let lanes = self.degraded.lock().unwrap_or_else(|p| p.into_inner());
+        lanes.values().filter(|d| **d).count()
     }
 }
 

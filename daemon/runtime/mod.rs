@@ -294,10 +294,10 @@ impl Daemon {
         }
     }
 
-    /// Where the status goes besides systemd: a plan of a directory tells the supervisor.
-    fn tell_status(&self, status: &str) {
+    /// Besides systemd: a plan of a directory tells the supervisor whether it is degraded.
+    fn tell_status(&self) {
         if let Some(lane) = &self.lane {
-            lane.board.set(&lane.id, status);
+            lane.board.set(&lane.id, self.health.is_degraded());
         }
     }
 
@@ -344,7 +344,7 @@ impl Daemon {
             let status = self.status_text();
             if status != self.last_status {
                 self.notifier.status(&status);
-                self.tell_status(&status);
+                self.tell_status();
                 self.last_status = status;
                 self.publish_next();
             }

@@ -109,7 +109,7 @@ impl Daemon {
         }
         let status = self.status_text();
         self.notifier.ready(&status);
-        self.tell_status(&status);
+        self.tell_status();
         self.last_status = status;
     }
 }

@@ -214,7 +214,7 @@ impl Daemon {
         }
         let status = daemon.status_text();
         daemon.notifier.ready(&status);
-        daemon.tell_status(&status);
+        daemon.tell_status();
         daemon.last_status = status;
         daemon.publish_next();
         daemon.publish_zone();

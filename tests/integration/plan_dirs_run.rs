@@ -57,7 +57,8 @@ async fn a_directory_of_plans_runs_side_by_side() {
         ),
     ];
     let d = Daemon::start_plan(p.path(), "plans", &env);
-    d.wait_log("Ready.", Duration::from_secs(20));
+    // The supervisor's own "Ready." (each plan logs one too, earlier).
+    d.wait_log("plans=2 with_problems=1", Duration::from_secs(20));
     let logs = d.logs();
     assert!(
         logs.contains("This plan has problems and is not run") && logs.contains("broken.toml"),
