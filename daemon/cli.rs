@@ -62,6 +62,7 @@ enum ReportFormat {
     Text,
     Csv,
     Json,
+    Html,
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,6 +196,15 @@ enum Command {
         #[command(subcommand)]
         action: LedgerAction,
     },
+    /// Set the passphrase that opens your own pages (/me: today, the week ahead, how it has gone), read from standard input; only its Argon2id hash is kept, in the ledger.
+    Passphrase {
+        /// Remove it instead: /me is closed.
+        #[arg(long)]
+        remove: bool,
+        /// Where the ledger is (see `kithd status --help`).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
     /// End every pause made with `kithd pause`.
     Resume {
         /// Where the ledger is (see `kithd status --help`).
@@ -206,9 +216,12 @@ enum Command {
         /// How many days back (at most 36600).
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=36_600))]
         days: u32,
-        /// Output: text, CSV (one row per item) or JSON.
+        /// Output: text, CSV (one row per item), JSON, or HTML (one self-contained page with the charts of your /me/report page, to share by your choice).
         #[arg(long, value_enum, default_value = "text")]
         format: ReportFormat,
+        /// Write it to FILE (created with mode 0600) instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
         /// Where the ledger is (default: $KITHD_STATE_DIR, $STATE_DIRECTORY, /var/lib/kithd as root when it exists, else $XDG_STATE_HOME/kithd or ~/.local/state/kithd; the same for every command).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
@@ -473,6 +486,9 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
         Command::Ledger {
             action: LedgerAction::Copy { from, to },
         } => commands::ledger::copy(&from, &to, &mut out),
+        Command::Passphrase { remove, state_dir } => {
+            commands::passphrase::run(&place(state_dir), remove, clock.now(), &mut out)
+        }
         Command::Resume { state_dir } => {
             commands::pause::resume(&place(state_dir), clock.now(), &mut out)
         }
@@ -510,18 +526,21 @@ pub fn run_with_clock(args: impl IntoIterator<Item = OsString>, clock: Arc<dyn C
         Command::Report {
             days,
             format,
+            output,
             state_dir,
-        } => commands::report::run(
-            &place(state_dir),
-            days,
-            match format {
+        } => {
+            let format = match format {
                 ReportFormat::Text => commands::report::Format::Text,
                 ReportFormat::Csv => commands::report::Format::Csv,
                 ReportFormat::Json => commands::report::Format::Json,
-            },
-            clock.now(),
-            &mut out,
-        ),
+                ReportFormat::Html => commands::report::Format::Html,
+            };
+            let dir = place(state_dir);
+            match output {
+                None => commands::report::run(&dir, days, format, clock.now(), &mut out),
+                Some(file) => commands::report::to_file(&dir, days, format, clock.now(), &file),
+            }
+        }
         Command::Status { state_dir, check } => {
             let dir = place(state_dir);
             if check {

@@ -14,6 +14,8 @@ use crate::plan::Item;
 pub(crate) const NEXT_FILE: &str = "next.json";
 /// The file holding the person's time zone (an IANA name).
 pub(crate) const ZONE_FILE: &str = "zone";
+/// The file holding the person's language (a BCP 47 tag).
+pub(crate) const LANGUAGE_FILE: &str = "language";
 /// A daemon that runs a directory of plans: which plans run, and which files can't.
 pub(crate) const PLANS_FILE: &str = "plans.json";
 
@@ -68,6 +70,18 @@ pub(crate) fn write(state_dir: &Path, next: &[NextFiring]) -> std::io::Result<()
 /// Writes the person's zone (mode 0600, atomically) in the state directory.
 pub(crate) fn write_zone(state_dir: &Path, zone: Tz) -> std::io::Result<()> {
     crate::store::write_state_file(state_dir, ZONE_FILE, zone.name().as_bytes())
+}
+
+/// Writes the person's language (for `report --format html`) beside the zone.
+pub(crate) fn write_language(state_dir: &Path, language: &str) -> std::io::Result<()> {
+    crate::store::write_state_file(state_dir, LANGUAGE_FILE, language.as_bytes())
+}
+
+/// The person's language as the daemon last published it; English when it never has.
+pub(crate) fn language(state_dir: &Path) -> String {
+    std::fs::read_to_string(state_dir.join(LANGUAGE_FILE))
+        .map(|l| l.trim().to_string())
+        .unwrap_or_else(|_| "en".into())
 }
 
 /// The person's zone as the daemon last published it; UTC when it never has.

@@ -10,7 +10,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use tracing::{info, warn};
 
-use super::http::{AnswerState, Choice, invalid, page};
+use super::http::{AnswerState, invalid, page};
+use super::link::Choice;
 use super::token::CONTACT_ITEM;
 
 /// The contact a link names, if it is genuine, unexpired, a contact's link, and the

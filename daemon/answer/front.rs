@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::gateway;
-use super::http::{AnswerState, Choice, MAX_BODY, invalid};
-use super::token::LinkSigner;
+use super::http::{AnswerState, MAX_BODY, invalid};
+use super::link::Choice;
 
 /// The desks, by plan id (`""` for a plan run on its own); swapped whole on change.
 #[derive(Default)]
@@ -58,19 +58,25 @@ pub(crate) fn router(front: Arc<Front>) -> Router {
                     crate::plugin::inbound::MAX_INBOUND_BODY,
                 )),
         )
+        .merge(super::me::routes())
         .fallback(|| async { super::http::not_found() })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(front)
 }
 
-/// The desk of the plan an answer link names.
+/// The desk of the plan an answer link is meant for (by its routing tag; that plan's key
+/// then opens it).
 fn desk_of(front: &Front, token: &str) -> Option<Arc<AnswerState>> {
-    front.desk(&LinkSigner::plan_of(token).unwrap_or_default())
+    front
+        .desks()
+        .values()
+        .find(|desk| desk.keys().links.routes(token))
+        .cloned()
 }
 
 async fn show(State(front): State<Arc<Front>>, Path(token): Path<String>) -> Response {
     match desk_of(&front, &token) {
-        Some(desk) => super::http::show(State(desk), Path(token)).await,
+        Some(desk) => super::link::show(State(desk), Path(token)).await,
         None => invalid(),
     }
 }
@@ -81,7 +87,7 @@ async fn record(
     form: Form<Choice>,
 ) -> Response {
     match desk_of(&front, &token) {
-        Some(desk) => super::http::record(State(desk), Path(token), form).await,
+        Some(desk) => super::link::record(State(desk), Path(token), form).await,
         None => invalid(),
     }
 }

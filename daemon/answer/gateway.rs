@@ -463,7 +463,7 @@ async fn take_reply(
     };
     let done = match (snooze_for, answer) {
         (Some(delay), _) => snooze(state, firing, delay, "sms").await.map(|_| ()),
-        (None, Some(a)) => match record_answer(state, firing, &a, "sms").await {
+        (None, Some(a)) => match record_answer(state, firing, &a, None, "sms").await {
             Ok(crate::store::AnswerResult::Recorded { heard: true, .. }) => return Taken::Heard,
             other => other.map(|_| ()),
         },

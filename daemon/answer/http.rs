@@ -5,18 +5,16 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Form, Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use super::reply::{
-    Answer, DEFAULT_SNOOZE, choices_reply, parse_answer, parse_answer_in, parse_snooze_in,
-};
+use super::reply::{Answer, choices_reply, parse_answer_in, parse_snooze_in};
 use super::token::LinkSigner;
 use crate::clock::Clock;
 use crate::store::{AnswerResult, AsyncLedger, OpenFiring, SnoozeResult};
@@ -37,6 +35,8 @@ pub(crate) struct AnswerState {
     pub host: crate::plugin::host::Host,
     /// When each sender was last told the choices.
     pub told: std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<Utc>>>,
+    /// Wrong passphrases given for the person's page, when (the recent ones).
+    pub tries: std::sync::Mutex<Vec<chrono::DateTime<Utc>>>,
 }
 
 /// What the answer server checks requests against.
@@ -52,6 +52,8 @@ pub(crate) struct Keys {
     /// The person's own words and numbers, given back after an answer they asked their
     /// contacts to hear about.
     pub crisis_text: Option<String>,
+    /// The plan the pages describe (titles, times, who an answer spares an alert).
+    pub plan: Arc<crate::plan::Plan>,
 }
 
 impl AnswerState {
@@ -72,6 +74,7 @@ impl AnswerState {
             keys: std::sync::RwLock::new(Arc::new(keys)),
             wake,
             told: Default::default(),
+            tries: Default::default(),
         }
     }
 
@@ -88,22 +91,9 @@ impl AnswerState {
     }
 }
 
+/// A page in English (kithd's own pages for strangers: not found, contacts' pages).
 pub(super) fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><meta name=\"robots\" content=\"noindex\"><title>{title}</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem}}button{{font-size:1.2rem;margin:.3rem;padding:.6rem 1rem}}</style></head>\
-         <body><h1>{title}</h1>{body}</body></html>"
-    );
-    let mut r = (status, Html(html)).into_response();
-    r.headers_mut().insert(
-        header::CACHE_CONTROL,
-        "no-store".parse().expect("static header"),
-    );
-    r.headers_mut().insert(
-        "referrer-policy",
-        "no-referrer".parse().expect("static header"),
-    );
-    r
+    super::page::page_in("en", status, title, body)
 }
 
 pub(super) fn not_found() -> Response {
@@ -111,101 +101,23 @@ pub(super) fn not_found() -> Response {
 }
 
 pub(super) fn invalid() -> Response {
-    page(
-        StatusCode::NOT_FOUND,
-        "Link not valid",
-        "<p>This link is not valid any more.</p>",
-    )
+    super::link::unusable("en")
 }
 
-/// The firing a token names, if the token is genuine, unexpired and its firing exists.
-async fn lookup(state: &AnswerState, token: &str) -> Option<(super::token::Claims, OpenFiring)> {
-    let claims = state.keys().links.verify(token, state.clock.now()).ok()?;
-    let scheduled = chrono::DateTime::from_timestamp_millis(claims.s)?;
-    let item = claims.i.clone();
-    let firing = state
-        .ledger
-        .call(move |l| l.find_firing(&item, scheduled))
-        .await
-        .ok()??;
-    Some((claims, firing))
-}
-
-pub(super) async fn show(
-    State(state): State<Arc<AnswerState>>,
-    Path(token): Path<String>,
-) -> Response {
-    let Some((_, firing)) = lookup(&state, &token).await else {
-        return invalid();
-    };
-    if firing.answered {
-        return page(
-            StatusCode::GONE,
-            "Already answered",
-            "<p>Thank you, this one has been answered.</p>",
-        );
-    }
-    let buttons: Vec<(&str, &str)> = if firing.kind == Kind::Medication {
-        vec![("taken", "Taken"), ("skipped", "Skipped")]
-    } else {
-        vec![
-            ("ok", "I'm OK"),
-            ("1", "1"),
-            ("2", "2"),
-            ("3", "3"),
-            ("4", "4"),
-            ("5", "5"),
-        ]
-    };
-    let question = if firing.kind == Kind::Medication {
-        "Did you take it?"
-    } else {
-        "How are you? (1 = low, 5 = good)"
-    };
-    let mut form: String = buttons
-        .iter()
-        .map(|(v, label)| format!("<button name=\"value\" value=\"{v}\">{label}</button>"))
-        .collect();
-    form.push_str("<p><button name=\"value\" value=\"snooze\">Remind me in 30 min</button></p>");
-    let crisis = crisis_section(&state, "If things are hard right now");
-    page(
-        StatusCode::OK,
-        "kithd",
-        &format!("<p>{question}</p><form method=\"post\">{form}</form>{crisis}"),
-    )
-}
-
-/// The person's own `crisis_text`, escaped, under `heading`; empty without one.
-fn crisis_section(state: &AnswerState, heading: &str) -> String {
-    state
-        .keys()
-        .crisis_text
-        .as_deref()
-        .map(|t| {
-            format!(
-                "<section class=\"crisis\"><h2>{heading}</h2><p>{}</p></section>",
-                crate::plugin::inbound::xml_escape(t)
-            )
-        })
-        .unwrap_or_default()
-}
-
-#[derive(serde::Deserialize)]
-pub(super) struct Choice {
-    pub(super) value: String,
-}
-
+/// Records an answer (with its note) and wakes the daemon to send any all-clear at once.
 pub(super) async fn record_answer(
     state: &AnswerState,
     firing: OpenFiring,
     answer: &Answer,
+    note: Option<&str>,
     via: &'static str,
 ) -> Result<AnswerResult, ()> {
     let (value, now) = (answer.as_value(), state.clock.now());
     let recorded = firing.clone();
+    let note = note.map(str::to_string);
     let result = state
         .ledger
-        .call(move |l| l.answer(&recorded, &value, None, via, now))
+        .call(move |l| l.answer(&recorded, &value, note.as_deref(), via, now))
         .await
         .map_err(|e| warn!(error = %e, "Could not record an answer."))?;
     if let AnswerResult::Recorded {
@@ -218,79 +130,6 @@ pub(super) async fn record_answer(
         state.wake.notify_one();
     }
     Ok(result)
-}
-
-pub(super) async fn record(
-    State(state): State<Arc<AnswerState>>,
-    Path(token): Path<String>,
-    Form(choice): Form<Choice>,
-) -> Response {
-    let Some((claims, firing)) = lookup(&state, &token).await else {
-        return invalid();
-    };
-    if choice.value == "snooze" {
-        return match use_link(&state, &claims.n).await {
-            Some(r) => r,
-            None => match snooze(&state, firing, DEFAULT_SNOOZE, "link").await {
-                Ok(Some(until)) => page(
-                    StatusCode::OK,
-                    "Snoozed",
-                    &format!("<p>We'll remind you again at {until}.</p>"),
-                ),
-                Ok(None) => page(
-                    StatusCode::OK,
-                    "Not snoozed",
-                    "<p>This one has been put off as long as your plan allows. Please answer when you can.</p>",
-                ),
-                Err(()) => try_again(),
-            },
-        };
-    }
-    let Some(answer) = parse_answer(&choice.value).filter(|a| a.fits(firing.kind)) else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "Not understood",
-            "<p>Please go back and pick one of the buttons.</p>",
-        );
-    };
-    if let Some(r) = use_link(&state, &claims.n).await {
-        return r;
-    }
-    match record_answer(&state, firing, &answer, "link").await {
-        Ok(AnswerResult::Recorded { heard: true, .. }) => {
-            let crisis = crisis_section(&state, "For now");
-            page(
-                StatusCode::OK,
-                "Thank you",
-                &format!(
-                    "<p>Thank you. Your answer is saved, and the people you chose will be told, as you asked.</p>{crisis}"
-                ),
-            )
-        }
-        Ok(_) => page(
-            StatusCode::OK,
-            "Thank you",
-            "<p>Thank you. Your answer is saved.</p>",
-        ),
-        Err(()) => try_again(),
-    }
-}
-
-/// Uses up an answer link; the page to show instead when it can't be used.
-async fn use_link(state: &AnswerState, nonce: &str) -> Option<Response> {
-    let (nonce, now) = (nonce.to_string(), state.clock.now());
-    match state.ledger.call(move |l| l.use_token(&nonce, now)).await {
-        Ok(true) => None,
-        Ok(false) => Some(page(
-            StatusCode::GONE,
-            "Link used",
-            "<p>This link has been used already.</p>",
-        )),
-        Err(e) => {
-            warn!(error = %e, "Could not check an answer link.");
-            Some(try_again())
-        }
-    }
 }
 
 /// Snoozes `firing` by `delay`: the local time it comes again, or `None` at its cap.
@@ -451,7 +290,7 @@ pub(super) async fn inbound(
             ),
             Err(()) => json_try_again(),
         },
-        Reply::Answer(answer) => match record_answer(&state, firing, &answer, "sms").await {
+        Reply::Answer(answer) => match record_answer(&state, firing, &answer, None, "sms").await {
             Ok(AnswerResult::Recorded { heard: true, .. }) => json(
                 StatusCode::OK,
                 serde_json::json!({"ok": true, "heard": true, "reply": keys.crisis_text}),
@@ -471,14 +310,5 @@ fn json_try_again() -> Response {
     json(
         StatusCode::SERVICE_UNAVAILABLE,
         serde_json::json!({"error": "try again"}),
-    )
-}
-
-/// The page's answer when the ledger failed.
-fn try_again() -> Response {
-    page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Try again",
-        "<p>Please try again in a minute.</p>",
     )
 }

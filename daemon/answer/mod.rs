@@ -4,14 +4,19 @@
 //! through the ledger); it sends only the short list of choices back to a gateway reply
 //! it did not understand.
 
+pub(crate) mod charts;
 mod contact;
 pub(crate) mod front;
 mod gateway;
 pub(crate) mod http;
+pub(crate) mod link;
+mod me;
+pub(crate) mod page;
 mod reply;
 pub(crate) mod serve;
 pub(crate) use gateway::{Gateway, Replies, own_secrets, same_address};
 mod token;
+pub(crate) mod words;
 
 pub use reply::{Answer, DEFAULT_SNOOZE, parse_answer, parse_snooze};
 pub(crate) use reply::{parse_answer_in, parse_snooze_in};

@@ -10,6 +10,7 @@ pub(crate) mod invite;
 pub(crate) mod keeping;
 pub(crate) mod ledger;
 pub(crate) mod manpages;
+pub(crate) mod passphrase;
 pub(crate) mod pause;
 pub(crate) mod preview;
 pub(crate) mod replay;

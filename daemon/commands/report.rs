@@ -1,6 +1,7 @@
-//! `kithd report [--days 30] [--format text|csv|json]`: adherence per medication (taken,
-//! skipped, no answer, missed), check-in answer rate and mood over time, escalations sent
-//! and all-clears. Read-only; shows item ids and values, never message text.
+//! `kithd report [--days 30] [--format text|csv|json|html] [--output FILE]`: adherence per
+//! medication (taken, skipped, no answer, missed), check-in answer rate and mood over time,
+//! escalations sent and all-clears; as HTML, the charts of the person's page in one
+//! self-contained document. Read-only; shows item ids and values, never message text.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -17,6 +18,8 @@ pub(crate) enum Format {
     Text,
     Csv,
     Json,
+    /// One self-contained HTML document with the charts of the person's page.
+    Html,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -134,6 +137,33 @@ pub(crate) fn run(
         })
         .collect();
     let _ = match format {
+        Format::Html => {
+            let zone = crate::published::zone(&state_dir.path);
+            let w = crate::answer::words::words(&crate::published::language(&state_dir.path));
+            let label = |id: &str| id.to_string();
+            let journal = crate::answer::charts::Journal {
+                entries: &entries,
+                alerts: escalations,
+                all_clears,
+                days,
+                now,
+                zone,
+                label: &label,
+            };
+            let body = format!(
+                "<p>{}</p>{}",
+                crate::answer::page::escape(&crate::answer::words::fill(
+                    w.last_days,
+                    &[("n", &days.to_string())]
+                )),
+                crate::answer::charts::render(&journal, w)
+            );
+            write!(
+                out,
+                "{}",
+                crate::answer::page::document(w.lang, w.gone, &body, true)
+            )
+        }
         Format::Json => writeln!(
             out,
             "{}",
@@ -235,6 +265,31 @@ pub(crate) fn run(
         }
     };
     Ok(exit::OK)
+}
+
+/// `run`, written to `file` (created or replaced, mode 0600: it is health data).
+pub(crate) fn to_file(
+    state_dir: &StateDir,
+    days: u32,
+    format: Format,
+    now: DateTime<Utc>,
+    file: &std::path::Path,
+) -> exit::Outcome {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut buf = Vec::new();
+    let code = run(state_dir, days, format, now, &mut buf)?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(file)
+        .and_then(|mut f| f.write_all(&buf))
+        .map_err(|source| exit::Error::Setup {
+            what: "can't write the report",
+            source,
+        })?;
+    Ok(code)
 }
 
 /// Snoozes and pauses, when there were any.

@@ -264,6 +264,9 @@ pub struct Item {
     pub to: Arc<[String]>,
     pub urgent: bool,
     pub respect_quiet_hours: bool,
+    /// `show_on_page`: the answer page may show the item's message (or a dose's name);
+    /// otherwise it shows only its `title`, or "Your 21:00 dose".
+    pub show_on_page: bool,
     /// What to do with firings missed while kithd was down.
     pub catch_up: CatchUp,
     /// Check-ins and medication: answers, nags and escalation.

@@ -92,6 +92,7 @@ pub(crate) fn keys_for(snapshot: &Snapshot) -> Option<Keys> {
         replies: Arc::new(replies),
         zone: plan.person.timezone,
         crisis_text: plan.crisis_text.clone(),
+        plan: plan.clone(),
     })
 }
 

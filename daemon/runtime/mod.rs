@@ -171,8 +171,10 @@ impl Daemon {
     /// Publishes the person's zone for `status` and `history` (at start and on reload: it
     /// changes only with the plan).
     fn publish_zone(&self) {
-        let zone = self.dispatcher.snapshot().plan.person.timezone;
-        if let Err(e) = crate::published::write_zone(&self.opts.state_dir, zone) {
+        let plan = self.dispatcher.snapshot().plan.clone();
+        let written = crate::published::write_zone(&self.opts.state_dir, plan.person.timezone)
+            .and_then(|()| crate::published::write_language(&self.opts.state_dir, &plan.language));
+        if let Err(e) = written {
             warn!(error = %e, "Could not publish the time zone for `kithd status`.");
         }
     }

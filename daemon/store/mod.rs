@@ -633,7 +633,17 @@ pub(crate) struct ConsentRecord {
     pub at: DateTime<Utc>,
 }
 
-/// Everything kithd needs of a ledger.
-pub(crate) trait Ledger: Queue + Steps + Reports + Keeping + Consents {}
+/// The person's own access to their pages: the Argon2id hash of the passphrase they set
+/// with `kithd passphrase` (kept in the ledger, so every instance of a shared ledger
+/// checks the same one). Never the passphrase itself.
+pub(crate) trait Access: Send + Sync {
+    /// Replaces the hash (a PHC string), or removes it with `None`.
+    fn set_passphrase(&self, hash: Option<&str>, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// The hash and when it was set, if the person has set one.
+    fn passphrase(&self) -> Result<Option<(String, DateTime<Utc>)>, StoreError>;
+}
 
-impl<T: Queue + Steps + Reports + Keeping + Consents> Ledger for T {}
+/// Everything kithd needs of a ledger.
+pub(crate) trait Ledger: Queue + Steps + Reports + Keeping + Consents + Access {}
+
+impl<T: Queue + Steps + Reports + Keeping + Consents + Access> Ledger for T {}

@@ -99,6 +99,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX consents_contact ON consents (contact, at);",
     // 10 → 11: the consent a message to a contact relied on, noted when it was sent.
     "ALTER TABLE deliveries ADD COLUMN consent TEXT;",
+    // 11 → 12: the Argon2id hash of the person's passphrase for their pages (one row).
+    "CREATE TABLE access (id INTEGER PRIMARY KEY CHECK (id = 1), hash TEXT NOT NULL, set_at INTEGER NOT NULL);",
 ];
 
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;

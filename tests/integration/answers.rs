@@ -99,7 +99,9 @@ async fn the_whole_chain_nag_escalation_answer_all_clear() {
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(
-        html.contains("<button name=\"value\" value=\"3\">3</button>") && !html.contains("evening"),
+        html.contains("<button class=\"primary\" name=\"value\" value=\"3\">3</button>")
+            && html.contains("<h1>How are you, Alex?</h1>")
+            && !html.contains("evening"),
         "{html}"
     );
     let status = text(
@@ -347,14 +349,20 @@ async fn the_answer_server_refuses_forged_reused_expired_and_oversized_requests(
     let checkin = me.iter().find(|m| m["item"] == "secret-item").unwrap();
     let link = link_in(checkin["text"].as_str().unwrap(), &base);
 
-    // Forged: a changed payload or signature.
+    // Forged: any byte changed, a cut token, or none at all. The token is opaque: the
+    // item id reads nowhere in the link.
     let token = link.rsplit('/').next().unwrap();
-    let (payload, sig) = token.split_once('.').unwrap();
-    let mut bad_sig = sig.to_string();
-    bad_sig.replace_range(0..1, if sig.starts_with('A') { "B" } else { "A" });
+    assert!(!link.contains("secret-item") && !link.contains("meds"));
+    let flip = |at: usize| {
+        let mut t = token.as_bytes().to_vec();
+        t[at] = if t[at] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(t).unwrap()
+    };
     for forged in [
-        format!("{payload}.{bad_sig}"),
-        format!("{payload}x.{sig}"),
+        flip(2),
+        flip(20),
+        flip(token.len() - 3),
+        token[..token.len() - 4].to_string(),
         "nonsense".into(),
     ] {
         let r = http

@@ -157,6 +157,7 @@ impl<'s> Validator<'s> {
             .boolean(t, "respect_quiet_hours")
             .unwrap_or(kind.respects_quiet_hours_by_default());
 
+        let show_on_page = self.boolean(t, "show_on_page").unwrap_or(false);
         // Kind-specific fields.
         let mut fields = BTreeMap::new();
         let mut ok = true;
@@ -166,6 +167,17 @@ impl<'s> Validator<'s> {
             {
                 fields.insert(key.to_string(), v);
             }
+        }
+        if let Some(title) = fields.get("title")
+            && !(1..=MAX_TITLE).contains(&title.chars().count())
+            && let Some(span) = self.key_span(t, "title")
+        {
+            self.error(
+                span,
+                format!("`title` must be 1 to {MAX_TITLE} characters"),
+                Some("a short name for the page, e.g. `title = \"Evening check-in\"`".into()),
+            );
+            ok = false;
         }
         if kind == Kind::Medication && !fields.contains_key("name") {
             self.error(
@@ -380,6 +392,7 @@ impl<'s> Validator<'s> {
             to,
             urgent,
             respect_quiet_hours,
+            show_on_page,
             catch_up,
             fields,
             extra: {

@@ -86,6 +86,8 @@ pub(super) const ITEM_KEYS: &[&str] = &[
     "catch_up",
     "except",
 ];
+/// The longest `title` an item may have.
+pub(super) const MAX_TITLE: usize = 120;
 pub(super) const SCHEDULE_KEYS: &[&str] = &["at", "cron", "every", "when"];
 pub(super) const COMMON_FIELDS: &[&str] = &["person", "recipient", "item", "kind", "time", "date"];
 
@@ -93,8 +95,8 @@ pub(super) const COMMON_FIELDS: &[&str] = &["person", "recipient", "item", "kind
 /// `ANSWER_KEYS`, see `answer_keys`).
 pub(super) fn kind_keys(kind: Kind) -> &'static [&'static str] {
     match kind {
-        Kind::Checkin => &["expect_reply_within"],
-        Kind::Medication => &["name", "dose", "confirm_within"],
+        Kind::Checkin => &["expect_reply_within", "title", "show_on_page"],
+        Kind::Medication => &["name", "dose", "confirm_within", "title", "show_on_page"],
         Kind::Followup => &["with"],
         Kind::Appointment => &[
             "remind_before",

@@ -18,6 +18,7 @@ use sqlx::{Postgres, Row, Transaction};
 use super::{Delivery, NewDelivery, NewFiring, State, StoreError};
 use crate::vocab::Kind;
 
+mod access;
 mod consents;
 mod keeping;
 mod queue;

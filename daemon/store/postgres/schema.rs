@@ -131,6 +131,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "the consent a message to a contact relied on",
         "ALTER TABLE deliveries ADD COLUMN consent TEXT;",
     ),
+    (
+        "the person's passphrase hash for their pages",
+        "CREATE TABLE access (plan TEXT PRIMARY KEY, hash TEXT NOT NULL, set_at TIMESTAMPTZ NOT NULL);",
+    ),
 ];
 
 /// The migrator: sqlx keeps the applied versions (with checksums) in `_sqlx_migrations`

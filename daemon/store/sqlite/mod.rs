@@ -20,6 +20,7 @@ use super::{
 use crate::clock::{Clock, SystemClock};
 use crate::vocab::{ALL_CLEAR_KEY, ESCALATE_KEY_PREFIX, Kind, MAIN_KEY, Pause, SELF_ID};
 
+mod access;
 mod consents;
 mod keeping;
 mod queue;
