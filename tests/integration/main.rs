@@ -21,6 +21,7 @@ mod keeping;
 mod leases;
 mod ledger;
 mod lifecycle;
+mod person_page;
 mod plan_dirs;
 mod plan_dirs_run;
 mod plugins_http;
