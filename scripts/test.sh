@@ -2,10 +2,11 @@
 # The whole test suite, from a fresh machine: installs what the tests need (Debian packages
 # for the real SMTP server, faketime, systemd-analyze, openssl, man, lintian, debootstrap,
 # systemd-nspawn, python3-venv, postgresql for a private cluster the ledger tests start on
-# 127.0.0.1) and the gateways' Python SDKs (twilio, vonage from PyPI, in a
-# virtualenv under target/), then checks formatting and lints, runs every test, builds, checks and
-# boots the Debian package, then a bounded fuzz run of every target (30 s each; set
-# FUZZ_SECONDS to change it, 0 to skip). CI (.ci/run) runs exactly this.
+# 127.0.0.1, chromium and npm for the pages' browser test), playwright-core and axe-core
+# from npm (tests/browser), and the gateways' Python SDKs (twilio, vonage from PyPI, in a
+# virtualenv under target/), then checks formatting and lints, runs every test, builds,
+# checks and boots the Debian package, then a bounded fuzz run of every target (30 s each;
+# set FUZZ_SECONDS to change it, 0 to skip). CI (.ci/run) runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,12 +23,19 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v systemd-nspawn >/dev/null || need+=(systemd-container)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v npm >/dev/null || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     echo "Installing test dependencies: ${need[*]}"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# playwright-core drives Debian's Chromium and axe-core checks the pages
+# (tests/browser/pages.mjs), at the versions tests/browser/package-lock.json pins, from npm's
+# configured registry.
+(cd tests/browser && npm ci --no-audit --no-fund >/dev/null)
 
 # Twilio's and Vonage's SDKs sign the inbound replies the tests post (tests/peers/sign_gateway.py).
 ./scripts/gateway-venv.sh >/dev/null

@@ -125,10 +125,11 @@ pub(crate) fn render(j: &Journal, w: &Words) -> String {
     }
     let _ = write!(
         out,
-        "<p class=\"legend\"><span><span class=\"swatch s-taken\"></span>{}</span><span><span class=\"swatch s-skipped\"></span>{}</span><span><span class=\"swatch s-none\"></span>{}</span><span><span class=\"swatch s-empty\"></span>—</span></p></section>",
+        "<p class=\"legend\"><span><span class=\"swatch s-taken\"></span>{}</span><span><span class=\"swatch s-skipped\"></span>{}</span><span><span class=\"swatch s-none\"></span>{}</span><span><span class=\"swatch s-empty\"></span>{}</span></p></section>",
         escape(w.taken),
         escape(w.skipped),
-        escape(w.st_unanswered)
+        escape(w.st_unanswered),
+        escape(w.no_dose)
     );
 
     // Check-ins answered, per check-in.
@@ -158,8 +159,7 @@ pub(crate) fn render(j: &Journal, w: &Words) -> String {
 
     let _ = write!(
         out,
-        "<section><h2>{}</h2><table><tr><th scope=\"row\">{}</th><td>{}</td></tr><tr><th scope=\"row\">{}</th><td>{}</td></tr></table></section>",
-        escape(w.alerts),
+        "<section><h2>{}</h2><p>{}</p><h2>{}</h2><p>{}</p></section>",
         escape(w.alerts),
         j.alerts,
         escape(w.all_clears),
@@ -170,7 +170,7 @@ pub(crate) fn render(j: &Journal, w: &Words) -> String {
 
 /// Mood per day, 1 to 5, as a line broken where a day has no answer.
 fn mood_chart(by_day: &[(NaiveDate, f64)], first: NaiveDate, days: u32, w: &Words) -> String {
-    let (width, height, left, top, bottom) = (600.0, 200.0, 28.0, 10.0, 24.0);
+    let (width, height, left, top, bottom) = (600.0, 220.0, 30.0, 12.0, 32.0);
     let plot_h = height - top - bottom;
     let step = (width - left - 10.0) / f64::from(days.max(2) - 1);
     let x = |d: NaiveDate| left + step * (d - first).num_days() as f64;
@@ -184,15 +184,18 @@ fn mood_chart(by_day: &[(NaiveDate, f64)], first: NaiveDate, days: u32, w: &Word
     for m in 1..=5 {
         let _ = write!(
             svg,
-            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#cccccc\"/><text x=\"4\" y=\"{:.1}\" font-size=\"12\" fill=\"#444444\">{m}</text>",
+            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#cccccc\"/><text x=\"4\" y=\"{:.1}\" font-size=\"18\" fill=\"#444444\">{m}</text>",
             width - 10.0,
             y(f64::from(m)) + 4.0,
             y = y(f64::from(m)),
         );
     }
+    let last = first + Duration::days(i64::from(days) - 1);
     let _ = write!(
         svg,
-        "<text x=\"{left}\" y=\"{}\" font-size=\"12\" fill=\"#444444\">{first}</text>",
+        "<text x=\"{left}\" y=\"{}\" font-size=\"18\" fill=\"#444444\">{first}</text><text x=\"{}\" y=\"{}\" font-size=\"18\" fill=\"#444444\" text-anchor=\"end\">{last}</text>",
+        height - 6.0,
+        width - 10.0,
         height - 6.0
     );
     let mut runs: Vec<Vec<(NaiveDate, f64)>> = Vec::new();
@@ -261,7 +264,7 @@ fn heat_map(
                     Day::NoAnswer => w.st_unanswered,
                 },
             ),
-            None => ("#eeeeee", "—"),
+            None => ("#eeeeee", w.no_dose),
         };
         let _ = write!(
             svg,

@@ -391,10 +391,14 @@ async fn today(desk: &AnswerState, since: DateTime<Utc>, _note: Option<&str>) ->
         "</ul><h2>{}</h2><ul class=\"plain\">",
         escape(w.next_days)
     );
-    for f in ahead
+    let later: Vec<_> = ahead
         .iter()
         .filter(|f| f.at >= end && f.purpose == crate::vocab::Purpose::Main)
-    {
+        .collect();
+    if later.is_empty() {
+        let _ = write!(body, "<li>{}</li>", escape(w.nothing_ahead));
+    }
+    for f in later {
         let item = &plan.items[f.item];
         let paused = pauses.iter().any(|p| p.covers(&item.id, item.kind, f.at));
         let _ = write!(
@@ -456,7 +460,7 @@ async fn report(State(front): State<Arc<Front>>, headers: HeaderMap, uri: Uri) -
         .await;
     };
     let charts = {
-        let labels = |id: &str| item_name(&plan, id);
+        let labels = |id: &str| item_name(&plan, id, now);
         let journal = super::charts::Journal {
             entries: &entries,
             alerts,
@@ -484,16 +488,15 @@ async fn report(State(front): State<Arc<Front>>, headers: HeaderMap, uri: Uri) -
     session_page(&desk, since, StatusCode::OK, w.gone, &body).await
 }
 
-/// What the charts call an item: its `title`, else its id (never a message or a dose's
-/// name unless the item says `show_on_page`).
-pub(crate) fn item_name(plan: &crate::plan::Plan, id: &str) -> String {
+/// What the charts call an item: its `title`, else a check-in's id, else (a dose) its name
+/// with `show_on_page` or "Your 21:00 dose" by its next time.
+pub(crate) fn item_name(plan: &crate::plan::Plan, id: &str, now: DateTime<Utc>) -> String {
     match plan.item(id) {
         Some(i) if i.fields.contains_key("title") => i.fields["title"].clone(),
-        Some(i) if i.kind == Kind::Medication && i.show_on_page => i
-            .fields
-            .get("name")
-            .cloned()
-            .unwrap_or_else(|| id.to_string()),
+        Some(i) if i.kind == Kind::Medication => {
+            let at = crate::schedule::next_after(i, now).map_or(now, |(at, _)| at);
+            label(plan, Some(i), at, words(&plan.language))
+        }
         _ => id.to_string(),
     }
 }

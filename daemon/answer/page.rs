@@ -26,7 +26,7 @@ textarea,input[type=password],input[type=text]{font:inherit;width:100%;min-heigh
 .card{border:1px solid var(--line);border-radius:.75rem;padding:1rem;margin:0 0 1rem}\
 .state{font-weight:600}.state.answered{color:var(--ok)}.state.open{color:var(--accent)}.state.snoozed,.state.paused{color:var(--warn)}\
 .crisis{border-left:.4rem solid var(--warn);padding:.5rem 1rem;background:var(--soft);margin:1.5rem 0}\
-ul.plain{list-style:none;padding:0}ul.plain li{padding:.5rem 0;border-bottom:1px solid var(--soft)}\
+ul.plain{list-style:none;padding:0}ul.plain li{padding:.5rem 0;border-bottom:1px solid var(--soft)}ul.plain li.card{padding:1rem;border:1px solid var(--line)}.card h3{margin:0 0 .25rem;font-size:1.2rem}.card p{margin:.25rem 0}\
 nav{display:flex;flex-wrap:wrap;gap:1rem;margin:1rem 0}\
 svg{max-width:100%;height:auto}\
 table{border-collapse:collapse}td,th{padding:.25rem .5rem;text-align:left}\

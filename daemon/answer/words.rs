@@ -58,6 +58,8 @@ pub(crate) struct Words {
     pub all_clears: &'static str,
     pub no_answers: &'static str,
     pub average: &'static str,
+    pub no_dose: &'static str,
+    pub nothing_ahead: &'static str,
 }
 
 const EN: Words = Words {
@@ -114,6 +116,8 @@ const EN: Words = Words {
     all_clears: "All-clears",
     no_answers: "No answers yet: the charts fill in as you answer.",
     average: "Average {n}",
+    no_dose: "No dose that day",
+    nothing_ahead: "Nothing planned.",
 };
 
 const DE: Words = Words {
@@ -170,6 +174,8 @@ const DE: Words = Words {
     all_clears: "Entwarnungen",
     no_answers: "Noch keine Antworten: die Diagramme füllen sich, wenn du antwortest.",
     average: "Durchschnitt {n}",
+    no_dose: "Keine Dosis an dem Tag",
+    nothing_ahead: "Nichts geplant.",
 };
 
 const FR: Words = Words {
@@ -226,6 +232,8 @@ const FR: Words = Words {
     all_clears: "Fins d'alerte",
     no_answers: "Pas encore de réponses : les graphiques se remplissent quand tu réponds.",
     average: "Moyenne {n}",
+    no_dose: "Pas de prise ce jour-là",
+    nothing_ahead: "Rien de prévu.",
 };
 
 const ES: Words = Words {
@@ -282,6 +290,8 @@ const ES: Words = Words {
     all_clears: "Todo bien",
     no_answers: "Aún no hay respuestas: los gráficos se llenan cuando respondes.",
     average: "Media {n}",
+    no_dose: "Sin dosis ese día",
+    nothing_ahead: "Nada previsto.",
 };
 
 const IT: Words = Words {
@@ -338,6 +348,8 @@ const IT: Words = Words {
     all_clears: "Cessati allarmi",
     no_answers: "Ancora nessuna risposta: i grafici si riempiono man mano che rispondi.",
     average: "Media {n}",
+    no_dose: "Nessuna dose quel giorno",
+    nothing_ahead: "Niente in programma.",
 };
 
 const NL: Words = Words {
@@ -394,6 +406,8 @@ const NL: Words = Words {
     all_clears: "Alles-goed-berichten",
     no_answers: "Nog geen antwoorden: de grafieken vullen zich als je antwoordt.",
     average: "Gemiddeld {n}",
+    no_dose: "Geen dosis die dag",
+    nothing_ahead: "Niets gepland.",
 };
 
 /// The words for a BCP 47 tag (by its primary subtag; English when kithd doesn't speak it).

@@ -1,5 +1,6 @@
 //! kithd's integration tests: one crate, driving the real `kithd` binary.
 
+mod browser;
 mod builder;
 mod support;
 mod truth;
