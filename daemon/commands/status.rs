@@ -172,6 +172,13 @@ pub(crate) fn run(state: &StateDir, now: DateTime<Utc>, out: &mut dyn Write) -> 
             };
             let _ = writeln!(out, "Shared ledger: {leader}; {sending}\n");
         }
+        if let Some((_, set)) = ledger.passphrase()? {
+            let _ = writeln!(
+                out,
+                "Your page (/me): open with the passphrase set {}\n",
+                crate::published::local(set, zone)
+            );
+        }
         for p in ledger.pauses(now)? {
             let what = if p.items.is_empty() && p.kinds.is_empty() {
                 "everything".to_string()

@@ -546,6 +546,24 @@ fn a_contacts_stop_cancels_what_waits_for_them(l: &dyn Ledger) {
     );
 }
 
+fn the_passphrase_hash_is_kept_replaced_and_removed(l: &dyn Ledger) {
+    let t0: DateTime<Utc> = "2026-12-01T08:00:00Z".parse().unwrap();
+    assert_eq!(l.passphrase().unwrap(), None);
+    l.set_passphrase(Some("$argon2id$v=19$first"), t0).unwrap();
+    assert_eq!(
+        l.passphrase().unwrap(),
+        Some(("$argon2id$v=19$first".to_string(), t0))
+    );
+    let t1 = t0 + chrono::Duration::hours(1);
+    l.set_passphrase(Some("$argon2id$v=19$second"), t1).unwrap();
+    assert_eq!(
+        l.passphrase().unwrap(),
+        Some(("$argon2id$v=19$second".to_string(), t1))
+    );
+    l.set_passphrase(None, t1).unwrap();
+    assert_eq!(l.passphrase().unwrap(), None);
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -575,4 +593,5 @@ conformance!(
     a_heard_answer_escalates_at_once,
     history_is_pruned_and_forgotten,
     a_contacts_stop_cancels_what_waits_for_them,
+    the_passphrase_hash_is_kept_replaced_and_removed,
 );

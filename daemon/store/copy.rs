@@ -1,6 +1,7 @@
 //! Moving a one-machine install to a shared server: every row of a SQLite ledger (or of
 //! each plan's ledger, for a directory of plans) copied into an empty PostgreSQL one,
-//! states, answers, steps, snoozes, pauses and used link nonces included, keyed by the
+//! states, answers, steps, snoozes, pauses, used link nonces, what contacts said, deletions
+//! and the person's passphrase hash included, keyed by the
 //! plan's id, in one PostgreSQL transaction (all or nothing). Delivery ids stay as they
 //! are; row numbers of later plans follow those of earlier ones. Must not change the
 //! SQLite files.
@@ -91,6 +92,10 @@ struct Rows {
     snoozes: Vec<Vec<V>>,
     pauses: Vec<Vec<V>>,
     nonces: Vec<Vec<V>>,
+    /// What contacts said, deletions, and the passphrase hash: kept as they are.
+    consents: Vec<Vec<V>>,
+    deletions: Vec<Vec<V>>,
+    access: Vec<Vec<V>>,
 }
 
 /// Copies every source (a plan's id, or `None` for a plan run on its own, and its
@@ -126,6 +131,9 @@ pub(crate) fn sqlite_to_postgres(
             copied.snoozes += insert(&mut tx, "INSERT INTO snoozes (firing, at, delay, via) VALUES ($2 + $1, $3, $4, $5)", rows.snoozes, &[f]).await?;
             copied.pauses += insert(&mut tx, "INSERT INTO pauses (plan, id, pause, until_at, created, ended) VALUES ($2, $3 + $1, $4, $5, $6, $7)", rows.pauses, &[p, plan]).await?;
             copied.nonces += insert(&mut tx, "INSERT INTO used_tokens (nonce, used) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING", rows.nonces, &[]).await?;
+            insert(&mut tx, "INSERT INTO consents (plan, contact, state, how, at) VALUES ($1, $2, $3, $4, $5)", rows.consents, &[plan]).await?;
+            insert(&mut tx, "INSERT INTO deletions (plan, at, before) VALUES ($1, $2, $3)", rows.deletions, &[plan]).await?;
+            insert(&mut tx, "INSERT INTO access (plan, hash, set_at) VALUES ($1, $2, $3)", rows.access, &[plan]).await?;
         }
         // The copied ids are taken: new rows continue after them.
         for (table, seq) in [("firings", "firings_id_seq"), ("watches", "watches_id_seq"), ("pauses", "pauses_id_seq")] {
@@ -249,6 +257,24 @@ fn rows(src: &SqliteLedger) -> Result<Rows, StoreError> {
     let nonces = read(src, "SELECT nonce, used FROM used_tokens", |r| {
         Ok(vec![V::T(r.get(0)?), V::At(Some(at(r.get(1)?)))])
     })?;
+    let consents = read(
+        src,
+        "SELECT contact, state, how, at FROM consents ORDER BY at, rowid",
+        |r| {
+            Ok(vec![
+                V::T(r.get(0)?),
+                V::T(r.get(1)?),
+                V::T(r.get(2)?),
+                V::At(Some(at(r.get(3)?))),
+            ])
+        },
+    )?;
+    let deletions = read(src, "SELECT at, before FROM deletions", |r| {
+        Ok(vec![V::At(Some(at(r.get(0)?))), V::At(at_opt(r.get(1)?))])
+    })?;
+    let access = read(src, "SELECT hash, set_at FROM access", |r| {
+        Ok(vec![V::T(r.get(0)?), V::At(Some(at(r.get(1)?)))])
+    })?;
     Ok(Rows {
         firings,
         deliveries,
@@ -257,5 +283,8 @@ fn rows(src: &SqliteLedger) -> Result<Rows, StoreError> {
         snoozes,
         pauses,
         nonces,
+        consents,
+        deletions,
+        access,
     })
 }

@@ -300,6 +300,11 @@ async fn a_one_machine_ledger_moves_to_postgresql_whole() {
     ])
     .status(0)
     .run();
+    assert!(
+        crate::person_page::set_passphrase(&dir, "moved along with it")
+            .status
+            .success()
+    );
     // While the daemon runs, nothing is copied.
     dir.kithd(&["ledger", "copy", "--from", "sqlite:state", "--to", &url])
         .status(69)
@@ -345,6 +350,14 @@ async fn a_one_machine_ledger_moves_to_postgresql_whole() {
     );
     assert!(before.2.contains("Paused: mood until"), "{}", before.2);
     assert!(after.2.contains("Paused: mood until"), "{}", after.2);
+    let page = |status: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with("Your page (/me): open with the passphrase set "))
+            .map(str::to_string)
+    };
+    assert!(page(&before.2).is_some(), "{}", before.2);
+    assert_eq!(page(&before.2), page(&after.2), "the passphrase hash moved");
     assert!(
         after
             .2
