@@ -190,6 +190,10 @@ async fn login(State(front): State<Arc<Front>>, Form(form): Form<Login>) -> Resp
     }
     let stored = match desk.ledger.call(|l| l.passphrase()).await {
         Ok(Some(s)) => s,
+        // A plan of several without a passphrase looks like a wrong one.
+        Ok(None) if desks.len() > 1 => {
+            return login_page(&front, StatusCode::UNAUTHORIZED, Some(w.wrong));
+        }
         Ok(None) => return login_page(&front, StatusCode::NOT_FOUND, Some(w.no_passphrase)),
         Err(e) => {
             warn!(error = %e, "Could not read the passphrase hash.");

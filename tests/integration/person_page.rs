@@ -34,7 +34,14 @@ pub fn env() -> Vec<(&'static str, &'static str)> {
 
 /// `kithd passphrase` in `dir` with `passphrase` on standard input (not a terminal).
 pub fn set_passphrase(dir: &Project, passphrase: &str) -> std::process::Output {
-    let mut child = Cmd::new(dir.path(), &["passphrase", "--state-dir", "state"])
+    set_passphrase_of(dir, &[], passphrase)
+}
+
+/// `kithd passphrase` with `extra` arguments (`--plan ID`).
+pub fn set_passphrase_of(dir: &Project, extra: &[&str], passphrase: &str) -> std::process::Output {
+    let mut args = vec!["passphrase", "--state-dir", "state"];
+    args.extend_from_slice(extra);
+    let mut child = Cmd::new(dir.path(), &args)
         .command()
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -111,6 +111,56 @@ async fn a_directory_of_plans_runs_side_by_side() {
         .unwrap();
     assert_eq!(reply.status(), 200);
     assert_eq!((answered("robin"), answered("lee")), (Some(1), Some(1)));
+    // The person's page: the sign-in asks which plan; robin's passphrase opens robin's.
+    let set = crate::person_page::set_passphrase_of(&p, &["--plan", "robin"], "robin's own words");
+    assert!(set.status.success(), "{set:?}");
+    let login = reqwest::get(format!("{base}/me"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(login.contains("name=\"plan\""), "{login}");
+    let sign_in = |plan: &'static str| {
+        let base = base.clone();
+        async move {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap()
+                .post(format!("{base}/me/login"))
+                .form(&[("plan", plan), ("passphrase", "robin's own words")])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for other in ["lee", "nobody"] {
+        assert_eq!(
+            sign_in(other).await.status(),
+            401,
+            "as if the passphrase were wrong"
+        );
+    }
+    let robin_in = sign_in("robin").await;
+    assert_eq!(robin_in.status(), 303);
+    let cookie = robin_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let today = reqwest::Client::new()
+        .get(format!("{base}/me"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(today.contains("Answered (4)"), "{today}");
     p.kithd(&["status", "--state-dir", "state", "--plan", "robin"])
         .stdout_has("Health: healthy")
         .stdout_has("Pending or retrying (0)")
