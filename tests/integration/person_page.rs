@@ -277,3 +277,44 @@ async fn the_person_answers_in_place_behind_a_passphrase_and_sees_how_it_has_gon
     );
     d.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_answer_page_speaks_the_plans_language() {
+    let server = receiver().await;
+    let (_, cron) = cron_in(2);
+    let dir = project(&plan_text(&server.uri(), &cron).replace(
+        "timezone = \"Europe/Berlin\"\n",
+        "timezone = \"Europe/Berlin\"\nlanguage = \"de-AT\"\n",
+    ));
+    let d = Daemon::start(dir.path(), &env());
+    let me = wait_for(&server, "/me", 2, Duration::from_secs(15)).await;
+    let base = d.answer_base();
+    let pick = |item: &str| {
+        let m = me
+            .iter()
+            .find(|m| m["item"] == item)
+            .unwrap_or_else(|| panic!("{me:?} {}", d.logs()));
+        link_at(m["text"].as_str().unwrap(), PUBLIC, &base)
+    };
+    let (_, checkin) = get(&base, &pick("evening")[base.len()..], "").await;
+    assert!(
+        checkin.contains("<html lang=\"de\">") && checkin.contains("Wie geht es dir?"),
+        "{checkin}"
+    );
+    let date = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Berlin)
+        .format("%-d.%-m.%Y")
+        .to_string();
+    assert!(
+        checkin.contains("Fällig um ") && checkin.contains(&date),
+        "{checkin}"
+    );
+    let (_, dose) = get(&base, &pick("sertraline-evening")[base.len()..], "").await;
+    assert!(
+        dose.contains("<h1>Deine Dosis um ") && dose.contains("Genommen"),
+        "{dose}"
+    );
+    let done = crate::daemon::choose(&pick("sertraline-evening"), "taken").await;
+    assert!(done.contains("Deine Antwort ist gespeichert."), "{done}");
+    d.stop();
+}
