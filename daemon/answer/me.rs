@@ -116,15 +116,22 @@ fn nav(w: &Words) -> String {
     )
 }
 
-/// The sign-in page; it asks for the plan's name when the server has several.
-fn login_page(front: &Front, status: StatusCode, message: Option<&str>) -> Response {
-    let desks = front.desks();
-    let lang = desks
+/// The words of the sign-in page: in the first plan's language (before sign-in, which plan
+/// is asking is not known).
+fn front_words(front: &Front) -> &'static Words {
+    let lang = front
+        .desks()
         .values()
         .next()
         .map(|d| d.keys().plan.language.clone())
         .unwrap_or_default();
-    let w = words(&lang);
+    words(&lang)
+}
+
+/// The sign-in page; it asks for the plan's name when the server has several.
+fn login_page(front: &Front, status: StatusCode, message: Option<&str>) -> Response {
+    let desks = front.desks();
+    let w = front_words(front);
     let plan_field = if desks.len() > 1 {
         format!(
             "<label for=\"plan\">{}</label><input id=\"plan\" name=\"plan\" type=\"text\" autocomplete=\"username\" required>",
@@ -152,7 +159,7 @@ fn login_page(front: &Front, status: StatusCode, message: Option<&str>) -> Respo
 
 async fn show(State(front): State<Arc<Front>>, headers: HeaderMap) -> Response {
     match session(&front, &headers).await {
-        Some((desk, since)) => today(&desk, since, None).await,
+        Some((desk, since)) => today(&desk, since).await,
         None => login_page(&front, StatusCode::OK, None),
     }
 }
@@ -171,12 +178,7 @@ async fn login(State(front): State<Arc<Front>>, Form(form): Form<Login>) -> Resp
         (_, Some(p)) => desks.get(p).cloned(),
         _ => None,
     };
-    let lang = desks
-        .values()
-        .next()
-        .map(|d| d.keys().plan.language.clone())
-        .unwrap_or_default();
-    let w = words(&lang);
+    let w = front_words(&front);
     let Some(desk) = desk else {
         return login_page(&front, StatusCode::UNAUTHORIZED, Some(w.wrong));
     };
@@ -298,7 +300,7 @@ async fn answer(
 
 /// Today's check-ins and doses with their state, the open ones answerable here, and the
 /// next 7 days.
-async fn today(desk: &AnswerState, since: DateTime<Utc>, _note: Option<&str>) -> Response {
+async fn today(desk: &AnswerState, since: DateTime<Utc>) -> Response {
     let keys = desk.keys();
     let plan = keys.plan.clone();
     let w = words(&plan.language);
