@@ -313,6 +313,19 @@ pub(crate) async fn take_choice(
             w.thanks.to_string(),
             format!("<p>{}</p>{today}", escape(w.answered_already)),
         ),
+        Ok(AnswerResult::Recorded { all_clear_to, .. }) if !all_clear_to.is_empty() => {
+            // Late: they were alerted already, and now get an all-clear.
+            let told = names_of(&keys.plan, all_clear_to.iter().map(String::as_str));
+            (
+                StatusCode::OK,
+                w.thanks.to_string(),
+                format!(
+                    "<p>{}</p><p>{}</p>{today}",
+                    escape(w.saved),
+                    escape(&fill(w.all_clear_next, &[("names", &told)]))
+                ),
+            )
+        }
         Ok(_) => {
             let next = if names.is_empty() {
                 String::new()
@@ -332,18 +345,21 @@ pub(crate) async fn take_choice(
     }
 }
 
-/// The names of the contacts an item's silence would alert ("Sam and Lee").
+/// The names of the contacts an item's silence would alert ("Sam & Lee").
 fn escalation_names(plan: &Plan, item: &str) -> String {
-    let names: Vec<&str> = plan
-        .item(item)
-        .and_then(|i| i.answer.as_ref())
-        .map(|a| {
-            a.escalate
-                .iter()
-                .filter_map(|c| plan.contacts.get(c).map(|c| c.name.as_str()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let ids = plan.item(item).and_then(|i| i.answer.as_ref());
+    names_of(
+        plan,
+        ids.iter()
+            .flat_map(|a| a.escalate.iter().map(String::as_str)),
+    )
+}
+
+/// Contacts' names, joined ("Sam", "Sam & Lee", "Sam, Lee & Kim").
+fn names_of<'a>(plan: &Plan, ids: impl Iterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = ids
+        .filter_map(|c| plan.contacts.get(c).map(|c| c.name.as_str()))
+        .collect();
     match names.as_slice() {
         [] => String::new(),
         [one] => one.to_string(),

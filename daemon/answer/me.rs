@@ -316,7 +316,7 @@ async fn today(desk: &AnswerState, since: DateTime<Utc>) -> Response {
     );
     let loaded = desk
         .ledger
-        .call(move |l| Ok((l.journal(start)?, l.pauses(now)?)))
+        .call(move |l| Ok((l.journal(start - Duration::days(1))?, l.pauses(now)?)))
         .await;
     let Ok((entries, mut pauses)) = loaded else {
         return session_page(
@@ -331,13 +331,25 @@ async fn today(desk: &AnswerState, since: DateTime<Utc>) -> Response {
     pauses.extend(plan.away.iter().cloned());
     let mut body = format!("<h2>{}</h2><ul class=\"plain\">", escape(w.today));
     let mut any = false;
-    for (n, e) in entries.iter().filter(|e| e.scheduled < end).enumerate() {
+    // Today's, and yesterday's still waiting for an answer (a check-in at 23:50 is still
+    // open at 00:10).
+    let open_until = |e: &crate::store::JournalEntry| {
+        plan.item(&e.item)
+            .and_then(|i| i.answer.as_ref())
+            .map(|a| e.scheduled + a.within.to_chrono())
+    };
+    let shown = entries.iter().filter(|e| {
+        e.scheduled < end
+            && (e.scheduled >= start
+                || (e.value.is_none()
+                    && e.outcome == "dispatched"
+                    && open_until(e).is_some_and(|u| now < u)))
+    });
+    for (n, e) in shown.enumerate() {
         any = true;
         let item = plan.item(&e.item);
         let title = label(&plan, item, e.scheduled, w);
-        let open_until = item
-            .and_then(|i| i.answer.as_ref())
-            .map(|a| e.scheduled + a.within.to_chrono());
+        let open_until = open_until(e);
         let (class, state) = match (e.outcome.as_str(), &e.value) {
             ("paused", _) => ("paused", w.st_paused.to_string()),
             ("missed", _) => ("missed", w.st_missed.to_string()),

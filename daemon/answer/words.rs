@@ -60,6 +60,7 @@ pub(crate) struct Words {
     pub average: &'static str,
     pub no_dose: &'static str,
     pub nothing_ahead: &'static str,
+    pub all_clear_next: &'static str,
 }
 
 const EN: Words = Words {
@@ -118,6 +119,7 @@ const EN: Words = Words {
     average: "Average {n}",
     no_dose: "No dose that day",
     nothing_ahead: "Nothing planned.",
+    all_clear_next: "{names} will hear that you have answered.",
 };
 
 const DE: Words = Words {
@@ -176,6 +178,7 @@ const DE: Words = Words {
     average: "Durchschnitt {n}",
     no_dose: "Keine Dosis an dem Tag",
     nothing_ahead: "Nichts geplant.",
+    all_clear_next: "{names} erfährt, dass du geantwortet hast.",
 };
 
 const FR: Words = Words {
@@ -234,6 +237,7 @@ const FR: Words = Words {
     average: "Moyenne {n}",
     no_dose: "Pas de prise ce jour-là",
     nothing_ahead: "Rien de prévu.",
+    all_clear_next: "{names} saura que tu as répondu.",
 };
 
 const ES: Words = Words {
@@ -292,6 +296,7 @@ const ES: Words = Words {
     average: "Media {n}",
     no_dose: "Sin dosis ese día",
     nothing_ahead: "Nada previsto.",
+    all_clear_next: "{names} sabrá que has respondido.",
 };
 
 const IT: Words = Words {
@@ -350,6 +355,7 @@ const IT: Words = Words {
     average: "Media {n}",
     no_dose: "Nessuna dose quel giorno",
     nothing_ahead: "Niente in programma.",
+    all_clear_next: "{names} saprà che hai risposto.",
 };
 
 const NL: Words = Words {
@@ -408,6 +414,7 @@ const NL: Words = Words {
     average: "Gemiddeld {n}",
     no_dose: "Geen dosis die dag",
     nothing_ahead: "Niets gepland.",
+    all_clear_next: "{names} hoort dat je hebt geantwoord.",
 };
 
 /// The words for a BCP 47 tag (by its primary subtag; English when kithd doesn't speak it).
@@ -446,6 +453,7 @@ mod tests {
                 (w.your_dose, "{time}"),
                 (w.not_alerted, "{names}"),
                 (w.will_be_told, "{names}"),
+                (w.all_clear_next, "{names}"),
                 (w.snoozed, "{time}"),
                 (w.last_days, "{n}"),
                 (w.average, "{n}"),

@@ -284,7 +284,11 @@ pub(crate) fn to_file(
         .truncate(true)
         .mode(0o600)
         .open(file)
-        .and_then(|mut f| f.write_all(&buf))
+        .and_then(|mut f| {
+            // An existing file keeps its mode on open: make it the person's alone too.
+            f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+            f.write_all(&buf)
+        })
         .map_err(|source| exit::Error::Setup {
             what: "can't write the report",
             source,

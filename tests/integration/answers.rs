@@ -122,6 +122,11 @@ async fn the_whole_chain_nag_escalation_answer_all_clear() {
         .await
         .unwrap();
     assert_eq!(posted.status(), 200);
+    let said = posted.text().await.unwrap();
+    assert!(
+        said.contains("Sam will hear that you have answered.") && !said.contains("won't"),
+        "{said}"
+    );
     // The late answer sends an all-clear to Sam.
     let sam = wait_for(&server, "/sam", 2, Duration::from_secs(10)).await;
     assert_eq!(sam.len(), 2, "{}", d.logs());

@@ -29,15 +29,17 @@ async fn the_pages_work_on_a_phone_in_chromium_and_pass_axe() {
     let (at, cron) = cron_in(2);
     let dir = project(&format!(
         "crisis_text = \"Call Sam on 0151 0000 0002, or the crisis line on 0800 111 0 111.\"\n\n\
-         [person]\nname = \"Alex\"\ntimezone = \"UTC\"\nreach = [\"me\"]\n\n\
+         [person]\nname = \"Alex\"\ntimezone = \"{}\"\nreach = [\"me\"]\n\n\
          [contacts.sam]\nname = \"Sam\"\nrelation = \"friend\"\nreach = [\"sam\"]\nconsent = 2026-11-01\n\n\
          [server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"{PUBLIC}\"\n\n{}{}\n\
-         [[checkin]]\nid = \"evening\"\ntitle = \"Evening check-in\"\ncron = \"{cron}\"\nexpect_reply_within = \"20s\"\nescalate = [\"sam\"]\nmessage = \"How are you? {{answer_url}}\"\n\n\
+         [[checkin]]\nid = \"evening\"\ntitle = \"Evening check-in\"\ncron = \"{cron}\"\ntimezone = \"UTC\"\nexpect_reply_within = \"20s\"\nescalate = [\"sam\"]\nmessage = \"How are you? {{answer_url}}\"\n\n\
          [[followup]]\nid = \"call-sam\"\nwith = \"sam\"\nat = \"10:00\"\nmessage = \"Maybe call {{with}} today?\"\n\n\
-         [[medication]]\nid = \"sertraline-evening\"\nname = \"sertraline\"\ncron = \"{cron}\"\nconfirm_within = \"1h\"\nmessage = \"Sertraline: {{answer_url}}\"\n\n{}",
+         [[medication]]\nid = \"sertraline-evening\"\nname = \"sertraline\"\ncron = \"{cron}\"\ntimezone = \"UTC\"\nconfirm_within = \"1h\"\nmessage = \"Sertraline: {{answer_url}}\"\n\n{}",
+        crate::daemon::zone_near_noon(),
         webhook("me", &format!("{}/me", server.uri()), ""),
         webhook("sam", &format!("{}/sam", server.uri()), ""),
-        canary(at + chrono::Duration::seconds(24)),
+        canary(at + chrono::Duration::seconds(24))
+            .replace("id = \"canary\"\n", "id = \"canary\"\ntimezone = \"UTC\"\n"),
     ));
     let d = Daemon::start(dir.path(), &env());
     let me = wait_for(&server, "/me", 2, Duration::from_secs(15)).await;

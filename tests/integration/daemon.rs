@@ -229,6 +229,19 @@ pub async fn wait_canary(server: &wiremock::MockServer, path: &str, within: Dura
     }
 }
 
+/// A fixed-offset zone (`Etc/GMT-5`, …) in which it is now between 11:00 and 13:00, so a
+/// test about "today" in the person's zone never runs across their midnight.
+pub fn zone_near_noon() -> String {
+    let hour = i64::from(Utc::now().hour());
+    let east = 12 - hour; // hours east of UTC: -11..=12
+    // The Etc zones' signs are POSIX's: Etc/GMT-5 is five hours east.
+    match east {
+        0 => "Etc/GMT".to_string(),
+        e if e > 0 => format!("Etc/GMT-{e}"),
+        e => format!("Etc/GMT+{}", -e),
+    }
+}
+
 /// The 6-field cron expression (UTC) of the whole second `t`.
 pub fn cron_at(t: DateTime<Utc>) -> String {
     format!(

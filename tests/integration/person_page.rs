@@ -18,13 +18,14 @@ const PASSPHRASE: &str = "correct horse battery";
 
 fn plan_text(uri: &str, cron: &str) -> String {
     format!(
-        "[person]\nname = \"Alex\"\ntimezone = \"Europe/Berlin\"\nreach = [\"me\"]\n\n\
+        "[person]\nname = \"Alex\"\ntimezone = \"{zone}\"\nreach = [\"me\"]\n\n\
          [contacts.sam]\nname = \"Sam\"\nrelation = \"friend\"\nreach = [\"sam\"]\nconsent = 2026-11-01\n\n\
          [server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"{PUBLIC}\"\n\n{}{}\n\
          [[checkin]]\nid = \"evening\"\ntitle = \"Evening check-in\"\ncron = \"{cron}\"\ntimezone = \"UTC\"\nexpect_reply_within = \"1h\"\nescalate = [\"sam\"]\nmessage = \"How are you? {{answer_url}}\"\n\n\
          [[medication]]\nid = \"sertraline-evening\"\nname = \"sertraline\"\ncron = \"{cron}\"\ntimezone = \"UTC\"\nconfirm_within = \"1h\"\nmessage = \"Sertraline now: {{answer_url}}\"\n",
         webhook("me", &format!("{uri}/me"), ""),
         webhook("sam", &format!("{uri}/sam"), ""),
+        zone = crate::daemon::zone_near_noon(),
     )
 }
 
@@ -283,8 +284,8 @@ async fn the_answer_page_speaks_the_plans_language() {
     let server = receiver().await;
     let (_, cron) = cron_in(2);
     let dir = project(&plan_text(&server.uri(), &cron).replace(
-        "timezone = \"Europe/Berlin\"\n",
-        "timezone = \"Europe/Berlin\"\nlanguage = \"de-AT\"\n",
+        "reach = [\"me\"]\n\n[contacts",
+        "reach = [\"me\"]\nlanguage = \"de-AT\"\n\n[contacts",
     ));
     let d = Daemon::start(dir.path(), &env());
     let me = wait_for(&server, "/me", 2, Duration::from_secs(15)).await;
@@ -301,8 +302,9 @@ async fn the_answer_page_speaks_the_plans_language() {
         checkin.contains("<html lang=\"de\">") && checkin.contains("Wie geht es dir?"),
         "{checkin}"
     );
+    let zone: chrono_tz::Tz = crate::daemon::zone_near_noon().parse().unwrap();
     let date = chrono::Utc::now()
-        .with_timezone(&chrono_tz::Europe::Berlin)
+        .with_timezone(&zone)
         .format("%-d.%-m.%Y")
         .to_string();
     assert!(
