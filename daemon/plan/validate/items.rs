@@ -170,7 +170,7 @@ impl<'s> Validator<'s> {
         }
         if let Some(title) = fields.get("title")
             && !(1..=MAX_TITLE).contains(&title.chars().count())
-            && let Some(span) = self.key_span(t, "title")
+            && let Some((_, span)) = self.string(t, "title")
         {
             self.error(
                 span,
