@@ -280,13 +280,18 @@ async fn the_person_answers_in_place_behind_a_passphrase_and_sees_how_it_has_gon
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_answer_page_speaks_the_plans_language() {
+async fn the_answer_page_speaks_the_plans_language_and_https_makes_the_cookie_secure() {
+    const HTTPS: &str = "https://127.0.0.1:0";
     let server = receiver().await;
     let (_, cron) = cron_in(2);
-    let dir = project(&plan_text(&server.uri(), &cron).replace(
-        "reach = [\"me\"]\n\n[contacts",
-        "reach = [\"me\"]\nlanguage = \"de-AT\"\n\n[contacts",
-    ));
+    let dir = project(
+        &plan_text(&server.uri(), &cron)
+            .replace(
+                "reach = [\"me\"]\n\n[contacts",
+                "reach = [\"me\"]\nlanguage = \"de-AT\"\n\n[contacts",
+            )
+            .replace(PUBLIC, HTTPS),
+    );
     let d = Daemon::start(dir.path(), &env());
     let me = wait_for(&server, "/me", 2, Duration::from_secs(15)).await;
     let base = d.answer_base();
@@ -295,7 +300,7 @@ async fn the_answer_page_speaks_the_plans_language() {
             .iter()
             .find(|m| m["item"] == item)
             .unwrap_or_else(|| panic!("{me:?} {}", d.logs()));
-        link_at(m["text"].as_str().unwrap(), PUBLIC, &base)
+        link_at(m["text"].as_str().unwrap(), HTTPS, &base)
     };
     let (_, checkin) = get(&base, &pick("evening")[base.len()..], "").await;
     assert!(
@@ -318,5 +323,19 @@ async fn the_answer_page_speaks_the_plans_language() {
     );
     let done = crate::daemon::choose(&pick("sertraline-evening"), "taken").await;
     assert!(done.contains("Deine Antwort ist gespeichert."), "{done}");
+    // Where people open pages over https, the session cookie says Secure.
+    assert!(set_passphrase(&dir, PASSPHRASE).status.success());
+    let signed_in = no_redirects()
+        .post(format!("{base}/me/login"))
+        .form(&[("passphrase", PASSPHRASE)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.ends_with("; Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
     d.stop();
 }
