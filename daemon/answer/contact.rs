@@ -34,7 +34,7 @@ pub(super) async fn show(
     if contact_of(&state, &token).is_none() {
         return invalid();
     }
-    let person = crate::plugin::inbound::xml_escape(&state.keys().replies.person_name);
+    let person = super::page::escape(&state.keys().replies.person_name);
     page(
         StatusCode::OK,
         "A question from kithd",

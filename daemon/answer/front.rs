@@ -33,6 +33,15 @@ impl Front {
         self.desks().get(plan).cloned()
     }
 
+    /// The desk of the plan a sealed token (a link, a session) is meant for, by its routing
+    /// tag; that plan's key then opens it.
+    pub(crate) fn desk_for(&self, token: &str) -> Option<Arc<AnswerState>> {
+        self.desks()
+            .values()
+            .find(|desk| desk.keys().links.routes(token))
+            .cloned()
+    }
+
     /// Opens (or replaces) a plan's desk, or closes it with `None`.
     pub(crate) fn set(&self, plan: &str, desk: Option<Arc<AnswerState>>) {
         let mut desks = self.desks.write().unwrap_or_else(|p| p.into_inner());
@@ -64,14 +73,9 @@ pub(crate) fn router(front: Arc<Front>) -> Router {
         .with_state(front)
 }
 
-/// The desk of the plan an answer link is meant for (by its routing tag; that plan's key
-/// then opens it).
+/// The desk of the plan an answer link is meant for.
 fn desk_of(front: &Front, token: &str) -> Option<Arc<AnswerState>> {
-    front
-        .desks()
-        .values()
-        .find(|desk| desk.keys().links.routes(token))
-        .cloned()
+    front.desk_for(token)
 }
 
 async fn show(State(front): State<Arc<Front>>, Path(token): Path<String>) -> Response {

@@ -243,7 +243,7 @@ pub(super) async fn take(
         Taken::Done => respond(replies, gw, None).await,
         // The person's own words and numbers, back by the way the answer came.
         Taken::Heard => {
-            let crisis = state.keys().crisis_text.clone();
+            let crisis = state.keys().plan.crisis_text.clone();
             respond_or_send(state, replies, gw, channel, crisis, &from).await
         }
         Taken::NotUnderstood => {

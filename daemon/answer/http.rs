@@ -47,12 +47,8 @@ pub(crate) struct Keys {
     /// Replies through gateways (`/inbound/{channel}`), and the person's addresses and
     /// language the generic `/inbound` reads too.
     pub replies: Arc<super::gateway::Replies>,
-    /// The person's time zone, for the times the pages show.
-    pub zone: chrono_tz::Tz,
-    /// The person's own words and numbers, given back after an answer they asked their
-    /// contacts to hear about.
-    pub crisis_text: Option<String>,
-    /// The plan the pages describe (titles, times, who an answer spares an alert).
+    /// The plan the pages describe (titles, the person's zone and crisis text, who an
+    /// answer spares an alert).
     pub plan: Arc<crate::plan::Plan>,
 }
 
@@ -150,7 +146,7 @@ pub(super) async fn snooze(
         SnoozeResult::Snoozed { until, .. } => {
             info!(item = %item, via, "Snoozed.");
             state.wake.notify_one();
-            let zone = state.keys().zone;
+            let zone = state.keys().plan.person.timezone;
             Ok(Some(until.with_timezone(&zone).format("%H:%M").to_string()))
         }
         SnoozeResult::CapReached => Ok(None),
@@ -293,7 +289,7 @@ pub(super) async fn inbound(
         Reply::Answer(answer) => match record_answer(&state, firing, &answer, None, "sms").await {
             Ok(AnswerResult::Recorded { heard: true, .. }) => json(
                 StatusCode::OK,
-                serde_json::json!({"ok": true, "heard": true, "reply": keys.crisis_text}),
+                serde_json::json!({"ok": true, "heard": true, "reply": keys.plan.crisis_text}),
             ),
             Ok(_) => json(StatusCode::OK, serde_json::json!({"ok": true})),
             Err(()) => json_try_again(),

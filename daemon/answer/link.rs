@@ -192,14 +192,15 @@ pub(super) async fn show(
         &title,
         &format!(
             "<p class=\"when\">{}</p>{form}{crisis}",
-            escape(&due_line(keys.zone, firing.scheduled, w))
+            escape(&due_line(keys.plan.person.timezone, firing.scheduled, w))
         ),
     )
 }
 
 /// The person's own `crisis_text`, escaped, under `heading`; empty without one.
 pub(crate) fn crisis_section(keys: &Keys, heading: &str) -> String {
-    keys.crisis_text
+    keys.plan
+        .crisis_text
         .as_deref()
         .map(|t| {
             format!(

@@ -55,17 +55,20 @@ fn cookie(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-/// The desk whose live session the request carries, with the session's start.
-async fn session(front: &Front, headers: &HeaderMap) -> Option<(Arc<AnswerState>, DateTime<Utc>)> {
+/// A live session: when it started, and when the passphrase it was opened with was set.
+#[derive(Debug, Clone, Copy)]
+struct Live {
+    since: DateTime<Utc>,
+    set: DateTime<Utc>,
+}
+
+/// The desk whose live session the request carries, with the session.
+async fn session(front: &Front, headers: &HeaderMap) -> Option<(Arc<AnswerState>, Live)> {
     let token = cookie(headers)?;
-    let desk = front
-        .desks()
-        .values()
-        .find(|d| d.keys().links.routes(&token))?
-        .clone();
+    let desk = front.desk_for(&token)?;
     let set = desk.ledger.call(|l| l.passphrase()).await.ok()??.1;
     let since = desk.keys().links.session(&token, set, desk.clock.now())?;
-    Some((desk, since))
+    Some((desk, Live { since, set }))
 }
 
 /// Sets (or, with `None`, clears) the session cookie on `r`.
@@ -88,22 +91,20 @@ fn set_cookie(r: &mut Response, desk: &AnswerState, value: Option<&str>) {
 }
 
 /// A page for a live session: renews its cookie (12 h from now).
-async fn session_page(
+fn session_page(
     desk: &AnswerState,
-    since: DateTime<Utc>,
+    live: Live,
     status: StatusCode,
     title: &str,
     body: &str,
 ) -> Response {
     let w = words(&desk.keys().plan.language);
     let mut r = page_in(w.lang, status, title, &format!("{}{body}", nav(w)));
-    if let Ok(Some((_, set))) = desk.ledger.call(|l| l.passphrase()).await {
-        let renewed = desk
-            .keys()
-            .links
-            .session_token(set, since, desk.clock.now());
-        set_cookie(&mut r, desk, Some(&renewed));
-    }
+    let renewed = desk
+        .keys()
+        .links
+        .session_token(live.set, live.since, desk.clock.now());
+    set_cookie(&mut r, desk, Some(&renewed));
     r
 }
 
@@ -159,7 +160,7 @@ fn login_page(front: &Front, status: StatusCode, message: Option<&str>) -> Respo
 
 async fn show(State(front): State<Arc<Front>>, headers: HeaderMap) -> Response {
     match session(&front, &headers).await {
-        Some((desk, since)) => today(&desk, since).await,
+        Some((desk, live)) => today(&desk, live).await,
         None => login_page(&front, StatusCode::OK, None),
     }
 }
@@ -269,7 +270,7 @@ async fn answer(
     headers: HeaderMap,
     Form(form): Form<PageAnswer>,
 ) -> Response {
-    let Some((desk, since)) = session(&front, &headers).await else {
+    let Some((desk, live)) = session(&front, &headers).await else {
         return login_page(&front, StatusCode::UNAUTHORIZED, None);
     };
     let w = words(&desk.keys().plan.language);
@@ -287,20 +288,19 @@ async fn answer(
     let Some(firing) = firing.filter(|f| !f.answered) else {
         return session_page(
             &desk,
-            since,
+            live,
             StatusCode::GONE,
             w.thanks,
             &format!("<p>{}</p>", escape(w.answered_already)),
-        )
-        .await;
+        );
     };
     let (status, title, body) = take_choice(&desk, firing, &form.choice, "page", None).await;
-    session_page(&desk, since, status, &title, &body).await
+    session_page(&desk, live, status, &title, &body)
 }
 
 /// Today's check-ins and doses with their state, the open ones answerable here, and the
 /// next 7 days.
-async fn today(desk: &AnswerState, since: DateTime<Utc>) -> Response {
+async fn today(desk: &AnswerState, live: Live) -> Response {
     let keys = desk.keys();
     let plan = keys.plan.clone();
     let w = words(&plan.language);
@@ -319,14 +319,7 @@ async fn today(desk: &AnswerState, since: DateTime<Utc>) -> Response {
         .call(move |l| Ok((l.journal(start - Duration::days(1))?, l.pauses(now)?)))
         .await;
     let Ok((entries, mut pauses)) = loaded else {
-        return session_page(
-            desk,
-            since,
-            StatusCode::SERVICE_UNAVAILABLE,
-            w.try_again,
-            "",
-        )
-        .await;
+        return session_page(desk, live, StatusCode::SERVICE_UNAVAILABLE, w.try_again, "");
     };
     pauses.extend(plan.away.iter().cloned());
     let mut body = format!("<h2>{}</h2><ul class=\"plain\">", escape(w.today));
@@ -349,7 +342,7 @@ async fn today(desk: &AnswerState, since: DateTime<Utc>) -> Response {
         any = true;
         let item = plan.item(&e.item);
         let title = label(&plan, item, e.scheduled, w);
-        let open_until = open_until(e);
+        let open_by = open_until(e);
         let (class, state) = match (e.outcome.as_str(), &e.value) {
             ("paused", _) => ("paused", w.st_paused.to_string()),
             ("missed", _) => ("missed", w.st_missed.to_string()),
@@ -358,7 +351,7 @@ async fn today(desk: &AnswerState, since: DateTime<Utc>) -> Response {
                 format!("{} ({})", w.st_answered, answer_text(v, w)),
             ),
             _ if e.snoozes > 0 => ("snoozed", w.st_snoozed.to_string()),
-            _ if open_until.is_some_and(|u| now < u) => ("open", w.st_open.to_string()),
+            _ if open_by.is_some_and(|u| now < u) => ("open", w.st_open.to_string()),
             _ => ("open", w.st_unanswered.to_string()),
         };
         let _ = write!(
@@ -433,7 +426,7 @@ async fn today(desk: &AnswerState, since: DateTime<Utc>) -> Response {
     }
     body.push_str("</ul>");
     body.push_str(&crisis_section(&keys, w.hard_now));
-    session_page(desk, since, StatusCode::OK, w.your_page, &body).await
+    session_page(desk, live, StatusCode::OK, w.your_page, &body)
 }
 
 /// An answer as the page says it.
@@ -447,7 +440,7 @@ fn answer_text(value: &str, w: &Words) -> String {
 }
 
 async fn report(State(front): State<Arc<Front>>, headers: HeaderMap, uri: Uri) -> Response {
-    let Some((desk, since)) = session(&front, &headers).await else {
+    let Some((desk, live)) = session(&front, &headers).await else {
         return login_page(&front, StatusCode::UNAUTHORIZED, None);
     };
     let asked = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
@@ -470,12 +463,11 @@ async fn report(State(front): State<Arc<Front>>, headers: HeaderMap, uri: Uri) -
     let Ok((entries, (alerts, all_clears))) = loaded else {
         return session_page(
             &desk,
-            since,
+            live,
             StatusCode::SERVICE_UNAVAILABLE,
             w.try_again,
             "",
-        )
-        .await;
+        );
     };
     let charts = {
         let labels = |id: &str| item_name(&plan, id, now);
@@ -503,7 +495,7 @@ async fn report(State(front): State<Arc<Front>>, headers: HeaderMap, uri: Uri) -
         .collect::<Vec<_>>()
         .join(" · ");
     let body = format!("<p>{switch}</p>{charts}");
-    session_page(&desk, since, StatusCode::OK, w.gone, &body).await
+    session_page(&desk, live, StatusCode::OK, w.gone, &body)
 }
 
 /// What the charts call an item: its `title`, else a check-in's id, else (a dose) its name

@@ -90,8 +90,6 @@ pub(crate) fn keys_for(snapshot: &Snapshot) -> Option<Keys> {
             .ok()
             .map(|s| s.expose().to_string()),
         replies: Arc::new(replies),
-        zone: plan.person.timezone,
-        crisis_text: plan.crisis_text.clone(),
         plan: plan.clone(),
     })
 }

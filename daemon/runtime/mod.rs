@@ -168,8 +168,8 @@ impl Daemon {
         }
     }
 
-    /// Publishes the person's zone for `status` and `history` (at start and on reload: it
-    /// changes only with the plan).
+    /// Publishes the person's zone for `status` and `history`, and their language for
+    /// `report --format html` (at start and on reload: both change only with the plan).
     fn publish_zone(&self) {
         let plan = self.dispatcher.snapshot().plan.clone();
         let written = crate::published::write_zone(&self.opts.state_dir, plan.person.timezone)

@@ -53,11 +53,24 @@ pub fn set_passphrase_of(dir: &Project, extra: &[&str], passphrase: &str) -> std
     child.wait_with_output().unwrap()
 }
 
-/// Signs in at `base`: the session cookie (`name=value`).
+/// Signs in at `base` over plain http: the session cookie (`name=value`).
 pub async fn sign_in(base: &str, passphrase: &str) -> Result<String, reqwest::StatusCode> {
+    sign_in_as(base, None, passphrase, false).await
+}
+
+/// Signs in at `base` (to `plan`, in a directory of plans): the session cookie
+/// (`name=value`), whose flags are checked, `Secure` only where `secure`.
+pub async fn sign_in_as(
+    base: &str,
+    plan: Option<&str>,
+    passphrase: &str,
+    secure: bool,
+) -> Result<String, reqwest::StatusCode> {
+    let mut form = vec![("passphrase", passphrase)];
+    form.extend(plan.map(|p| ("plan", p)));
     let r = no_redirects()
         .post(format!("{base}/me/login"))
-        .form(&[("passphrase", passphrase)])
+        .form(&form)
         .send()
         .await
         .unwrap();
@@ -68,7 +81,7 @@ pub async fn sign_in(base: &str, passphrase: &str) -> Result<String, reqwest::St
     for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
         assert!(set.contains(flag), "{set}");
     }
-    assert!(!set.contains("Secure"), "plain http on loopback: {set}");
+    assert_eq!(set.ends_with("; Secure"), secure, "{set}");
     Ok(set.split(';').next().unwrap().to_string())
 }
 
@@ -325,17 +338,6 @@ async fn the_answer_page_speaks_the_plans_language_and_https_makes_the_cookie_se
     assert!(done.contains("Deine Antwort ist gespeichert."), "{done}");
     // Where people open pages over https, the session cookie says Secure.
     assert!(set_passphrase(&dir, PASSPHRASE).status.success());
-    let signed_in = no_redirects()
-        .post(format!("{base}/me/login"))
-        .form(&[("passphrase", PASSPHRASE)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signed_in.status(), 303);
-    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
-    assert!(
-        cookie.ends_with("; Secure") && cookie.contains("HttpOnly"),
-        "{cookie}"
-    );
+    assert!(sign_in_as(&base, None, PASSPHRASE, true).await.is_ok());
     d.stop();
 }
