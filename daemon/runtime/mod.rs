@@ -35,6 +35,11 @@ use due_heap::{HeapScheduler, Scheduler};
 use notify::Notifier;
 
 /// The longest single sleep: the loop re-reads the wall clock at least this often, so a
+/// How long a finished delivery waits for others to finish before the loop claims more.
+const GATHER: Duration = Duration::from_millis(1);
+/// Finished deliveries gathered into one pass at most.
+const GATHER_COUNT: usize = 16;
+
 /// suspend/resume or an NTP step can't make it oversleep a firing by more than this.
 const MAX_SLEEP: Duration = Duration::from_secs(15);
 /// Health is judged again at most this often after deliveries finish.
@@ -399,7 +404,22 @@ impl Daemon {
                     // costs one pass of the loop (and its ledger queries), not one each.
                     self.health_due = true;
                     let mut done = Some(done);
-                    while let Some(result) = done.take().or_else(|| self.tasks.try_join_next()) {
+                    // While others are still in flight, wait a moment for a few more: a
+                    // backlog is then claimed in batches, not one freed slot at a time.
+                    let gather = tokio::time::Instant::now() + GATHER;
+                    let mut gathered = 0;
+                    loop {
+                        let result = match done.take().or_else(|| self.tasks.try_join_next()) {
+                            Some(r) => r,
+                            None if gathered < GATHER_COUNT && !self.tasks.is_empty() => {
+                                match tokio::time::timeout_at(gather, self.tasks.join_next()).await {
+                                    Ok(Some(r)) => r,
+                                    _ => break,
+                                }
+                            }
+                            None => break,
+                        };
+                        gathered += 1;
                         match result {
                             Ok(Ok(())) => {}
                             Ok(Err(e)) => {
