@@ -17,6 +17,7 @@ pub(crate) mod exit;
 pub(crate) mod health;
 pub mod load;
 pub mod plan;
+pub mod plan_cache;
 pub(crate) mod plan_dir;
 pub mod plugin;
 pub(crate) mod published;

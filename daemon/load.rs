@@ -50,6 +50,9 @@ pub struct Options<'a> {
     pub secrets: Secrets<'a>,
     /// For the warnings that depend on the date (an appointment in the past).
     pub now: DateTime<Utc>,
+    /// Where a validated copy of a large plan is kept between starts (`run`'s state
+    /// directory); `None`: the plan is always read afresh.
+    pub cache: Option<&'a Path>,
 }
 
 /// A plan ready to run.
@@ -187,7 +190,7 @@ pub fn load(opts: &Options) -> Result<Loaded, Failure> {
     let source = read(opts.plan)?;
     let registry = Registry::load(opts.plugin_dir).map_err(|e| Failure::Plugins(e.render()))?;
     let readable = readable_by_others(opts.plan);
-    match load_source(source, registry, opts.secrets, opts.now) {
+    match load_cached(source, registry, opts.secrets, opts.now, opts.cache) {
         Ok(mut loaded) => {
             loaded.warnings.extend(readable);
             Ok(loaded)
@@ -232,7 +235,20 @@ pub fn load_source(
     check_secrets: Secrets,
     now: DateTime<Utc>,
 ) -> Result<Loaded, Failure> {
-    let loaded = match plan::load(&source, &registry) {
+    load_cached(source, registry, check_secrets, now, None)
+}
+
+/// `load_source`, reading a large plan from its validated copy in `cache` when it is
+/// unchanged (and keeping one when it is not).
+fn load_cached(
+    source: SourceFile,
+    registry: Registry,
+    check_secrets: Secrets,
+    now: DateTime<Utc>,
+    cache: Option<&Path>,
+) -> Result<Loaded, Failure> {
+    let (loaded, keep) = crate::plan_cache::load(cache, &source, &registry);
+    let loaded = match loaded {
         Ok(l) => l,
         Err(diagnostics) => {
             return Err(Failure::Invalid {
@@ -242,6 +258,7 @@ pub fn load_source(
         }
     };
     let mut plan = loaded.plan;
+    let keep = keep.map(|k| (k, loaded.warnings.clone()));
     let mut diags = loaded.warnings;
     let channels = match ChannelSet::prepare(&registry, &plan) {
         Ok(c) => Some(c),
@@ -285,16 +302,22 @@ pub fn load_source(
     dated_warnings(&plan, now, &mut diags);
     diags.sort_by_key(|d| (d.span.start, d.severity));
     match channels {
-        Some(channels) if !diags.iter().any(Diagnostic::is_error) => Ok(Loaded {
-            snapshot: Snapshot {
-                plan: Arc::new(plan),
-                channels,
-                registry: Arc::new(registry),
-                links,
-            },
-            source,
-            warnings: diags,
-        }),
+        Some(channels) if !diags.iter().any(Diagnostic::is_error) => {
+            let plan = Arc::new(plan);
+            if let Some((keep, warnings)) = keep {
+                keep.store_later(plan.clone(), warnings);
+            }
+            Ok(Loaded {
+                snapshot: Snapshot {
+                    plan,
+                    channels,
+                    registry: Arc::new(registry),
+                    links,
+                },
+                source,
+                warnings: diags,
+            })
+        }
         _ => Err(Failure::Invalid {
             source,
             diagnostics: diags,

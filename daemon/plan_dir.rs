@@ -64,6 +64,7 @@ pub(crate) fn load_dir(
             plugin_dir,
             secrets,
             now,
+            cache: None,
         };
         let loaded = crate::load::load(&opts).map_err(exit::Error::Plan).and_then(|l| {
             if show_warnings && !l.warnings.is_empty() {

@@ -25,6 +25,7 @@ fn plan_summary(
         plugin_dir,
         secrets: crate::load::Secrets::Offline,
         now,
+        cache: None,
     })
     .map_err(exit::Error::Plan)?;
     let p = &loaded.snapshot.plan;

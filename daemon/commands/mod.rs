@@ -202,6 +202,7 @@ pub(crate) fn load(
         plugin_dir,
         secrets,
         now,
+        cache: None,
     };
     match crate::load::load(&opts) {
         Ok(loaded) => {

@@ -5,6 +5,7 @@
 mod id_index;
 pub mod quiet_hours;
 pub mod schedule_spec;
+pub mod stored;
 pub mod template;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -24,6 +25,10 @@ pub use template::Template;
 pub use crate::vocab::{Kind, PlanDuration, PluginCatalog, PluginInfo, SELF_ID};
 
 use crate::diagnostic::{Diagnostic, SourceFile};
+
+/// Plans of this size or more are large: read one item table at a time, and kept as a
+/// validated copy between starts (`plan_cache`).
+pub const LARGE_PLAN_BYTES: usize = 1 << 20;
 
 /// A validated plan.
 #[derive(Debug, Clone)]
@@ -60,7 +65,7 @@ pub struct Plan {
 }
 
 /// The person, or one of their contacts.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Recipient {
     /// `self` for the person, the contact id otherwise.
     pub id: String,
@@ -82,7 +87,7 @@ pub struct Recipient {
     pub span: std::ops::Range<usize>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Relation {
     Family,
     Friend,
@@ -111,7 +116,7 @@ impl Relation {
 }
 
 /// A notification channel: a plugin plus its settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Channel {
     pub id: String,
     pub plugin: String,
@@ -127,7 +132,7 @@ pub struct Channel {
 }
 
 /// The settings the host reads from every channel (the plugin's own are in `settings`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChannelLimits {
     /// The whole request, connect included.
     pub timeout: Option<PlanDuration>,
@@ -159,7 +164,7 @@ impl Channel {
 }
 
 /// A channel setting. Secrets are references, resolved only when a request is performed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Setting {
     String(String),
     Integer(i64),
@@ -171,7 +176,7 @@ pub enum Setting {
 }
 
 /// What happens to a firing missed while kithd was not running.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CatchUp {
     /// Deliver it late, however late.
     Always,
@@ -207,7 +212,7 @@ impl CatchUp {
 }
 
 /// The optional HTTP server for answers (`[server]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServerConfig {
     /// Where `[server]` is, for diagnostics about its secrets.
     pub span: std::ops::Range<usize>,
@@ -220,14 +225,14 @@ pub struct ServerConfig {
 
 /// `[heartbeat]`: kithd pings `url` (Healthchecks.io protocol) at start and every `every`,
 /// `url/fail` while degraded, so that an outside monitor notices when kithd is down.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Heartbeat {
     pub url: String,
     pub every: PlanDuration,
 }
 
 /// How a check-in or dose is answered and what happens when it isn't.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AnswerPolicy {
     /// `expect_reply_within` / `confirm_within`.
     pub within: PlanDuration,
@@ -279,7 +284,7 @@ pub struct Item {
 }
 
 /// Settings only appointments and followups have.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ItemExtra {
     /// Followups (required) and appointments (optional): the contact the item is about.
     pub with: Option<String>,

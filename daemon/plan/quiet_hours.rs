@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use crate::clock::resolve_local;
 
 /// A daily window of local time; it may cross midnight (`22:00-07:30`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QuietHours {
     pub start: NaiveTime,
     pub end: NaiveTime,

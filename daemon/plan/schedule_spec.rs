@@ -7,7 +7,7 @@ use chrono::{NaiveDate, NaiveDateTime, NaiveTime, Weekday};
 use crate::vocab::PlanDuration;
 
 /// Which weekdays an `at` schedule fires on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DaySet(u8);
 
 impl DaySet {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 /// One piece of a parsed template.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Piece {
     Text(String),
     /// A placeholder name and its byte offset (of the `{`) inside the template text.
@@ -13,7 +13,7 @@ pub enum Piece {
 }
 
 /// A parsed message template.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Template {
     pub source: String,
     pub pieces: Vec<Piece>,

@@ -3,12 +3,12 @@
 //! the clock itself.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::plan::{IdIndex, Item};
+use crate::plan::{IdIndex, Item, Kind, ScheduleSpec};
 use crate::schedule::{Purpose, next_after};
 
 /// A firing that is due.
@@ -76,6 +76,78 @@ impl HeapScheduler {
         }
     }
 
+    /// The item's slot: its own if it has one (a reload), else a new one.
+    fn place(&mut self, item: &Arc<Item>) -> u32 {
+        let slots = &self.slots;
+        match self
+            .by_id
+            .get(&item.id, |p| slots[p as usize].item.id.as_str())
+        {
+            Some(slot) => {
+                let s = &mut self.slots[slot as usize];
+                s.item = item.clone();
+                s.generation = s.generation.wrapping_add(1);
+                slot
+            }
+            None => {
+                let fresh = Slot {
+                    item: item.clone(),
+                    generation: 0,
+                    pending: None,
+                    live: true,
+                };
+                let slot = match self.free.pop() {
+                    Some(slot) => {
+                        let generation = self.slots[slot as usize].generation.wrapping_add(1);
+                        self.slots[slot as usize] = Slot {
+                            generation,
+                            ..fresh
+                        };
+                        slot
+                    }
+                    None => {
+                        self.slots.push(fresh);
+                        (self.slots.len() - 1) as u32
+                    }
+                };
+                let slots = &self.slots;
+                self.by_id
+                    .insert(&item.id, slot, |p| slots[p as usize].item.id.as_str());
+                slot
+            }
+        }
+    }
+
+    /// Adds every item of a plan at start. Items that share a cron expression and a zone
+    /// (a large plan's usual case: the same morning check-in for many people) share the
+    /// computation of their next firing, and the heap is built in one go.
+    pub fn fill(&mut self, items: &[Arc<Item>], after: DateTime<Utc>) {
+        type Next = Option<(DateTime<Utc>, Purpose)>;
+        let mut shared: HashMap<(usize, chrono_tz::Tz), Next> = HashMap::new();
+        let mut entries = Vec::with_capacity(items.len());
+        for item in items {
+            let slot = self.place(item);
+            // Without `except` and outside appointments, a cron item's next firing depends
+            // on its expression, zone and `after` only.
+            let next = match &item.schedule {
+                ScheduleSpec::Cron { cron }
+                    if item.except().is_empty() && item.kind != Kind::Appointment =>
+                {
+                    *shared
+                        .entry((Arc::as_ptr(cron) as usize, item.timezone))
+                        .or_insert_with(|| next_after(item, after))
+                }
+                _ => next_after(item, after),
+            };
+            let s = &mut self.slots[slot as usize];
+            s.pending = next;
+            if let Some((at, _)) = next {
+                entries.push(Reverse((at.timestamp_millis(), slot, s.generation)));
+            }
+        }
+        self.heap.extend(entries);
+    }
+
     fn push_next(&mut self, slot: u32, after: DateTime<Utc>) {
         let s = &mut self.slots[slot as usize];
         s.pending = next_after(&s.item, after);
@@ -114,44 +186,7 @@ impl HeapScheduler {
 
 impl Scheduler for HeapScheduler {
     fn upsert(&mut self, item: &Arc<Item>, after: DateTime<Utc>) {
-        let slots = &self.slots;
-        let slot = match self
-            .by_id
-            .get(&item.id, |p| slots[p as usize].item.id.as_str())
-        {
-            Some(slot) => {
-                let s = &mut self.slots[slot as usize];
-                s.item = item.clone();
-                s.generation = s.generation.wrapping_add(1);
-                slot
-            }
-            None => {
-                let fresh = Slot {
-                    item: item.clone(),
-                    generation: 0,
-                    pending: None,
-                    live: true,
-                };
-                let slot = match self.free.pop() {
-                    Some(slot) => {
-                        let generation = self.slots[slot as usize].generation.wrapping_add(1);
-                        self.slots[slot as usize] = Slot {
-                            generation,
-                            ..fresh
-                        };
-                        slot
-                    }
-                    None => {
-                        self.slots.push(fresh);
-                        (self.slots.len() - 1) as u32
-                    }
-                };
-                let slots = &self.slots;
-                self.by_id
-                    .insert(&item.id, slot, |p| slots[p as usize].item.id.as_str());
-                slot
-            }
-        };
+        let slot = self.place(item);
         self.push_next(slot, after);
     }
 
@@ -294,5 +329,36 @@ mod tests {
             s.pop_due("2026-12-09T00:00:00Z".parse().unwrap())
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn filling_at_start_fires_exactly_as_adding_one_by_one() {
+        let its = items(concat!(
+            "[[checkin]]\nid = \"a\"\ncron = \"30 8 * * *\"\nmessage = \"x\"\n",
+            "[[checkin]]\nid = \"b\"\ncron = \"30 8 * * *\"\nmessage = \"y\"\n",
+            "[[checkin]]\nid = \"c\"\ncron = \"30 8 * * *\"\ntimezone = \"Europe/Berlin\"\nmessage = \"x\"\n",
+            "[[checkin]]\nid = \"d\"\ncron = \"30 8 * * *\"\nexcept = [\"2026-03-29\"]\nmessage = \"x\"\n",
+            "[[medication]]\nid = \"e\"\nname = \"n\"\nat = \"21:00\"\nmessage = \"m\"\n",
+            "[[checkin]]\nid = \"f\"\ncron = \"0 2 * * *\"\ntimezone = \"Europe/Berlin\"\nmessage = \"x\"\n",
+        ));
+        // Across a spring change, from an instant between firings.
+        let t0: DateTime<Utc> = "2026-03-27T12:00:00Z".parse().unwrap();
+        let mut one = HeapScheduler::new();
+        for item in &its {
+            one.upsert(item, t0);
+        }
+        let mut all = HeapScheduler::with_capacity(its.len());
+        all.fill(&its, t0);
+        assert_eq!(all.len(), one.len());
+        let mut fired = 0;
+        for hour in 1..=24 * 5 {
+            let now = t0 + chrono::Duration::hours(hour);
+            let (a, b) = (all.pop_due(now), one.pop_due(now));
+            assert_eq!(a, b, "at {now}");
+            fired += a.len();
+            all.advance(&a);
+            one.advance(&b);
+        }
+        assert!(fired >= 25, "only {fired} firings");
     }
 }

@@ -29,6 +29,7 @@ impl Daemon {
             plugin_dir: &self.opts.plugin_dir,
             secrets: crate::load::Secrets::Check(&store),
             now: self.clock.now(),
+            cache: Some(&self.opts.state_dir),
         });
         match loaded {
             Ok(loaded) => {

@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use super::answer_server::{self, Slot};
-use super::due_heap::{HeapScheduler, Scheduler};
+use super::due_heap::HeapScheduler;
 use super::ledger::{lease, open_ledger};
 use super::notify::Notifier;
 use super::{Daemon, Options, catch_up, directory, heartbeat, log_problems, logging, not_starting};
@@ -64,6 +64,7 @@ impl Daemon {
             plugin_dir: &opts.plugin_dir,
             secrets: crate::load::Secrets::Check(&store),
             now: opts.clock.now(),
+            cache: Some(&opts.state_dir),
         }) {
             Ok(l) => l,
             Err(failure) => {
@@ -139,9 +140,7 @@ impl Daemon {
             return not_starting(e, "The delivery ledger can't be written; not starting.");
         }
         let mut scheduler = HeapScheduler::with_capacity(snapshot.plan.items.len());
-        for item in &snapshot.plan.items {
-            scheduler.upsert(item, now);
-        }
+        scheduler.fill(&snapshot.plan.items, now);
         let secrets = SecretStore::from_env().for_plan(snapshot.plan.scope.as_deref());
         let host = Host::new(
             secrets,

@@ -16,7 +16,7 @@ mod schema;
 #[cfg(test)]
 mod shared_tests;
 mod sqlite;
-mod state_dir;
+pub(crate) mod state_dir;
 
 use std::path::PathBuf;
 

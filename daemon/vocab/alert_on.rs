@@ -6,7 +6,7 @@
 use super::Kind;
 
 /// An answer that escalates instead of cancelling the escalation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum AlertOn {
     /// A check-in answered with a mood of at most this (1–5).
     MoodAtMost(u8),

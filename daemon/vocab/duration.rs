@@ -5,7 +5,9 @@ use std::fmt;
 
 /// A non-negative span of time parsed from the plan, kept with the unit it was written in,
 /// so that `1d` can mean one calendar day where the caller wants that.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct PlanDuration {
     seconds: i64,
     /// Whole calendar days (from `d` and `w` units), kept apart from `clock_seconds`.

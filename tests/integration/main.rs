@@ -23,6 +23,7 @@ mod leases;
 mod ledger;
 mod lifecycle;
 mod person_page;
+mod plan_cache;
 mod plan_dirs;
 mod plan_dirs_run;
 mod plugins_http;

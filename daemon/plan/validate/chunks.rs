@@ -16,7 +16,7 @@ use super::super::{Kind, Loaded, PluginCatalog};
 use crate::diagnostic::Diagnostic;
 
 /// Plans smaller than this are parsed whole (the common case: one person's plan).
-pub(super) const CHUNK_MIN: usize = 1 << 20;
+pub(super) const CHUNK_MIN: usize = crate::plan::LARGE_PLAN_BYTES;
 
 /// One item: its kind and where its `[[kind]]` table is in the file.
 pub(super) type Segment = (Kind, Range<usize>);
