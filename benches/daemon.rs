@@ -283,7 +283,13 @@ fn main() {
         }
     }
     if want("burst") {
-        bench_burst(20_000, 64);
+        bench_burst(
+            20_000,
+            std::env::var("BURST_CONCURRENCY")
+                .ok()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(64),
+        );
     }
     if want("million") {
         bench_million(1_000_000);

@@ -201,6 +201,7 @@ impl Daemon {
             health: Default::default(),
             assessed_at: None,
             health_due: false,
+            ledger_next: None,
             pinger,
             answer,
             lane,
