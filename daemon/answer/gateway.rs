@@ -363,14 +363,14 @@ fn send_in_background(
 ) {
     let (host, registry) = (state.host.clone(), replies.registry.clone());
     tokio::spawn(async move {
-        let gate = tokio::sync::Semaphore::new(1);
+        let lane = crate::plugin::lane::ScriptLane::new(1);
         let outcome = host
             .deliver(
                 &registry.sandbox,
                 &gw.plugin,
                 &message,
                 &gw.settings,
-                &gate,
+                &lane,
                 &gw.grant,
             )
             .await;

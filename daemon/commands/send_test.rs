@@ -106,7 +106,7 @@ pub(super) fn send_now(
         &prepared.plugin,
         &message,
         &prepared.settings,
-        &tokio::sync::Semaphore::new(1),
+        &crate::plugin::lane::ScriptLane::new(1),
         &prepared.grant,
     )))
 }

@@ -60,7 +60,7 @@ pub(crate) struct Dispatcher {
 #[derive(Clone)]
 struct Limits {
     sends: Arc<Semaphore>,
-    scripts: Arc<Semaphore>,
+    scripts: Arc<crate::plugin::lane::ScriptLane>,
 }
 
 /// Removes a claim from the in-flight set however its task ends.
@@ -143,7 +143,7 @@ impl Dispatcher {
                     .unwrap_or(DEFAULT_CONCURRENCY);
                 Limits {
                     sends: Arc::new(Semaphore::new(n)),
-                    scripts: Arc::new(Semaphore::new(SCRIPT_SLOTS)),
+                    scripts: crate::plugin::lane::ScriptLane::new(SCRIPT_SLOTS),
                 }
             })
             .clone()
@@ -334,7 +334,7 @@ impl Dispatcher {
                 message.text
             );
         }
-        let gate = self.limits(&channel.id).scripts;
+        let lane = self.limits(&channel.id).scripts;
         let outcome = self
             .host
             .deliver(
@@ -342,7 +342,7 @@ impl Dispatcher {
                 &channel.plugin,
                 &message,
                 &channel.settings,
-                &gate,
+                &lane,
                 &channel.grant,
             )
             .await;

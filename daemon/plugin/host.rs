@@ -83,15 +83,7 @@ pub(crate) struct Host {
 
 pub(crate) use super::grant::is_loopback;
 
-/// Runs a script call on tokio's blocking pool once `gate` has a slot; `None` if the call
-/// could not run or did not return (the sandbox already turns engine panics into errors).
-async fn off_thread<T: Send + 'static>(
-    gate: &tokio::sync::Semaphore,
-    call: impl FnOnce() -> T + Send + 'static,
-) -> Option<T> {
-    let _slot = gate.acquire().await.ok()?;
-    tokio::task::spawn_blocking(call).await.ok()
-}
+use super::lane::ScriptLane;
 
 fn permanent(reason: impl Into<String>) -> Outcome {
     Outcome::Permanent {
@@ -128,7 +120,7 @@ impl Host {
 
     /// Asks the plugin what to send and performs it. Plugin errors are permanent for this
     /// channel (a broken script won't fix itself by retrying). Script calls run on the
-    /// blocking pool, at most as many at once per channel as `gate` allows, so a slow
+    /// blocking pool, at most as many at once per channel as its `lane` allows, so a slow
     /// plugin can't stall the timer, other channels or the answer server.
     pub(crate) async fn deliver(
         &self,
@@ -136,7 +128,7 @@ impl Host {
         plugin: &Arc<Plugin>,
         message: &Message,
         settings: &Map,
-        gate: &tokio::sync::Semaphore,
+        lane: &Arc<ScriptLane>,
         grant: &Grant,
     ) -> Outcome {
         let request = {
@@ -146,10 +138,10 @@ impl Host {
                 message.clone(),
                 settings.clone(),
             );
-            off_thread(gate, move || p.send(&sb, &m, &s)).await
+            lane.run(move || p.send(&sb, &m, &s)).await
         };
         let outcome = self
-            .perform(request, sandbox, plugin, message, settings, gate, grant)
+            .perform(request, sandbox, plugin, message, settings, lane, grant)
             .await;
         // Reasons go to the log and the ledger: no gateway echo of the message text, nor
         // of a secret this channel holds (a gateway may quote the key it was sent).
@@ -182,7 +174,7 @@ impl Host {
         plugin: &Arc<Plugin>,
         message: &Message,
         settings: &Map,
-        gate: &tokio::sync::Semaphore,
+        lane: &Arc<ScriptLane>,
         grant: &Grant,
     ) -> Outcome {
         let request = match request {
@@ -210,7 +202,7 @@ impl Host {
                         message.clone(),
                         settings.clone(),
                     );
-                    match off_thread(gate, move || p.classify(&sb, &response, &m, &s)).await {
+                    match lane.run(move || p.classify(&sb, &response, &m, &s)).await {
                         Some(Ok(o)) => o,
                         Some(Err(e)) => permanent(format!("plugin error in on_response: {e}")),
                         None => permanent("plugin error in on_response: the call was abandoned"),

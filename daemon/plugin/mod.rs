@@ -7,6 +7,7 @@ pub mod contract;
 mod grant;
 pub(crate) mod host;
 pub mod inbound;
+pub(crate) mod lane;
 mod pinned_tls;
 mod registry;
 mod sandbox;

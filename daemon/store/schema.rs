@@ -101,6 +101,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE deliveries ADD COLUMN consent TEXT;",
     // 11 → 12: the Argon2id hash of the person's passphrase for their pages (one row).
     "CREATE TABLE access (id INTEGER PRIMARY KEY CHECK (id = 1), hash TEXT NOT NULL, set_at INTEGER NOT NULL);",
+    // 12 → 13: `(state, channel, due, id)` serves every query `(state, due)` did, and each
+    // claim and `sent` mark wrote both.
+    "DROP INDEX deliveries_pending;",
 ];
 
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;

@@ -158,11 +158,17 @@ async fn a_new_answer_key_keeps_old_links_valid() {
     // accepted while it is given as `answer_key_previous`, and not once it is gone.
     std::fs::write(creds.join("answer_key_previous"), KEY).unwrap();
     let d = Daemon::start(dir.path(), &env);
+    // Stopped below: SIGTERM before the loop's handlers are in place would end it by the
+    // signal's default action instead.
+    d.wait_log("Ready.", Duration::from_secs(10));
     let old_link = at(&old_link_path, &d.answer_base());
     assert_eq!(get(&old_link).await, Ok(200));
     assert_eq!(d.stop().0, Some(0));
     std::fs::remove_file(creds.join("answer_key_previous")).unwrap();
     let d = Daemon::start(dir.path(), &env);
+    // Stopped below: SIGTERM before the loop's handlers are in place would end it by the
+    // signal's default action instead.
+    d.wait_log("Ready.", Duration::from_secs(10));
     let old_link = at(&old_link_path, &d.answer_base());
     assert_eq!(
         get(&old_link).await,

@@ -361,7 +361,9 @@ impl SqliteLedger {
         }
         // NORMAL in WAL mode: a commit survives a process crash (kill -9); only a power
         // loss can lose the last commits.
-        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
+        conn.execute_batch(
+            "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=4000;",
+        )?;
         for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = conn.transaction()?;
             tx.execute_batch(m)?;
