@@ -7,12 +7,14 @@
 //! - latency: 1k, 10k and 100k reminders due within one minute (spread evenly over its 60
 //!   seconds): fire latency (arrival at the sink − the instant the reminder was due) p50, p90,
 //!   p99, max; lost, doubled; READY time; the daemon's CPU, RSS and peak RSS.
-//!   `BENCH_SIZES=1000,10000` picks the sizes.
+//!   `BENCH_SIZES=1000,10000` picks the sizes; `LATENCY_CONCURRENCY=64` sets the channel's
+//!   `concurrency` (kithd's default, 16, otherwise).
 //! - burst: 20k due at the same second. Durable deliveries/s: counted until the ledger has
 //!   committed the `sent` mark of all of them; then kill -9 and a restart must re-send none.
 //!   Beside it, a plain reqwest loop on the same sink with the same concurrency, and Apprise
 //!   in-process when `BENCH_APPRISE_PYTHON` names a Python that has it
-//!   (`scripts/bench-apprise.sh` sets that up).
+//!   (`scripts/bench-apprise.sh` sets that up). `BURST_CONCURRENCY` (default 64) sets the
+//!   channel's `concurrency` and the plain loop's.
 //! - million: a 1,000,000-item plan: `check` time and peak RSS; first start to READY; RSS
 //!   settled and peak; a restart with the plan unchanged to READY.
 
@@ -40,7 +42,14 @@ fn bench_latency(n: usize) {
     let start = (Utc::now() + chrono::Duration::seconds(lead))
         .with_nanosecond(0)
         .unwrap();
-    let text = plan(sink.port, None, n, |i| {
+    // The channel's `concurrency` (kithd's default, 16, unless LATENCY_CONCURRENCY says).
+    let concurrency = std::env::var("LATENCY_CONCURRENCY")
+        .ok()
+        .and_then(|c| c.parse().ok());
+    if let Some(c) = concurrency {
+        println!("(channel `concurrency = {c}`)");
+    }
+    let text = plan(sink.port, concurrency, n, |i| {
         cron_at(start + chrono::Duration::seconds((i % 60) as i64))
     });
     write_plan(dir.path(), &text);
