@@ -101,9 +101,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE deliveries ADD COLUMN consent TEXT;",
     // 11 → 12: the Argon2id hash of the person's passphrase for their pages (one row).
     "CREATE TABLE access (id INTEGER PRIMARY KEY CHECK (id = 1), hash TEXT NOT NULL, set_at INTEGER NOT NULL);",
-    // 12 → 13: `(state, channel, due, id)` serves every query `(state, due)` did, and each
-    // claim and `sent` mark wrote both.
-    "DROP INDEX deliveries_pending;",
+    // 12 → 13: one index on pending deliveries, holding only them: each claim and `sent`
+    // mark wrote two, each holding the whole history. Dead letters (counted by health) get
+    // their own small one.
+    "DROP INDEX deliveries_pending;
+    DROP INDEX deliveries_channel_due;
+    CREATE INDEX deliveries_channel_due ON deliveries (channel, due, id) WHERE state = 'pending';
+    CREATE INDEX deliveries_dead ON deliveries (updated) WHERE state = 'dead';",
 ];
 
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
