@@ -4,7 +4,6 @@
 //! encoding is `plan::stored`'s. It must not decide what is valid: a copy is only ever what
 //! `plan::load` returned for the very same inputs, and anything else reads as no copy.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -49,7 +48,7 @@ fn key(text: &str, catalog: &dyn PluginCatalog) -> Option<Key> {
 
 /// A copy to write once the plan is known to run (the plan's text is no longer needed).
 pub struct Pending {
-    path: PathBuf,
+    dir: PathBuf,
     key: Key,
 }
 
@@ -64,41 +63,22 @@ impl Pending {
         }
     }
 
-    /// Writes the copy: a temporary file (mode 0600: the plan is health data), flushed to
-    /// disk, then renamed over the old copy, so a copy is either whole or absent.
+    /// Writes the copy through a temporary file (mode 0600: the plan is health data)
+    /// renamed over the old one, so a copy is whole, or fails its checksum.
     pub fn store(&self, plan: &Plan, warnings: &[Diagnostic]) {
-        let Some(body) = plan::stored::encode(plan, warnings) else {
+        let Some(mut file) = plan::stored::encode(plan, warnings) else {
             return;
         };
-        let tmp = self.path.with_extension("cache.tmp");
-        let written = (|| {
-            use std::os::unix::fs::OpenOptionsExt;
-            if let Some(dir) = self.path.parent() {
-                // A first start reads the plan before it opens the ledger.
-                crate::store::state_dir::prepare(dir).map_err(std::io::Error::other)?;
-            }
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .custom_flags(crate::store::state_dir::NOFOLLOW)
-                .open(&tmp)?;
-            f.write_all(MAGIC)?;
-            f.write_all(&self.key)?;
-            f.write_all(&Sha256::digest(&body))?;
-            f.write_all(&body)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &self.path)
-        })();
+        let digest = Sha256::digest(&file);
+        file.splice(0..0, MAGIC.iter().chain(&self.key).chain(&digest).copied());
+        // A first start reads the plan before it opens the ledger.
+        let written = crate::store::state_dir::prepare(&self.dir)
+            .map_err(std::io::Error::other)
+            .and_then(|_| crate::store::state_dir::write_file(&self.dir, FILE, &file));
         match written {
-            Ok(()) => debug!(
-                bytes = body.len() + HEADER,
-                "Kept a validated copy of the plan."
-            ),
+            Ok(()) => debug!(bytes = file.len(), "Kept a validated copy of the plan."),
             Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                warn!(error = %e, path = %self.path.display(), "Could not keep a validated copy of the plan; the next start validates it again.");
+                warn!(error = %e, dir = %self.dir.display(), "Could not keep a validated copy of the plan; the next start validates it again.");
             }
         }
     }
@@ -115,12 +95,12 @@ pub fn load(
         .filter(|_| source.text.len() >= MIN_PLAN_BYTES)
         .and_then(|dir| {
             Some(Pending {
-                path: dir.join(FILE),
+                dir: dir.to_path_buf(),
                 key: key(&source.text, catalog)?,
             })
         });
     if let Some(p) = &pending
-        && let Some(loaded) = read(&p.path, &p.key)
+        && let Some(loaded) = read(&p.dir, &p.key)
     {
         debug!(
             items = loaded.plan.items.len(),
@@ -131,15 +111,11 @@ pub fn load(
     (plan::load(source, catalog), pending)
 }
 
-/// The copy at `path` if it is whole and keyed `key`.
-fn read(path: &Path, key: &Key) -> Option<plan::Loaded> {
+/// The copy in `dir` if it is whole and keyed `key`.
+fn read(dir: &Path, key: &Key) -> Option<plan::Loaded> {
     use std::io::Read as _;
-    use std::os::unix::fs::OpenOptionsExt;
     let mut bytes = Vec::new();
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(crate::store::state_dir::NOFOLLOW)
-        .open(path)
+    crate::store::state_dir::open_file(&dir.join(FILE), false)
         .ok()?
         .read_to_end(&mut bytes)
         .ok()?;
@@ -174,14 +150,20 @@ mod tests {
         text
     }
 
+    /// Loads `source` afresh and keeps its copy in `dir`.
+    fn kept(dir: &Path, source: &SourceFile) -> plan::Loaded {
+        let (first, pending) = load(Some(dir), source, &AnyPlugin);
+        let first = first.unwrap();
+        let pending = pending.expect("a large plan read afresh keeps a copy");
+        pending.store(&first.plan, &first.warnings);
+        first
+    }
+
     #[test]
     fn a_large_plan_is_read_from_its_copy_only_while_nothing_changed() {
         let dir = tempfile::tempdir().unwrap();
         let source = SourceFile::new("p.toml", large_plan(1));
-        let (first, pending) = load(Some(dir.path()), &source, &AnyPlugin);
-        let first = first.unwrap();
-        let pending = pending.expect("a large plan read afresh keeps a copy");
-        pending.store(&first.plan, &first.warnings);
+        let first = kept(dir.path(), &source);
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir.path().join(FILE))
             .unwrap()
@@ -210,9 +192,7 @@ mod tests {
     fn a_damaged_or_foreign_copy_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let source = SourceFile::new("p.toml", large_plan(1));
-        let (first, pending) = load(Some(dir.path()), &source, &AnyPlugin);
-        let first = first.unwrap();
-        pending.unwrap().store(&first.plan, &first.warnings);
+        kept(dir.path(), &source);
         let path = dir.path().join(FILE);
         let good = std::fs::read(&path).unwrap();
         for damage in [HEADER - 1, HEADER + 10, good.len() - 1] {

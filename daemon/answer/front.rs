@@ -73,13 +73,8 @@ pub(crate) fn router(front: Arc<Front>) -> Router {
         .with_state(front)
 }
 
-/// The desk of the plan an answer link is meant for.
-fn desk_of(front: &Front, token: &str) -> Option<Arc<AnswerState>> {
-    front.desk_for(token)
-}
-
 async fn show(State(front): State<Arc<Front>>, Path(token): Path<String>) -> Response {
-    match desk_of(&front, &token) {
+    match front.desk_for(&token) {
         Some(desk) => super::link::show(State(desk), Path(token)).await,
         None => invalid(),
     }
@@ -90,7 +85,7 @@ async fn record(
     Path(token): Path<String>,
     form: Form<Choice>,
 ) -> Response {
-    match desk_of(&front, &token) {
+    match front.desk_for(&token) {
         Some(desk) => super::link::record(State(desk), Path(token), form).await,
         None => invalid(),
     }
@@ -105,7 +100,7 @@ fn is_contact(desk: &AnswerState, field: &str, from: &str) -> bool {
 }
 
 async fn contact_show(State(front): State<Arc<Front>>, Path(token): Path<String>) -> Response {
-    match desk_of(&front, &token) {
+    match front.desk_for(&token) {
         Some(desk) => super::contact::show(State(desk), Path(token)).await,
         None => invalid(),
     }
@@ -116,7 +111,7 @@ async fn contact_record(
     Path(token): Path<String>,
     form: Form<Choice>,
 ) -> Response {
-    match desk_of(&front, &token) {
+    match front.desk_for(&token) {
         Some(desk) => super::contact::record(State(desk), Path(token), form).await,
         None => invalid(),
     }

@@ -30,8 +30,9 @@ use crate::diagnostic::{Diagnostic, SourceFile};
 /// validated copy between starts (`plan_cache`).
 pub const LARGE_PLAN_BYTES: usize = 1 << 20;
 
-/// A validated plan.
-#[derive(Debug, Clone)]
+/// A validated plan. Serialized without its items (`stored` writes those itself, sharing
+/// what they share); a deserialized plan has none until `set_items`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     pub person: Recipient,
     pub contacts: BTreeMap<String, Recipient>,
@@ -59,8 +60,10 @@ pub struct Plan {
     /// Pings to an outside monitor, when the plan has `[heartbeat]`.
     pub heartbeat: Option<Heartbeat>,
     /// Shared so that the scheduler and dispatcher hold items without copying them.
+    #[serde(skip)]
     pub items: Vec<Arc<Item>>,
     /// Item id → position in `items`: `item()` is called per firing and per delivery.
+    #[serde(skip)]
     index: IdIndex,
 }
 
@@ -354,11 +357,7 @@ impl Plan {
         server: Option<ServerConfig>,
         heartbeat: Option<Heartbeat>,
     ) -> Self {
-        let mut index = IdIndex::with_capacity(items.len());
-        for (p, item) in items.iter().enumerate() {
-            index.insert(&item.id, p as u32, |q| items[q as usize].id.as_str());
-        }
-        Self {
+        let mut plan = Self {
             person,
             contacts,
             channels,
@@ -374,9 +373,21 @@ impl Plan {
             ),
             server,
             heartbeat,
-            items,
-            index,
+            items: Vec::new(),
+            index: IdIndex::default(),
+        };
+        plan.set_items(items);
+        plan
+    }
+
+    /// Replaces the items, and their index.
+    pub(crate) fn set_items(&mut self, items: Vec<Arc<Item>>) {
+        let mut index = IdIndex::with_capacity(items.len());
+        for (p, item) in items.iter().enumerate() {
+            index.insert(&item.id, p as u32, |q| items[q as usize].id.as_str());
         }
+        self.items = items;
+        self.index = index;
     }
 }
 

@@ -13,31 +13,20 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AnswerPolicy, CatchUp, Channel, DaySet, Heartbeat, Item, ItemExtra, Kind, Loaded, Plan,
-    PlanDuration, Recipient, ScheduleSpec, ServerConfig, Template, schedule_spec,
+    AnswerPolicy, CatchUp, DaySet, Item, ItemExtra, Kind, Loaded, Plan, PlanDuration, ScheduleSpec,
+    Template, schedule_spec,
 };
 use crate::diagnostic::Diagnostic;
 
-/// Everything but the items: small, written as it is.
+/// Everything but the items (small, written as it is), and `load`'s warnings.
 #[derive(Serialize, Deserialize)]
-struct Rest {
-    person: Recipient,
-    contacts: BTreeMap<String, Recipient>,
-    channels: BTreeMap<String, Channel>,
-    never_contact: Vec<String>,
-    away: Vec<crate::vocab::Pause>,
-    language: String,
-    id: Option<String>,
-    crisis_text: Option<String>,
-    retention: PlanDuration,
-    invite_message: Option<Template>,
-    server: Option<ServerConfig>,
-    heartbeat: Option<Heartbeat>,
-    warnings: Vec<Diagnostic>,
+struct Head<P, W> {
+    plan: P,
+    warnings: W,
 }
 
 /// What items share, each written once; items refer to it by position.
-#[derive(Serialize, Deserialize, Default)]
+#[derive(Serialize, Deserialize)]
 struct Shared<'a> {
     #[serde(borrow)]
     crons: Vec<Cow<'a, str>>,
@@ -133,21 +122,6 @@ pub fn encode(plan: &Plan, warnings: &[Diagnostic]) -> Option<Vec<u8>> {
             ]
         })
         .collect();
-    let rest = Rest {
-        person: plan.person.clone(),
-        contacts: plan.contacts.clone(),
-        channels: plan.channels.clone(),
-        never_contact: plan.never_contact.clone(),
-        away: plan.away.clone(),
-        language: plan.language.clone(),
-        id: plan.id.clone(),
-        crisis_text: plan.crisis_text.clone(),
-        retention: plan.retention,
-        invite_message: plan.invite_message.clone(),
-        server: plan.server.clone(),
-        heartbeat: plan.heartbeat.clone(),
-        warnings: warnings.to_vec(),
-    };
     let shared = Shared {
         crons: crons.values,
         zones: zones.values,
@@ -156,7 +130,7 @@ pub fn encode(plan: &Plan, warnings: &[Diagnostic]) -> Option<Vec<u8>> {
         items: plan.items.len() as u32,
     };
     let mut out = Vec::with_capacity(plan.items.len() * 48 + 4096);
-    put(&mut out, &rest)?;
+    put(&mut out, &Head { plan, warnings })?;
     put(&mut out, &shared)?;
     for (item, [cron, zone, message, to]) in plan.items.iter().zip(refs) {
         let row = Row {
@@ -199,7 +173,7 @@ fn put<T: Serialize>(out: &mut Vec<u8>, value: &T) -> Option<()> {
 
 /// Reads what `encode` wrote; `None` if it is anything else.
 pub fn decode(bytes: &[u8]) -> Option<Loaded> {
-    let (rest, bytes) = postcard::take_from_bytes::<Rest>(bytes).ok()?;
+    let (head, bytes) = postcard::take_from_bytes::<Head<Plan, Vec<Diagnostic>>>(bytes).ok()?;
     let (shared, mut bytes) = postcard::take_from_bytes::<Shared>(bytes).ok()?;
     let crons = shared
         .crons
@@ -248,36 +222,8 @@ pub fn decode(bytes: &[u8]) -> Option<Loaded> {
     if !bytes.is_empty() {
         return None;
     }
-    let Rest {
-        person,
-        contacts,
-        channels,
-        never_contact,
-        away,
-        language,
-        id,
-        crisis_text,
-        retention,
-        invite_message,
-        server,
-        heartbeat,
-        warnings,
-    } = rest;
-    let mut plan = Plan::new(
-        person,
-        contacts,
-        channels,
-        items,
-        never_contact,
-        server,
-        heartbeat,
-    );
-    plan.away = away;
-    plan.language = language;
-    plan.id = id;
-    plan.crisis_text = crisis_text;
-    plan.retention = retention;
-    plan.invite_message = invite_message;
+    let Head { mut plan, warnings } = head;
+    plan.set_items(items);
     Some(Loaded { plan, warnings })
 }
 

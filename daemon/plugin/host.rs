@@ -15,6 +15,7 @@ use super::contract::{
     Body, EmailRequest, HttpRequest, Message, Method, Outcome, Request, Response,
 };
 use super::grant::Grant;
+use super::lane::ScriptLane;
 use super::registry::Plugin;
 use super::sandbox::Sandbox;
 use super::secret::{SecretStore, SecretText};
@@ -82,8 +83,6 @@ pub(crate) struct Host {
 }
 
 pub(crate) use super::grant::is_loopback;
-
-use super::lane::ScriptLane;
 
 fn permanent(reason: impl Into<String>) -> Outcome {
     Outcome::Permanent {

@@ -433,41 +433,54 @@ impl Daemon {
             }
                 }
                 Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
-                    // Collect every delivery that has finished, so a burst of completions
-                    // costs one pass of the loop (and its ledger queries), not one each.
-                    self.health_due = true;
-                    let mut done = Some(done);
-                    // While others are still in flight, wait a moment for a few more: a
-                    // backlog is then claimed in batches, not one freed slot at a time.
-                    let gather = tokio::time::Instant::now() + GATHER;
-                    let mut gathered = 0;
-                    loop {
-                        let result = match done.take().or_else(|| self.tasks.try_join_next()) {
-                            Some(r) => r,
-                            None if gathered < GATHER_COUNT && !self.tasks.is_empty() => {
-                                match tokio::time::timeout_at(gather, self.tasks.join_next()).await {
-                                    Ok(Some(r)) => r,
-                                    _ => break,
-                                }
-                            }
-                            None => break,
-                        };
-                        gathered += 1;
-                        match result {
-                            Ok(Ok(())) => {}
-                            Ok(Err(e)) => {
-                                if let Some(code) = self.survive(e).await {
-                                    return code;
-                                }
-                            }
-                            Err(e) => error!(error = %e, "A delivery task failed; the delivery will be retried when its claim ends."),
-                        }
+                    if let Some(code) = self.gather(done).await {
+                        return code;
                     }
                 }
             }
         }
         self.shutdown().await;
         exit::OK
+    }
+
+    /// Collects the delivery that finished and every other that has, so a burst of
+    /// completions costs one pass of the loop (and its ledger queries), not one each; while
+    /// others are still in flight, waits a moment for a few more, so a backlog is claimed
+    /// in batches rather than one freed slot at a time. The exit code if a failure ends
+    /// the daemon.
+    async fn gather(
+        &mut self,
+        first: Result<Result<(), StoreError>, tokio::task::JoinError>,
+    ) -> Option<u8> {
+        self.health_due = true;
+        let until = tokio::time::Instant::now() + GATHER;
+        let mut next = Some(first);
+        let mut gathered = 0;
+        while let Some(result) = next.take() {
+            gathered += 1;
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    if let Some(code) = self.survive(e).await {
+                        return Some(code);
+                    }
+                }
+                Err(e) => {
+                    error!(error = %e, "A delivery task failed; the delivery will be retried when its claim ends.")
+                }
+            }
+            next = match self.tasks.try_join_next() {
+                Some(r) => Some(r),
+                None if gathered < GATHER_COUNT && !self.tasks.is_empty() => {
+                    tokio::time::timeout_at(until, self.tasks.join_next())
+                        .await
+                        .ok()
+                        .flatten()
+                }
+                None => None,
+            };
+        }
+        None
     }
 
     /// The ledger failed while running: stop (a restart's catch-up recovers what is lost).
