@@ -25,6 +25,8 @@ command -v systemd-nspawn >/dev/null || need+=(systemd-container)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v npm >/dev/null || need+=(npm)
+# jemalloc (the daemon's allocator) is built from source by tikv-jemalloc-sys.
+command -v make >/dev/null || need+=(make)
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     echo "Installing test dependencies: ${need[*]}"
