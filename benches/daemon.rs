@@ -71,6 +71,22 @@ fn bench_latency(n: usize) {
     std::thread::sleep(Duration::from_millis(500));
     let arrivals = sink.take();
     drop(daemon);
+    if std::env::var("BENCH_TRACE").is_ok() {
+        let per = n / 60;
+        for sec in [10usize, 30] {
+            let w: Vec<String> = arrivals[sec * per..(sec + 1) * per]
+                .iter()
+                .step_by(8)
+                .map(|a| format!("{:.1}", a.1))
+                .collect();
+            println!("second {sec}: {}", w.join(" "));
+        }
+        let maxes: Vec<String> = arrivals
+            .chunks(per)
+            .map(|c| format!("{:.0}", c.iter().map(|a| a.1).fold(0.0, f64::max)))
+            .collect();
+        println!("max per second: {}", maxes.join(" "));
+    }
     report_latency(n, &arrivals);
     println!(
         "  READY after {ready_ms:.0} ms; CPU {:.1} s over the minute ({:.0} % of one core); RSS {rss:.0} MB, peak {hwm:.0} MB (peak at READY {hwm_ready:.0} MB); load average before {load}",

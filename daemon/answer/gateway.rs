@@ -372,6 +372,7 @@ fn send_in_background(
                 &gw.settings,
                 &lane,
                 &gw.grant,
+                std::future::ready(()),
             )
             .await;
         info!(outcome = ?outcome, "{done}");

@@ -30,6 +30,10 @@ const LATE_AFTER: Duration = Duration::minutes(10);
 const DEFAULT_CONCURRENCY: usize = 16;
 /// Script calls of one channel running at once on the blocking pool.
 const SCRIPT_SLOTS: usize = 2;
+/// Deliveries of one channel claimed at once, as a multiple of its concurrency: those
+/// beyond its send slots wait in memory (under a lease the runtime renews) for a slot, so
+/// the slots stay busy while the runtime claims the next batch.
+const CLAIMS_PER_SLOT: usize = 2;
 
 /// What the dispatcher works from; swapped whole on reload.
 pub struct Snapshot {
@@ -39,6 +43,10 @@ pub struct Snapshot {
     /// Signs answer links when the plan has `[server]`.
     pub links: Option<LinkSigner>,
 }
+
+/// The most a delivery waits for its due time after its claim (the runtime claims a
+/// moment ahead; this bounds the wait whatever the clock says).
+const CLAIM_AHEAD_MOST: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// How long a `sent` mark is retried while the ledger can't be written (well inside a
 /// lease, so the delivery is not claimed again meanwhile).
@@ -56,9 +64,10 @@ pub(crate) struct Dispatcher {
     in_flight: Arc<Mutex<HashSet<Fence>>>,
 }
 
-/// One channel's slots: deliveries in flight, and script calls at once.
+/// One channel's slots: deliveries claimed, deliveries being sent, and script calls at once.
 #[derive(Clone)]
 struct Limits {
+    claims: Arc<Semaphore>,
     sends: Arc<Semaphore>,
     scripts: Arc<crate::plugin::lane::ScriptLane>,
 }
@@ -142,6 +151,7 @@ impl Dispatcher {
                     .map(|n| n as usize)
                     .unwrap_or(DEFAULT_CONCURRENCY);
                 Limits {
+                    claims: Arc::new(Semaphore::new(n * CLAIMS_PER_SLOT)),
                     sends: Arc::new(Semaphore::new(n)),
                     scripts: crate::plugin::lane::ScriptLane::new(SCRIPT_SLOTS),
                 }
@@ -149,20 +159,20 @@ impl Dispatcher {
             .clone()
     }
 
-    /// Every free send slot on this channel: a delivery is claimed only with a slot in
-    /// hand, so nothing waits for a slot under a lease.
+    /// Every free claim slot on this channel: a delivery is claimed only with one in
+    /// hand, so no more wait under a lease than the channel's concurrency again.
     pub(crate) fn reserve_free(&self, channel: &str) -> Vec<OwnedSemaphorePermit> {
-        let sends = self.limits(channel).sends;
-        std::iter::from_fn(|| sends.clone().try_acquire_owned().ok()).collect()
+        let claims = self.limits(channel).claims;
+        std::iter::from_fn(|| claims.clone().try_acquire_owned().ok()).collect()
     }
 
-    /// Channels with no free send slot now.
+    /// Channels with no free claim slot now.
     pub(crate) fn full_channels(&self) -> Vec<String> {
         self.limits
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .filter(|(_, l)| l.sends.available_permits() == 0)
+            .filter(|(_, l)| l.claims.available_permits() == 0)
             .map(|(c, _)| c.clone())
             .collect()
     }
@@ -193,12 +203,13 @@ impl Dispatcher {
         self.fenced(d, recorded)
     }
 
-    /// Performs one claimed delivery and records its outcome. Ledger failures are returned
-    /// (the runtime treats them as fatal: a restart's catch-up recovers).
+    /// Performs one claimed delivery and records its outcome: at its due time (it may be
+    /// claimed a moment ahead) and once its channel has a send slot. Ledger failures are
+    /// returned (the runtime treats them as fatal: a restart's catch-up recovers).
     pub(crate) async fn deliver(
         &self,
         d: Delivery,
-        slot: OwnedSemaphorePermit,
+        claimed: OwnedSemaphorePermit,
     ) -> Result<(), StoreError> {
         let fence = d.fence();
         self.in_flight
@@ -209,8 +220,14 @@ impl Dispatcher {
             in_flight: self.in_flight.clone(),
             fence: fence.clone(),
         };
+        let sends = self.limits(&d.channel).sends;
+        let Ok(slot) = sends.acquire_owned().await else {
+            // The semaphore is never closed.
+            return Ok(());
+        };
         let result = self.perform(&d, &fence).await;
         drop(slot);
+        drop(claimed);
         result
     }
 
@@ -344,6 +361,13 @@ impl Dispatcher {
                 &channel.settings,
                 &lane,
                 &channel.grant,
+                // Claimed ahead: the request is ready before the due instant and goes out
+                // at it (waited once: a clock that does not move waits no longer than this).
+                async {
+                    if let Ok(early) = (d.due - self.clock.now()).to_std() {
+                        tokio::time::sleep(early.min(CLAIM_AHEAD_MOST)).await;
+                    }
+                },
             )
             .await;
         let now = self.clock.now();

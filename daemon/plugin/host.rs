@@ -117,10 +117,13 @@ impl Host {
         self
     }
 
-    /// Asks the plugin what to send and performs it. Plugin errors are permanent for this
-    /// channel (a broken script won't fix itself by retrying). Script calls run on the
-    /// blocking pool, at most as many at once per channel as its `lane` allows, so a slow
-    /// plugin can't stall the timer, other channels or the answer server.
+    /// Asks the plugin what to send and performs it once `due` is ready (the request is
+    /// prepared before the due instant when the delivery was claimed ahead). Plugin errors
+    /// are permanent for this channel (a broken script won't fix itself by retrying).
+    /// Script calls run on the blocking pool, at most as many at once per channel as its
+    /// `lane` allows, so a slow plugin can't stall the timer, other channels or the answer
+    /// server.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn deliver(
         &self,
         sandbox: &Arc<Sandbox>,
@@ -129,6 +132,7 @@ impl Host {
         settings: &Map,
         lane: &Arc<ScriptLane>,
         grant: &Grant,
+        due: impl std::future::Future<Output = ()>,
     ) -> Outcome {
         let request = {
             let (sb, p, m, s) = (
@@ -139,6 +143,7 @@ impl Host {
             );
             lane.run(move || p.send(&sb, &m, &s)).await
         };
+        due.await;
         let outcome = self
             .perform(request, sandbox, plugin, message, settings, lane, grant)
             .await;

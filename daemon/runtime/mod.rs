@@ -42,9 +42,13 @@ type LedgerNext = (
 );
 
 /// Firings are recorded in the ledger this long before they are due (their deliveries are
-/// claimed only once due), so that a second with thousands due is not written at that
-/// second. A pause set within this last moment before a firing does not hold it.
-const RECORD_AHEAD: chrono::Duration = chrono::Duration::seconds(1);
+/// claimed just before due), so that a second with thousands due is not written at that
+/// second, nor at the previous whole second (when that second's reminders go out). A pause
+/// set within this last moment before a firing does not hold it.
+const RECORD_AHEAD: chrono::Duration = chrono::Duration::milliseconds(1500);
+/// Deliveries are claimed this long before they are due, and wait for their instant in
+/// memory: at the due instant the first of them go out without a ledger call before them.
+const CLAIM_AHEAD: chrono::Duration = chrono::Duration::milliseconds(20);
 /// How long a finished delivery waits for others to finish before the loop claims more.
 const GATHER: Duration = Duration::from_millis(1);
 /// Finished deliveries gathered into one pass at most.
@@ -237,7 +241,7 @@ impl Daemon {
                 // on its channel with it, so none waits for a slot while its lease runs.
                 let mut slots = std::collections::HashMap::new();
                 let started = std::time::Instant::now();
-                let claimed = l.claim_due(now, lease_until, &mut |channel| {
+                let claimed = l.claim_due(now + CLAIM_AHEAD, lease_until, &mut |channel| {
                     let free = dispatcher.reserve_free(channel);
                     let n = free.len();
                     slots.insert(channel.to_string(), free);
@@ -317,7 +321,7 @@ impl Daemon {
         };
         let next = [
             self.scheduler.next_due().map(|t| t - RECORD_AHEAD),
-            deliveries,
+            deliveries.map(|t| t - CLAIM_AHEAD),
             steps,
         ]
         .into_iter()

@@ -396,10 +396,12 @@ pub(crate) trait Queue: Send + Sync {
     /// Claims pending deliveries due at or before `now`, oldest first within each channel
     /// (channels have their own slots, so no order across them), but no more per channel
     /// than `room` says it has free slots for (asked once per channel with due
-    /// deliveries), so nothing waits under a lease for a slot (the rest of that channel's
-    /// deliveries stay unclaimed). Each claimed delivery is leased until
-    /// `lease_until` (its due time moves there) with a new fencing token; one whose lease
-    /// ends without an outcome or a renewal comes back.
+    /// deliveries), so no more wait under a lease than the runtime can hold (the rest of
+    /// that channel's deliveries stay unclaimed). Each claimed delivery is leased until
+    /// `lease_until` (its due time in the ledger moves there; the `Delivery` returned keeps
+    /// the time it was due, which may be a moment after `now`) with a new fencing token;
+    /// one whose lease ends without an outcome or a renewal comes back. A shared ledger
+    /// reads due times by the database's clock, as far ahead as `now` is of this machine's.
     fn claim_due(
         &self,
         now: DateTime<Utc>,

@@ -59,6 +59,11 @@ impl Queue for PgLedger {
         room: &mut dyn FnMut(&str) -> usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         let lease = millis(lease_until - now);
+        // Due by the database's clock (one clock for every instance), as far ahead of it as
+        // the caller's `now` is ahead of this machine's clock (at most a second).
+        let ahead = millis(
+            (now - Utc::now()).clamp(chrono::Duration::zero(), chrono::Duration::seconds(1)),
+        );
         let channels = self.run(async {
             sqlx::query_scalar::<_, String>(
                 "WITH RECURSIVE ch(c) AS (
@@ -84,8 +89,9 @@ impl Queue for PgLedger {
             let rows = self.run(async {
                 sqlx::query(&format!(
                     "WITH c AS (
-                        SELECT id FROM deliveries
-                        WHERE state = 'pending' AND plan = $5 AND channel = $1 AND due <= now()
+                        SELECT id, due FROM deliveries
+                        WHERE state = 'pending' AND plan = $5 AND channel = $1
+                            AND due <= now() + make_interval(secs => $6)
                         ORDER BY due, id LIMIT $2 FOR UPDATE SKIP LOCKED
                     )
                     UPDATE deliveries d SET due = now() + make_interval(secs => $3), claimed = true,
@@ -94,7 +100,12 @@ impl Queue for PgLedger {
                     RETURNING {}",
                     DELIVERY_COLUMNS
                         .split(", ")
-                        .map(|c| format!("d.{c}"))
+                        // The claimed delivery says when it was due, not when its lease ends.
+                        .map(|c| if c == "due" {
+                            "c.due".into()
+                        } else {
+                            format!("d.{c}")
+                        })
                         .collect::<Vec<_>>()
                         .join(", ")
                 ))
@@ -103,6 +114,7 @@ impl Queue for PgLedger {
                 .bind(lease)
                 .bind(&self.owner)
                 .bind(self.plan())
+                .bind(ahead)
                 .fetch_all(&self.pool)
                 .await
             })?;

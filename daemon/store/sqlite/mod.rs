@@ -21,6 +21,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::vocab::{ALL_CLEAR_KEY, ESCALATE_KEY_PREFIX, Kind, MAIN_KEY, Pause, SELF_ID};
 
 mod access;
+mod checkpoint;
 mod consents;
 mod keeping;
 mod queue;
@@ -63,6 +64,8 @@ pub(crate) struct SqliteLedger {
     /// The plan's id when it is one of a directory of plans (each has a ledger file of
     /// its own, and its delivery ids include the id).
     pub(in crate::store) scope: Option<String>,
+    /// The daemon's ledger: checkpoints on a thread of their own (see `checkpoint`).
+    checkpoints: Option<checkpoint::Checkpointer>,
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -199,14 +202,27 @@ impl SqliteLedger {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| state_dir::refuse_symlink(&path, e))?;
         state_dir::check_companions(&path)?;
-        Self::connect(
+        let mut ledger = Self::connect(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NOFOLLOW,
             Some(lock),
             true,
-        )
+        )?;
+        // Without the thread, the connection keeps checkpointing itself.
+        match checkpoint::Checkpointer::start(&ledger.path) {
+            Ok(c) => {
+                ledger
+                    .conn()
+                    .execute_batch("PRAGMA wal_autocheckpoint=0;")?;
+                ledger.checkpoints = Some(c);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Ledger checkpoints run on the writing thread.")
+            }
+        }
+        Ok(ledger)
     }
 
     /// Opens the SQLite file at `path` with `flags` and checks it (and, when `writable`,
@@ -224,6 +240,7 @@ impl SqliteLedger {
             path,
             _lock: lock,
             scope: None,
+            checkpoints: None,
         };
         ledger.prepare(writable)?;
         Ok(ledger)
@@ -323,6 +340,9 @@ impl SqliteLedger {
     pub(in crate::store) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock can't leave a half-applied transaction (SQLite
         // rolls it back), so a poisoned lock is safe to reuse.
+        if let Some(c) = &self.checkpoints {
+            c.nudge();
+        }
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 

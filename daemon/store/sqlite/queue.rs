@@ -61,7 +61,6 @@ impl Queue for SqliteLedger {
                 d.uncertain =
                     claim.query_row(params![d.id, ms(lease_until)], |r| r.get::<_, i64>(0))? != 0;
                 d.claim += 1;
-                d.due = lease_until;
                 claimed.push(d);
             }
         }
