@@ -108,6 +108,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     DROP INDEX deliveries_channel_due;
     CREATE INDEX deliveries_channel_due ON deliveries (channel, due, id) WHERE state = 'pending';
     CREATE INDEX deliveries_dead ON deliveries (updated) WHERE state = 'dead';",
+    // 13 → 14: pending deliveries due at the same time are claimed in the order they were
+    // recorded (the index's implicit rowid), not by id: a claim and its `sent` marks then
+    // rewrite a few neighbouring pages instead of one page per delivery.
+    "DROP INDEX deliveries_channel_due;
+    CREATE INDEX deliveries_channel_due ON deliveries (channel, due) WHERE state = 'pending';",
 ];
 
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;

@@ -77,6 +77,8 @@ fn from_ms(v: i64) -> DateTime<Utc> {
 }
 
 const DELIVERY_COLUMNS: &str = "id, item, kind, purpose, scheduled, recipient, channel, channel_index, state, due, attempts, late, last_error, gateway_id, updated, sent_at, claim, uncertain, consent";
+/// The columns `delivery` reads (the index of a column selected after them).
+const DELIVERY_COLUMN_COUNT: usize = 19;
 /// The condition under which a claim's outcome may still be recorded.
 const FENCED: &str = "id = ?1 AND claim = ?2 AND state = 'pending'";
 

@@ -47,19 +47,22 @@ impl Queue for SqliteLedger {
             if free == 0 {
                 continue;
             }
-            let rows: Vec<Delivery> = {
+            // Due at the same time: in the order recorded (neighbours in the file).
+            let rows: Vec<(Delivery, i64)> = {
                 let mut stmt = tx.prepare_cached(&format!(
-                    "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'pending' AND channel = ?1 AND due <= ?2 ORDER BY due, id LIMIT ?3"
+                    "SELECT {DELIVERY_COLUMNS}, rowid FROM deliveries WHERE state = 'pending' AND channel = ?1 AND due <= ?2 ORDER BY due, rowid LIMIT ?3"
                 ))?;
-                let rows = stmt.query_map(params![channel, ms(now), free as i64], delivery)?;
+                let rows = stmt.query_map(params![channel, ms(now), free as i64], |r| {
+                    Ok((delivery(r)?, r.get(DELIVERY_COLUMN_COUNT)?))
+                })?;
                 rows.collect::<Result<_, _>>()?
             };
             let mut claim = tx.prepare_cached(
-                "UPDATE deliveries SET due = ?2, claimed = 1, claim = claim + 1, uncertain = uncertain OR claimed WHERE id = ?1 RETURNING uncertain",
+                "UPDATE deliveries SET due = ?2, claimed = 1, claim = claim + 1, uncertain = uncertain OR claimed WHERE rowid = ?1 RETURNING uncertain",
             )?;
-            for mut d in rows {
+            for (mut d, rowid) in rows {
                 d.uncertain =
-                    claim.query_row(params![d.id, ms(lease_until)], |r| r.get::<_, i64>(0))? != 0;
+                    claim.query_row(params![rowid, ms(lease_until)], |r| r.get::<_, i64>(0))? != 0;
                 d.claim += 1;
                 claimed.push(d);
             }

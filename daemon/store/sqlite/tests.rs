@@ -48,3 +48,11 @@ fn a_corrupt_file_is_a_clear_error() {
     assert!(matches!(e, StoreError::Corrupt { .. }), "{e}");
     assert!(e.to_string().contains("is damaged"), "{e}");
 }
+
+#[test]
+fn the_delivery_column_count_matches_the_columns() {
+    assert_eq!(
+        super::DELIVERY_COLUMNS.split(", ").count(),
+        super::DELIVERY_COLUMN_COUNT
+    );
+}
