@@ -220,13 +220,7 @@ impl Dispatcher {
             in_flight: self.in_flight.clone(),
             fence: fence.clone(),
         };
-        let sends = self.limits(&d.channel).sends;
-        let Ok(slot) = sends.acquire_owned().await else {
-            // The semaphore is never closed.
-            return Ok(());
-        };
         let result = self.perform(&d, &fence).await;
-        drop(slot);
         drop(claimed);
         result
     }
@@ -351,7 +345,11 @@ impl Dispatcher {
                 message.text
             );
         }
-        let lane = self.limits(&channel.id).scripts;
+        let Limits {
+            scripts: lane,
+            sends: lane_sends,
+            ..
+        } = self.limits(&channel.id);
         let outcome = self
             .host
             .deliver(
@@ -362,11 +360,14 @@ impl Dispatcher {
                 &lane,
                 &channel.grant,
                 // Claimed ahead: the request is ready before the due instant and goes out
-                // at it (waited once: a clock that does not move waits no longer than this).
+                // at it (waited once: a clock that does not move waits no longer than this),
+                // once the channel has a send slot, which it holds until the gateway
+                // answers (not while the outcome is recorded).
                 async {
                     if let Ok(early) = (d.due - self.clock.now()).to_std() {
                         tokio::time::sleep(early.min(CLAIM_AHEAD_MOST)).await;
                     }
+                    lane_sends.acquire_owned().await.ok()
                 },
             )
             .await;

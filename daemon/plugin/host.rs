@@ -117,8 +117,9 @@ impl Host {
         self
     }
 
-    /// Asks the plugin what to send and performs it once `due` is ready (the request is
-    /// prepared before the due instant when the delivery was claimed ahead). Plugin errors
+    /// Asks the plugin what to send and performs it once `ready` is (the request is made
+    /// before the due instant when the delivery was claimed ahead), holding what `ready`
+    /// gives (a send slot) until the gateway has answered. Plugin errors
     /// are permanent for this channel (a broken script won't fix itself by retrying).
     /// Script calls run on the blocking pool, at most as many at once per channel as its
     /// `lane` allows, so a slow plugin can't stall the timer, other channels or the answer
@@ -132,7 +133,7 @@ impl Host {
         settings: &Map,
         lane: &Arc<ScriptLane>,
         grant: &Grant,
-        due: impl std::future::Future<Output = ()>,
+        ready: impl std::future::Future<Output = impl Send>,
     ) -> Outcome {
         let request = {
             let (sb, p, m, s) = (
@@ -143,10 +144,11 @@ impl Host {
             );
             lane.run(move || p.send(&sb, &m, &s)).await
         };
-        due.await;
+        let slot = ready.await;
         let outcome = self
             .perform(request, sandbox, plugin, message, settings, lane, grant)
             .await;
+        drop(slot);
         // Reasons go to the log and the ledger: no gateway echo of the message text, nor
         // of a secret this channel holds (a gateway may quote the key it was sent).
         let scrub = |reason: &str| {
