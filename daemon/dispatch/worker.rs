@@ -33,7 +33,7 @@ const SCRIPT_SLOTS: usize = 2;
 /// Deliveries of one channel claimed at once, as a multiple of its concurrency: those
 /// beyond its send slots wait in memory (under a lease the runtime renews) for a slot, so
 /// the slots stay busy while the runtime claims the next batch.
-const CLAIMS_PER_SLOT: usize = 2;
+const CLAIMS_PER_SLOT: usize = 8;
 
 /// What the dispatcher works from; swapped whole on reload.
 pub struct Snapshot {

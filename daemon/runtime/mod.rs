@@ -48,7 +48,7 @@ type LedgerNext = (
 const RECORD_AHEAD: chrono::Duration = chrono::Duration::milliseconds(1500);
 /// Deliveries are claimed this long before they are due, and wait for their instant in
 /// memory: at the due instant the first of them go out without a ledger call before them.
-const CLAIM_AHEAD: chrono::Duration = chrono::Duration::milliseconds(20);
+const CLAIM_AHEAD: chrono::Duration = chrono::Duration::milliseconds(50);
 /// How long a finished delivery waits for others to finish before the loop claims more.
 const GATHER: Duration = Duration::from_millis(1);
 /// Finished deliveries gathered into one pass at most.
