@@ -71,6 +71,18 @@ fn bench_latency(n: usize) {
     std::thread::sleep(Duration::from_millis(500));
     let arrivals = sink.take();
     drop(daemon);
+    // The floor: one second's batch from a plain reqwest loop (no ledger, no plugin), same
+    // sink and concurrency, all due at the instant the loop starts.
+    let batch = n / 60;
+    let c = concurrency.unwrap_or(16) as usize;
+    plain_requests(&rt, sink.port, batch, c, Some(()));
+    let mut floor: Vec<f64> = sink.take().iter().map(|a| a.1).collect();
+    floor.sort_by(f64::total_cmp);
+    let floor_text = format!(
+        "a plain reqwest loop sending {batch} due at once (concurrency {c}): p50 {:.1} ms, p99 {:.1} ms",
+        percentile(&floor, 0.5),
+        percentile(&floor, 0.99)
+    );
     if std::env::var("BENCH_TRACE").is_ok() {
         let per = n / 60;
         for sec in [10usize, 30] {
@@ -93,6 +105,7 @@ fn bench_latency(n: usize) {
         cpu,
         cpu / 60.0 * 100.0
     );
+    println!("  the floor: {floor_text}");
 }
 
 fn report_latency(n: usize, arrivals: &[Arrival]) {
@@ -133,6 +146,19 @@ fn committed_sent(state: &Path) -> usize {
 /// `n` requests to the sink from a plain reqwest loop with `concurrency` in flight: the
 /// floor for any sender through HTTP on this machine.
 fn plain_loop(rt: &tokio::runtime::Runtime, port: u16, n: usize, concurrency: usize) -> f64 {
+    plain_requests(rt, port, n, concurrency, None)
+}
+
+/// As `plain_loop`, every request saying it was due at the start: the sink's latencies are
+/// then the floor for a batch of `n` reminders due at the same instant.
+fn plain_requests(
+    rt: &tokio::runtime::Runtime,
+    port: u16,
+    n: usize,
+    concurrency: usize,
+    due_now: Option<()>,
+) -> f64 {
+    let due = due_now.map(|()| Utc::now().to_rfc3339());
     rt.block_on(async {
         let client = reqwest::Client::new();
         let url = format!("http://127.0.0.1:{port}/plain");
@@ -143,8 +169,10 @@ fn plain_loop(rt: &tokio::runtime::Runtime, port: u16, n: usize, concurrency: us
             let permit = sem.clone().acquire_owned().await.unwrap();
             let client = client.clone();
             let url = url.clone();
+            let due = due.clone();
             tasks.spawn(async move {
-                let body = serde_json::json!({"version": 1, "delivery_id": format!("plain{i}"), "item": "x", "kind": "checkin", "scheduled": Utc::now().to_rfc3339(), "text": "How are you doing today?", "title": "Check-in", "recipient": "self", "urgent": false});
+                let scheduled = due.unwrap_or_else(|| Utc::now().to_rfc3339());
+                let body = serde_json::json!({"version": 1, "delivery_id": format!("plain{i}"), "item": "x", "kind": "checkin", "scheduled": scheduled, "text": "How are you doing today?", "title": "Check-in", "recipient": "self", "urgent": false});
                 let _ = client.post(&url).header("Idempotency-Key", i.to_string()).json(&body).send().await;
                 drop(permit);
             });

@@ -372,7 +372,6 @@ fn send_in_background(
                 &gw.settings,
                 &lane,
                 &gw.grant,
-                std::future::ready(()),
             )
             .await;
         info!(outcome = ?outcome, "{done}");

@@ -108,7 +108,6 @@ pub(super) fn send_now(
         &prepared.settings,
         &crate::plugin::lane::ScriptLane::new(1),
         &prepared.grant,
-        std::future::ready(()),
     )))
 }
 

@@ -3,7 +3,7 @@
 //! (sent, retry later, fall back to the next channel, dead letter). It must not own timers
 //! or signals; the runtime hands it deliveries and reads the ledger.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Duration, Utc};
@@ -60,8 +60,9 @@ pub(crate) struct Dispatcher {
     host: Host,
     snapshot: RwLock<Arc<Snapshot>>,
     limits: Mutex<HashMap<String, Limits>>,
-    /// Claims being worked on now, whose leases the runtime renews.
-    in_flight: Arc<Mutex<HashSet<Fence>>>,
+    /// Claims being worked on now, whose leases the runtime renews, with when each lease
+    /// ends as far as this instance knows.
+    in_flight: Arc<Mutex<HashMap<Fence, DateTime<Utc>>>>,
 }
 
 /// One channel's slots: deliveries claimed, deliveries being sent, and script calls at once.
@@ -76,7 +77,7 @@ struct Limits {
 /// Keyed by the claim, not the delivery: a newer claim of the same delivery (after a
 /// takeover) stays held when the older one's task ends.
 struct Held {
-    in_flight: Arc<Mutex<HashSet<Fence>>>,
+    in_flight: Arc<Mutex<HashMap<Fence, DateTime<Utc>>>>,
     fence: Fence,
 }
 
@@ -120,7 +121,7 @@ impl Dispatcher {
             host,
             snapshot: RwLock::new(snapshot),
             limits: Mutex::new(HashMap::new()),
-            in_flight: Arc::new(Mutex::new(HashSet::new())),
+            in_flight: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -182,9 +183,34 @@ impl Dispatcher {
         self.in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .iter()
+            .keys()
             .cloned()
             .collect()
+    }
+
+    /// After a renewal: the leases renewed now end at `until`; the `lost` ones have ended
+    /// (another claim may hold them), so what they wait to send is not sent.
+    pub(crate) fn renewed(&self, held: &[Fence], lost: &[Fence], until: DateTime<Utc>) {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        for f in held {
+            if let Some(end) = in_flight.get_mut(f) {
+                *end = if lost.contains(f) {
+                    DateTime::<Utc>::MIN_UTC
+                } else {
+                    until
+                };
+            }
+        }
+    }
+
+    /// Whether this claim's lease still holds now, as far as this instance knows.
+    fn still_held(&self, fence: &Fence) -> bool {
+        let now = self.clock.now();
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(fence)
+            .is_some_and(|end| now < *end)
     }
 
     /// Records an outcome under the delivery's fence; a fence that no longer holds means
@@ -210,12 +236,13 @@ impl Dispatcher {
         &self,
         d: Delivery,
         claimed: OwnedSemaphorePermit,
+        lease_until: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let fence = d.fence();
         self.in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(fence.clone());
+            .insert(fence.clone(), lease_until);
         let _held = Held {
             in_flight: self.in_flight.clone(),
             fence: fence.clone(),
@@ -352,7 +379,7 @@ impl Dispatcher {
         } = self.limits(&channel.id);
         let outcome = self
             .host
-            .deliver(
+            .deliver_when(
                 &snap.registry.sandbox,
                 &channel.plugin,
                 &message,
@@ -362,15 +389,22 @@ impl Dispatcher {
                 // Claimed ahead: the request is ready before the due instant and goes out
                 // at it (waited once: a clock that does not move waits no longer than this),
                 // once the channel has a send slot, which it holds until the gateway
-                // answers (not while the outcome is recorded).
+                // answers (not while the outcome is recorded); and only while the claim's
+                // lease holds: one that ended while it waited (kithd stalled past it) may
+                // be someone else's now.
                 async {
                     if let Ok(early) = (d.due - self.clock.now()).to_std() {
                         tokio::time::sleep(early.min(CLAIM_AHEAD_MOST)).await;
                     }
-                    lane_sends.acquire_owned().await.ok()
+                    let slot = lane_sends.acquire_owned().await.ok()?;
+                    self.still_held(fence).then_some(slot)
                 },
             )
             .await;
+        let Some(outcome) = outcome else {
+            warn!(delivery = %d.id, item = %d.item, channel = %d.channel, "This claim's lease ended before the delivery could be sent (was kithd stalled?); it is left to its next claim.");
+            return Ok(());
+        };
         let now = self.clock.now();
         match outcome {
             Outcome::Sent { gateway_id } => {

@@ -117,14 +117,10 @@ impl Host {
         self
     }
 
-    /// Asks the plugin what to send and performs it once `ready` is (the request is made
-    /// before the due instant when the delivery was claimed ahead), holding what `ready`
-    /// gives (a send slot) until the gateway has answered. Plugin errors
-    /// are permanent for this channel (a broken script won't fix itself by retrying).
-    /// Script calls run on the blocking pool, at most as many at once per channel as its
-    /// `lane` allows, so a slow plugin can't stall the timer, other channels or the answer
-    /// server.
-    #[allow(clippy::too_many_arguments)]
+    /// Asks the plugin what to send and performs it. Plugin errors are permanent for this
+    /// channel (a broken script won't fix itself by retrying). Script calls run on the
+    /// blocking pool, at most as many at once per channel as its `lane` allows, so a slow
+    /// plugin can't stall the timer, other channels or the answer server.
     pub(crate) async fn deliver(
         &self,
         sandbox: &Arc<Sandbox>,
@@ -133,8 +129,28 @@ impl Host {
         settings: &Map,
         lane: &Arc<ScriptLane>,
         grant: &Grant,
-        ready: impl std::future::Future<Output = impl Send>,
     ) -> Outcome {
+        let ready = std::future::ready(Some(()));
+        self.deliver_when(sandbox, plugin, message, settings, lane, grant, ready)
+            .await
+            .unwrap_or_else(|| permanent("not sent"))
+    }
+
+    /// As `deliver`, performing the request only once `ready` gives what it holds (a send
+    /// slot) until the gateway has answered: the request is made first, before the due
+    /// instant when the delivery was claimed ahead. `None`, sending nothing, when `ready`
+    /// gives nothing (the claim's lease ended meanwhile).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn deliver_when<G: Send>(
+        &self,
+        sandbox: &Arc<Sandbox>,
+        plugin: &Arc<Plugin>,
+        message: &Message,
+        settings: &Map,
+        lane: &Arc<ScriptLane>,
+        grant: &Grant,
+        ready: impl std::future::Future<Output = Option<G>>,
+    ) -> Option<Outcome> {
         let request = {
             let (sb, p, m, s) = (
                 sandbox.clone(),
@@ -144,7 +160,7 @@ impl Host {
             );
             lane.run(move || p.send(&sb, &m, &s)).await
         };
-        let slot = ready.await;
+        let slot = ready.await?;
         let outcome = self
             .perform(request, sandbox, plugin, message, settings, lane, grant)
             .await;
@@ -160,7 +176,7 @@ impl Host {
             }
             reason
         };
-        match outcome {
+        Some(match outcome {
             Outcome::Retry { after, reason } => Outcome::Retry {
                 after,
                 reason: scrub(&reason),
@@ -169,7 +185,7 @@ impl Host {
                 reason: scrub(&reason),
             },
             o => o,
-        }
+        })
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -276,7 +276,7 @@ impl Daemon {
             };
             let dispatcher = self.dispatcher.clone();
             self.tasks
-                .spawn(async move { dispatcher.deliver(d, slot).await });
+                .spawn(async move { dispatcher.deliver(d, slot, lease_until).await });
         }
         Ok(())
     }
@@ -289,10 +289,12 @@ impl Daemon {
         }
         let now = self.clock.now();
         let until = now + self.lease;
+        let asked = held.clone();
         let lost = self
             .ledger
-            .call(move |l| l.renew(&held, now, until))
+            .call(move |l| l.renew(&asked, now, until))
             .await?;
+        self.dispatcher.renewed(&held, &lost, until);
         if !lost.is_empty() {
             warn!(
                 deliveries = lost.len(),
