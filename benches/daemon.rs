@@ -8,7 +8,9 @@
 //!   seconds): fire latency (arrival at the sink − the instant the reminder was due) p50, p90,
 //!   p99, max; lost, doubled; READY time; the daemon's CPU, RSS and peak RSS.
 //!   `BENCH_SIZES=1000,10000` picks the sizes; `LATENCY_CONCURRENCY=64` sets the channel's
-//!   `concurrency` (kithd's default, 16, otherwise).
+//!   `concurrency` (kithd's default, 16, otherwise). Each size also prints its floor: one
+//!   second's batch sent at once by a plain reqwest loop to the same sink. `BENCH_TRACE=1`
+//!   prints the slowest arrival of every second, and the arrivals of two seconds.
 //! - burst: 20k due at the same second. Durable deliveries/s: counted until the ledger has
 //!   committed the `sent` mark of all of them; then kill -9 and a restart must re-send none.
 //!   Beside it, a plain reqwest loop on the same sink with the same concurrency, and Apprise
