@@ -77,7 +77,7 @@ fn bench_latency(n: usize) {
     // sink and concurrency, all due at the instant the loop starts.
     let batch = n / 60;
     let c = concurrency.unwrap_or(16) as usize;
-    plain_requests(&rt, sink.port, batch, c, Some(()));
+    plain_requests(&rt, sink.port, batch, c, true);
     let mut floor: Vec<f64> = sink.take().iter().map(|a| a.1).collect();
     floor.sort_by(f64::total_cmp);
     let floor_text = format!(
@@ -148,7 +148,7 @@ fn committed_sent(state: &Path) -> usize {
 /// `n` requests to the sink from a plain reqwest loop with `concurrency` in flight: the
 /// floor for any sender through HTTP on this machine.
 fn plain_loop(rt: &tokio::runtime::Runtime, port: u16, n: usize, concurrency: usize) -> f64 {
-    plain_requests(rt, port, n, concurrency, None)
+    plain_requests(rt, port, n, concurrency, false)
 }
 
 /// As `plain_loop`, every request saying it was due at the start: the sink's latencies are
@@ -158,9 +158,9 @@ fn plain_requests(
     port: u16,
     n: usize,
     concurrency: usize,
-    due_now: Option<()>,
+    due_at_start: bool,
 ) -> f64 {
-    let due = due_now.map(|()| Utc::now().to_rfc3339());
+    let due = due_at_start.then(|| Utc::now().to_rfc3339());
     rt.block_on(async {
         let client = reqwest::Client::new();
         let url = format!("http://127.0.0.1:{port}/plain");

@@ -364,16 +364,14 @@ fn send_in_background(
     let (host, registry) = (state.host.clone(), replies.registry.clone());
     tokio::spawn(async move {
         let lane = crate::plugin::lane::ScriptLane::new(1);
-        let outcome = host
-            .deliver(
-                &registry.sandbox,
-                &gw.plugin,
-                &message,
-                &gw.settings,
-                &lane,
-                &gw.grant,
-            )
-            .await;
+        let via = crate::plugin::host::Via {
+            sandbox: &registry.sandbox,
+            plugin: &gw.plugin,
+            settings: &gw.settings,
+            lane: &lane,
+            grant: &gw.grant,
+        };
+        let outcome = host.deliver(&via, &message).await;
         info!(outcome = ?outcome, "{done}");
     });
 }

@@ -101,14 +101,14 @@ pub(super) fn send_now(
         })?;
     let secrets = SecretStore::from_env().for_plan(snap.plan.scope.as_deref());
     let host = Host::new(secrets, Timeouts::default());
-    Ok(runtime.block_on(host.deliver(
-        &snap.registry.sandbox,
-        &prepared.plugin,
-        &message,
-        &prepared.settings,
-        &crate::plugin::lane::ScriptLane::new(1),
-        &prepared.grant,
-    )))
+    let via = crate::plugin::host::Via {
+        sandbox: &snap.registry.sandbox,
+        plugin: &prepared.plugin,
+        settings: &prepared.settings,
+        lane: &crate::plugin::lane::ScriptLane::new(1),
+        grant: &prepared.grant,
+    };
+    Ok(runtime.block_on(host.deliver(&via, &message)))
 }
 
 pub(crate) fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> exit::Outcome {

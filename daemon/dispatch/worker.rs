@@ -44,9 +44,11 @@ pub struct Snapshot {
     pub links: Option<LinkSigner>,
 }
 
-/// The most a delivery waits for its due time after its claim (the runtime claims a
-/// moment ahead; this bounds the wait whatever the clock says).
-const CLAIM_AHEAD_MOST: std::time::Duration = std::time::Duration::from_millis(200);
+/// Deliveries are claimed (by the runtime) this long before they are due and wait for
+/// their instant in memory, their request already made: at the due instant the first of
+/// them go out without a ledger call or a script call before them. No delivery waits longer
+/// than this, whatever the clock says.
+pub(crate) const CLAIM_AHEAD: Duration = Duration::milliseconds(50);
 
 /// How long a `sent` mark is retried while the ledger can't be written (well inside a
 /// lease, so the delivery is not claimed again meanwhile).
@@ -161,7 +163,7 @@ impl Dispatcher {
     }
 
     /// Every free claim slot on this channel: a delivery is claimed only with one in
-    /// hand, so no more wait under a lease than the channel's concurrency again.
+    /// hand, so at most `CLAIMS_PER_SLOT` times the channel's concurrency are held.
     pub(crate) fn reserve_free(&self, channel: &str) -> Vec<OwnedSemaphorePermit> {
         let claims = self.limits(channel).claims;
         std::iter::from_fn(|| claims.clone().try_acquire_owned().ok()).collect()
@@ -377,15 +379,18 @@ impl Dispatcher {
             sends: lane_sends,
             ..
         } = self.limits(&channel.id);
+        let via = crate::plugin::host::Via {
+            sandbox: &snap.registry.sandbox,
+            plugin: &channel.plugin,
+            settings: &channel.settings,
+            lane: &lane,
+            grant: &channel.grant,
+        };
         let outcome = self
             .host
             .deliver_when(
-                &snap.registry.sandbox,
-                &channel.plugin,
+                &via,
                 &message,
-                &channel.settings,
-                &lane,
-                &channel.grant,
                 // Claimed ahead: the request is ready before the due instant and goes out
                 // at it (waited once: a clock that does not move waits no longer than this),
                 // once the channel has a send slot, which it holds until the gateway
@@ -394,7 +399,8 @@ impl Dispatcher {
                 // be someone else's now.
                 async {
                     if let Ok(early) = (d.due - self.clock.now()).to_std() {
-                        tokio::time::sleep(early.min(CLAIM_AHEAD_MOST)).await;
+                        tokio::time::sleep(early.min(CLAIM_AHEAD.to_std().unwrap_or_default()))
+                            .await;
                     }
                     let slot = lane_sends.acquire_owned().await.ok()?;
                     self.still_held(fence).then_some(slot)

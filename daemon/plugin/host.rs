@@ -84,6 +84,16 @@ pub(crate) struct Host {
 
 pub(crate) use super::grant::is_loopback;
 
+/// What a message goes out through: a channel's (or a gateway's) plugin, its settings and
+/// grant, and the lane its script calls run in.
+pub(crate) struct Via<'a> {
+    pub sandbox: &'a Arc<Sandbox>,
+    pub plugin: &'a Arc<Plugin>,
+    pub settings: &'a Map,
+    pub lane: &'a Arc<ScriptLane>,
+    pub grant: &'a Grant,
+}
+
 fn permanent(reason: impl Into<String>) -> Outcome {
     Outcome::Permanent {
         reason: reason.into(),
@@ -121,17 +131,8 @@ impl Host {
     /// channel (a broken script won't fix itself by retrying). Script calls run on the
     /// blocking pool, at most as many at once per channel as its `lane` allows, so a slow
     /// plugin can't stall the timer, other channels or the answer server.
-    pub(crate) async fn deliver(
-        &self,
-        sandbox: &Arc<Sandbox>,
-        plugin: &Arc<Plugin>,
-        message: &Message,
-        settings: &Map,
-        lane: &Arc<ScriptLane>,
-        grant: &Grant,
-    ) -> Outcome {
-        let ready = std::future::ready(Some(()));
-        self.deliver_when(sandbox, plugin, message, settings, lane, grant, ready)
+    pub(crate) async fn deliver(&self, via: &Via<'_>, message: &Message) -> Outcome {
+        self.deliver_when(via, message, std::future::ready(Some(())))
             .await
             .unwrap_or_else(|| permanent("not sent"))
     }
@@ -140,36 +141,29 @@ impl Host {
     /// slot) until the gateway has answered: the request is made first, before the due
     /// instant when the delivery was claimed ahead. `None`, sending nothing, when `ready`
     /// gives nothing (the claim's lease ended meanwhile).
-    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn deliver_when<G: Send>(
         &self,
-        sandbox: &Arc<Sandbox>,
-        plugin: &Arc<Plugin>,
+        via: &Via<'_>,
         message: &Message,
-        settings: &Map,
-        lane: &Arc<ScriptLane>,
-        grant: &Grant,
         ready: impl std::future::Future<Output = Option<G>>,
     ) -> Option<Outcome> {
         let request = {
             let (sb, p, m, s) = (
-                sandbox.clone(),
-                plugin.clone(),
+                via.sandbox.clone(),
+                via.plugin.clone(),
                 message.clone(),
-                settings.clone(),
+                via.settings.clone(),
             );
-            lane.run(move || p.send(&sb, &m, &s)).await
+            via.lane.run(move || p.send(&sb, &m, &s)).await
         };
         let slot = ready.await?;
-        let outcome = self
-            .perform(request, sandbox, plugin, message, settings, lane, grant)
-            .await;
+        let outcome = self.perform(request, via, message).await;
         drop(slot);
         // Reasons go to the log and the ledger: no gateway echo of the message text, nor
         // of a secret this channel holds (a gateway may quote the key it was sent).
         let scrub = |reason: &str| {
             let mut reason = super::contract::scrub_reason(reason, &message.text);
-            for name in &grant.secrets {
+            for name in &via.grant.secrets {
                 if let Ok(secret) = self.secrets.get(name) {
                     reason = super::contract::withhold_secret(&reason, secret.expose());
                 }
@@ -188,17 +182,19 @@ impl Host {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn perform(
         &self,
         request: Option<Result<Request, super::PluginError>>,
-        sandbox: &Arc<Sandbox>,
-        plugin: &Arc<Plugin>,
+        via: &Via<'_>,
         message: &Message,
-        settings: &Map,
-        lane: &Arc<ScriptLane>,
-        grant: &Grant,
     ) -> Outcome {
+        let Via {
+            sandbox,
+            plugin,
+            settings,
+            lane,
+            grant,
+        } = *via;
         let request = match request {
             Some(Ok(r)) => r,
             Some(Err(e)) => return permanent(format!("plugin error: {e}")),

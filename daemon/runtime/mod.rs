@@ -26,7 +26,7 @@ use tracing::{error, info, warn};
 
 use crate::clock::Clock;
 use crate::dispatch::fire::records;
-use crate::dispatch::worker::Dispatcher;
+use crate::dispatch::worker::{CLAIM_AHEAD, Dispatcher};
 use crate::exit;
 use crate::plan::Item;
 use crate::store::{AsyncLedger, StoreError};
@@ -46,9 +46,6 @@ type LedgerNext = (
 /// second, nor at the previous whole second (when that second's reminders go out). A pause
 /// set within this last moment before a firing does not hold it.
 const RECORD_AHEAD: chrono::Duration = chrono::Duration::milliseconds(1500);
-/// Deliveries are claimed this long before they are due, and wait for their instant in
-/// memory: at the due instant the first of them go out without a ledger call before them.
-const CLAIM_AHEAD: chrono::Duration = chrono::Duration::milliseconds(50);
 /// How long a finished delivery waits for others to finish before the loop claims more.
 const GATHER: Duration = Duration::from_millis(1);
 /// Finished deliveries gathered into one pass at most.
@@ -237,8 +234,8 @@ impl Daemon {
                 }
                 // Nag and escalation steps whose time has come (an answer cancels them).
                 steps::take_due(l, &snap.plan, now, &mut pauses)?;
-                // Claim only what can be sent now: each claimed delivery takes a free slot
-                // on its channel with it, so none waits for a slot while its lease runs.
+                // Claim only what is due by a moment from now, and no more than each
+                // channel has claim slots for (a bounded queue before its send slots).
                 let mut slots = std::collections::HashMap::new();
                 let started = std::time::Instant::now();
                 let claimed = l.claim_due(now + CLAIM_AHEAD, lease_until, &mut |channel| {
@@ -289,10 +286,9 @@ impl Daemon {
         }
         let now = self.clock.now();
         let until = now + self.lease;
-        let asked = held.clone();
-        let lost = self
+        let (lost, held) = self
             .ledger
-            .call(move |l| l.renew(&asked, now, until))
+            .call(move |l| Ok((l.renew(&held, now, until)?, held)))
             .await?;
         self.dispatcher.renewed(&held, &lost, until);
         if !lost.is_empty() {

@@ -31,17 +31,17 @@ pub(super) struct Checkpointer {
 
 impl Checkpointer {
     /// Opens a second connection on the ledger at `path` and starts the thread.
-    pub(super) fn start(path: &Path) -> rusqlite::Result<Self> {
+    pub(super) fn start(path: &Path) -> std::io::Result<Self> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NOFOLLOW,
-        )?;
+        )
+        .map_err(std::io::Error::other)?;
         let shared = Arc::new(Shared::default());
         let mine = shared.clone();
         let thread = std::thread::Builder::new()
             .name("kithd-checkpoint".into())
-            .spawn(move || run(&conn, &mine))
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            .spawn(move || run(&conn, &mine))?;
         Ok(Self {
             shared,
             thread: Some(thread),
